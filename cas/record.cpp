@@ -1,0 +1,129 @@
+#include "cas/record.hpp"
+
+#include <bit>
+#include <cstring>
+
+namespace ingot::cas {
+
+namespace {
+
+constexpr std::uint8_t k_blob_format = 1;
+constexpr std::uint8_t k_entry_format = 1;
+constexpr std::uint8_t k_usage_format = 1;
+constexpr std::uint8_t k_flag_inline = 1;
+// version, flags, codec, then size, stored_size, xxh3, created: 3 + 4 * 8 bytes.
+constexpr std::size_t k_blob_header = 3 + 4 * 8;
+constexpr std::size_t k_entry_size = 1 + 32 + 8 + 8;
+constexpr std::size_t k_usage_size = 1 + 5 * 8;
+
+// Little-endian fixed-width integers; x86-64 and aarch64 are little-endian, and the
+// static_assert keeps a big-endian port from silently writing another format.
+static_assert(std::endian::native == std::endian::little);
+
+template <class T>
+void put(std::string& out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  out.append(buf, sizeof(T));
+}
+
+template <class T>
+T get(std::string_view in, std::size_t offset) {
+  T v;
+  std::memcpy(&v, in.data() + offset, sizeof(T));
+  return v;
+}
+
+} // namespace
+
+std::string encode_blob_value(const BlobRecord& record, ByteView inline_data) {
+  std::string out;
+  out.reserve(k_blob_header + inline_data.size());
+  out.push_back(static_cast<char>(k_blob_format));
+  out.push_back(static_cast<char>(record.is_inline ? k_flag_inline : 0));
+  out.push_back(static_cast<char>(record.codec));
+  put(out, record.size);
+  put(out, record.stored_size);
+  put(out, record.xxh3);
+  put(out, record.created_unix_s);
+  out.append(as_chars(inline_data));
+  return out;
+}
+
+std::optional<BlobRecord> decode_blob_value(std::string_view value, std::string_view* inline_data) {
+  if (value.size() < k_blob_header || static_cast<std::uint8_t>(value[0]) != k_blob_format) {
+    return std::nullopt;
+  }
+  BlobRecord r;
+  r.is_inline = (static_cast<std::uint8_t>(value[1]) & k_flag_inline) != 0;
+  const auto codec = static_cast<std::uint8_t>(value[2]);
+  if (codec > static_cast<std::uint8_t>(Codec::zstd)) {
+    return std::nullopt;
+  }
+  r.codec = static_cast<Codec>(codec);
+  r.size = get<std::uint64_t>(value, 3);
+  r.stored_size = get<std::uint64_t>(value, 11);
+  r.xxh3 = get<std::uint64_t>(value, 19);
+  r.created_unix_s = get<std::int64_t>(value, 27);
+  const std::string_view data = value.substr(k_blob_header);
+  if (r.is_inline && data.size() != r.stored_size) {
+    return std::nullopt;
+  }
+  if (inline_data != nullptr) {
+    *inline_data = data;
+  }
+  return r;
+}
+
+std::string encode_entry(const Entry& entry) {
+  std::string out;
+  out.reserve(k_entry_size);
+  out.push_back(static_cast<char>(k_entry_format));
+  out.append(as_chars(entry.value.hash));
+  put(out, entry.value.size);
+  put(out, entry.updated_unix_ms);
+  return out;
+}
+
+std::optional<Entry> decode_entry(std::string_view value) {
+  if (value.size() < k_entry_size || static_cast<std::uint8_t>(value[0]) != k_entry_format) {
+    return std::nullopt;
+  }
+  Entry e;
+  std::memcpy(e.value.hash.data(), value.data() + 1, 32);
+  e.value.size = get<std::uint64_t>(value, 33);
+  e.updated_unix_ms = get<std::int64_t>(value, 41);
+  return e;
+}
+
+std::string encode_usage(const UsageDelta& d) {
+  std::string out;
+  out.reserve(k_usage_size);
+  out.push_back(static_cast<char>(k_usage_format));
+  put(out, d.blobs);
+  put(out, d.logical_bytes);
+  put(out, d.stored_bytes);
+  put(out, d.ac_entries);
+  put(out, d.kv_entries);
+  return out;
+}
+
+std::optional<UsageDelta> decode_usage(std::string_view value) {
+  if (value.size() < k_usage_size || static_cast<std::uint8_t>(value[0]) != k_usage_format) {
+    return std::nullopt;
+  }
+  UsageDelta d;
+  d.blobs = get<std::int64_t>(value, 1);
+  d.logical_bytes = get<std::int64_t>(value, 9);
+  d.stored_bytes = get<std::int64_t>(value, 17);
+  d.ac_entries = get<std::int64_t>(value, 25);
+  d.kv_entries = get<std::int64_t>(value, 33);
+  return d;
+}
+
+UsageDelta add(const UsageDelta& a, const UsageDelta& b) {
+  return {a.blobs + b.blobs, a.logical_bytes + b.logical_bytes, a.stored_bytes + b.stored_bytes,
+          a.ac_entries + b.ac_entries, a.kv_entries + b.kv_entries};
+}
+
+} // namespace ingot::cas

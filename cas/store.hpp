@@ -1,0 +1,156 @@
+// The content-addressed store: blobs by SHA-256, and the `ac` and `kv` namespaces over them.
+//
+// Small blobs live inline in the index (RocksDB); large ones are files under blobs/, written
+// through tmp/ and renamed into place before the index commit, so a blob is visible only once
+// it is whole. Each blob is stored raw or as one zstd frame, whichever the writer judged
+// cheaper, with an XXH3 of the stored bytes to find bit rot.
+//
+// Thread-safe: any number of threads may read, write and delete concurrently.
+#pragma once
+
+#include "cas/digest.hpp"
+#include "util/bytes.hpp"
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingot::cas {
+
+enum class Codec : std::uint8_t { raw = 0, zstd = 1 };
+std::string_view to_string(Codec codec);
+
+enum class Compression { off, automatic };
+
+enum class Namespace : std::uint8_t { ac, kv };
+std::string_view to_string(Namespace ns);
+
+struct StoreOptions {
+  std::filesystem::path dir;
+  // Blobs up to this size are kept inline in the index; larger ones become files.
+  // 16 KiB was picked by measurement: see bench/README.md ("inline threshold").
+  std::uint64_t inline_threshold = 16 * 1024;
+  Compression compression = Compression::automatic;
+  // zstd level for blobs the writer decides to compress. 1 keeps a put near disk speed.
+  int zstd_level = 1;
+};
+
+struct BlobInfo {
+  Digest digest;
+  Codec codec = Codec::raw;
+  std::uint64_t stored_size = 0; // bytes on disk (after compression)
+  bool is_inline = false;
+  std::int64_t created_unix_s = 0;
+};
+
+// Exact usage, persisted with every index commit: reopening never rescans blobs/.
+struct Usage {
+  std::uint64_t blobs = 0;
+  std::uint64_t logical_bytes = 0; // sum of blob sizes
+  std::uint64_t stored_bytes = 0;  // sum of stored (possibly compressed) sizes
+  std::uint64_t ac_entries = 0;
+  std::uint64_t kv_entries = 0;
+};
+
+// A streaming write. Nothing is visible until commit() succeeds; a writer destroyed without
+// a successful commit leaves nothing behind. Memory stays bounded whatever the size.
+class BlobWriter {
+public:
+  virtual ~BlobWriter() = default;
+  [[nodiscard]] virtual Result<void> append(ByteView chunk) = 0;
+  // Verifies the expected digest (when one was given) and makes the blob visible.
+  // Errc::invalid_argument on a mismatch, with nothing stored.
+  [[nodiscard]] virtual Result<Digest> commit() = 0;
+};
+
+enum class View {
+  decoded, // the blob's own bytes
+  stored,  // the bytes as kept on disk: a zstd frame when info().codec is zstd
+};
+
+struct ReadOptions {
+  View view = View::decoded;
+  std::uint64_t offset = 0;            // into the chosen view
+  std::optional<std::uint64_t> length; // to the end when unset; clamped to the end
+};
+
+class BlobReader {
+public:
+  virtual ~BlobReader() = default;
+  virtual const BlobInfo& info() const = 0;
+  // Bytes this reader will produce in total (the range, clamped).
+  virtual std::uint64_t length() const = 0;
+  // Fills `out` with the next bytes of the range; returns 0 at the end.
+  [[nodiscard]] virtual Result<std::size_t> read(MutableByteView out) = 0;
+};
+
+struct Entry {
+  Digest value;
+  std::int64_t updated_unix_ms = 0;
+};
+
+struct ScrubReport {
+  std::uint64_t checked = 0;
+  std::uint64_t stored_bytes = 0;
+  std::vector<Digest> corrupt; // stored bytes do not match their checksum
+  std::vector<Digest> missing; // indexed, but the blob file is gone
+};
+
+// An expected digest whose size is not known up front (a chunked upload): only the hash is
+// checked on commit.
+inline constexpr std::uint64_t k_size_unknown = ~std::uint64_t{0};
+
+class Store {
+public:
+  // Opens or creates a data dir and takes its lock: a second opener, in this process or
+  // another, gets Errc::busy naming the holder. Leftover temp files are removed.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
+
+  virtual ~Store() = default;
+
+  // --- blobs ---
+  [[nodiscard]] virtual Result<std::unique_ptr<BlobWriter>>
+  begin_write(std::optional<Digest> expected = std::nullopt) = 0;
+  // Convenience for small data already in memory.
+  [[nodiscard]] virtual Result<Digest> put(ByteView data,
+                                           std::optional<Digest> expected = std::nullopt) = 0;
+
+  [[nodiscard]] virtual Result<BlobInfo> stat(const Hash& hash) = 0;
+  virtual bool contains(const Hash& hash) = 0;
+  [[nodiscard]] virtual Result<std::unique_ptr<BlobReader>>
+  open_read(const Hash& hash, const ReadOptions& options = {}) = 0;
+  // Whole decoded content; for small blobs.
+  [[nodiscard]] virtual Result<std::string> get(const Hash& hash) = 0;
+  [[nodiscard]] virtual Result<void> remove(const Hash& hash) = 0;
+
+  // Errc::corrupt when the stored bytes no longer match their checksum.
+  [[nodiscard]] virtual Result<void> verify(const Hash& hash) = 0;
+  [[nodiscard]] virtual Result<ScrubReport> scrub() = 0;
+
+  virtual Usage usage() const = 0;
+
+  // --- namespaces: key -> digest of a stored blob ---
+  [[nodiscard]] virtual Result<Entry> ns_get(Namespace ns, std::string_view key) = 0;
+  // The value must already be stored (Errc::not_found otherwise). kv is last-writer-wins.
+  [[nodiscard]] virtual Result<void> ns_put(Namespace ns, std::string_view key,
+                                            const Digest& value) = 0;
+  [[nodiscard]] virtual Result<void> ns_remove(Namespace ns, std::string_view key) = 0;
+
+  const std::filesystem::path& dir() const { return m_dir; }
+
+protected:
+  explicit Store(std::filesystem::path dir) : m_dir(std::move(dir)) {}
+
+private:
+  std::filesystem::path m_dir;
+};
+
+// Longest accepted namespace key, in bytes.
+inline constexpr std::size_t k_max_key_size = 1024;
+
+} // namespace ingot::cas

@@ -1,0 +1,214 @@
+// The streaming write path: hash and buffer the first bytes; small blobs go inline, larger
+// ones are probed once for compressibility and streamed to a temp file, raw or as zstd.
+#include "cas/codec.hpp"
+#include "cas/store_impl.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <xxhash.h>
+
+namespace ingot::cas {
+
+namespace {
+
+// Writes to the temp file in pieces of this size: few syscalls, bounded memory.
+constexpr std::size_t k_out_buffer = 1 << 20;
+// Below this, compressing an inline blob saves too little to be worth a decode on read.
+constexpr std::size_t k_min_compress = 128;
+
+class StoreWriter final : public BlobWriter {
+public:
+  StoreWriter(StoreImpl& store, std::optional<Digest> expected)
+      : m_store(store), m_expected(expected),
+        m_buffer_limit(std::max<std::uint64_t>(store.options().inline_threshold, k_probe_bytes)) {}
+
+  ~StoreWriter() override {
+    if (m_xxh != nullptr) {
+      XXH3_freeState(m_xxh);
+    }
+  }
+
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  Result<void> append(ByteView chunk) override {
+    if (m_state != State::open) {
+      return make_error(Errc::invalid_argument, "write already committed or failed");
+    }
+    auto r = append_checked(chunk);
+    if (!r) {
+      fail();
+    }
+    return r;
+  }
+
+  Result<Digest> commit() override {
+    if (m_state != State::open) {
+      return make_error(Errc::invalid_argument, "write already committed or failed");
+    }
+    auto r = commit_checked();
+    m_state = r ? State::done : State::failed;
+    if (!r) {
+      fail();
+    }
+    return r;
+  }
+
+private:
+  enum class State { open, done, failed };
+
+  Result<void> append_checked(ByteView chunk) {
+    if (m_expected && m_expected->size != k_size_unknown &&
+        m_size + chunk.size() > m_expected->size) {
+      return make_error(Errc::invalid_argument, "received more than the expected " +
+                                                    std::to_string(m_expected->size) +
+                                                    " bytes of " + m_expected->hex());
+    }
+    m_sha.update(chunk);
+    m_size += chunk.size();
+    if (!m_file) {
+      // Fill the buffer first, so the codec probe sees the head of the blob.
+      const auto take = std::min<std::uint64_t>(m_buffer_limit - m_buffer.size(), chunk.size());
+      m_buffer.insert(m_buffer.end(), chunk.begin(), chunk.begin() + static_cast<long>(take));
+      chunk = chunk.subspan(take);
+      if (chunk.empty()) {
+        return {};
+      }
+      INGOT_TRY(start_file());
+    }
+    return encode(chunk);
+  }
+
+  Result<Digest> commit_checked() {
+    const Digest digest = m_sha.finish();
+    const bool size_known = m_expected && m_expected->size != k_size_unknown;
+    if (m_expected &&
+        (digest.hash != m_expected->hash || (size_known && digest.size != m_expected->size))) {
+      const auto expected = size_known ? m_expected->to_string() : m_expected->hex();
+      return make_error(Errc::invalid_argument, "content is " + digest.to_string() + " but " +
+                                                    expected + " was expected; nothing was stored");
+    }
+    BlobRecord record;
+    record.size = digest.size;
+    record.created_unix_s = std::time(nullptr);
+    if (!m_file && m_size <= m_store.options().inline_threshold) {
+      return commit_inline(digest, record);
+    }
+    if (!m_file) {
+      INGOT_TRY(start_file());
+    }
+    if (m_codec == Codec::zstd) {
+      INGOT_TRY(m_encoder->finish([this](ByteView out) { return emit(out); }));
+    }
+    INGOT_TRY(flush());
+    INGOT_TRY(m_file->sync());
+    record.codec = m_codec;
+    record.stored_size = m_stored_size;
+    record.xxh3 = XXH3_64bits_digest(m_xxh);
+    INGOT_TRY(m_store.commit_file(digest, record, *m_file));
+    m_file.reset(); // removes the temp file if the blob was already there
+    return digest;
+  }
+
+  Result<Digest> commit_inline(const Digest& digest, BlobRecord& record) {
+    ByteView stored = m_buffer;
+    std::vector<std::uint8_t> compressed;
+    if (m_store.options().compression == Compression::automatic && m_size >= k_min_compress) {
+      auto c = compress_once(m_buffer, m_store.options().zstd_level);
+      if (c && worth_compressing(m_buffer, c->size())) {
+        compressed = std::move(*c);
+        stored = compressed;
+        record.codec = Codec::zstd;
+      }
+    }
+    record.is_inline = true;
+    record.stored_size = stored.size();
+    record.xxh3 = XXH3_64bits(stored.data(), stored.size());
+    INGOT_TRY(m_store.commit_inline(digest, record, stored));
+    return digest;
+  }
+
+  // Leaves buffering: picks the codec from the buffered head of the blob, opens the temp
+  // file and pushes the buffer through.
+  Result<void> start_file() {
+    auto file = m_store.files().create_temp();
+    if (!file) {
+      return std::move(file).error();
+    }
+    m_file.emplace(std::move(*file));
+    m_xxh = XXH3_createState();
+    XXH3_64bits_reset(m_xxh);
+    m_out.reserve(k_out_buffer);
+    if (m_store.options().compression == Compression::automatic) {
+      const ByteView sample = ByteView(m_buffer).first(std::min(m_buffer.size(), k_probe_bytes));
+      if (worth_compressing(sample, probe_compressed_size(sample))) {
+        m_codec = Codec::zstd;
+        m_encoder = std::make_unique<ZstdEncoder>(m_store.options().zstd_level);
+      }
+    }
+    auto r = encode(m_buffer);
+    m_buffer = {}; // give the memory back
+    return r;
+  }
+
+  Result<void> encode(ByteView data) {
+    if (m_codec == Codec::zstd) {
+      return m_encoder->write(data, [this](ByteView out) { return emit(out); });
+    }
+    return emit(data);
+  }
+
+  // Stored bytes: checksummed, then buffered, or written straight through when large.
+  Result<void> emit(ByteView stored) {
+    XXH3_64bits_update(m_xxh, stored.data(), stored.size());
+    m_stored_size += stored.size();
+    if (stored.size() >= k_out_buffer / 2) {
+      INGOT_TRY(flush());
+      return m_file->write(stored);
+    }
+    if (m_out.size() + stored.size() > k_out_buffer) {
+      INGOT_TRY(flush());
+    }
+    m_out.insert(m_out.end(), stored.begin(), stored.end());
+    return {};
+  }
+
+  Result<void> flush() {
+    if (!m_out.empty()) {
+      INGOT_TRY(m_file->write(m_out));
+      m_out.clear();
+    }
+    return {};
+  }
+
+  void fail() {
+    m_state = State::failed;
+    m_file.reset();
+    m_buffer = {};
+    m_out = {};
+  }
+
+  StoreImpl& m_store;
+  std::optional<Digest> m_expected;
+  const std::uint64_t m_buffer_limit;
+  State m_state = State::open;
+  Sha256 m_sha;
+  std::uint64_t m_size = 0;
+  std::vector<std::uint8_t> m_buffer;
+
+  std::optional<TempFile> m_file;
+  Codec m_codec = Codec::raw;
+  std::unique_ptr<ZstdEncoder> m_encoder;
+  XXH3_state_t* m_xxh = nullptr;
+  std::uint64_t m_stored_size = 0;
+  std::vector<std::uint8_t> m_out;
+};
+
+} // namespace
+
+std::unique_ptr<BlobWriter> make_writer(StoreImpl& store, std::optional<Digest> expected) {
+  return std::make_unique<StoreWriter>(store, expected);
+}
+
+} // namespace ingot::cas

@@ -1,0 +1,20 @@
+# Compile settings for Ingot's own targets: warnings are errors, sanitizers on request.
+set(INGOT_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+    -Wimplicit-fallthrough -Werror)
+
+if(INGOT_SANITIZE)
+  string(REPLACE "," ";" _ingot_sanitizers "${INGOT_SANITIZE}")
+  foreach(_s IN LISTS _ingot_sanitizers)
+    if(NOT _s MATCHES "^(address|undefined|thread|leak)$")
+      message(FATAL_ERROR "INGOT_SANITIZE: unknown sanitizer '${_s}'")
+    endif()
+  endforeach()
+  add_compile_options(-fsanitize=${INGOT_SANITIZE} -fno-omit-frame-pointer
+                      -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${INGOT_SANITIZE})
+endif()
+
+function(ingot_target_defaults target)
+  target_compile_options(${target} PRIVATE ${INGOT_WARNINGS})
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+endfunction()

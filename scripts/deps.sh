@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Ingot needs that are missing. Usage:
+#   scripts/deps.sh build   # compilers, libraries
+#   scripts/deps.sh test    # build + test frameworks and the real clients tests drive
+# Runs `apt-get update` only when an install needs it. Needs root (or sudo).
+set -euo pipefail
+
+build_pkgs=(
+  g++ cmake ninja-build pkg-config
+  librocksdb-dev libssl-dev libsodium-dev libzstd-dev libxxhash-dev libboost-dev
+  libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev libspdlog-dev
+)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-build}" == "test" ]]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "deps: installing ${missing[*]}"
+# A fresh machine has empty package lists: try as is, update and retry on failure.
+if ! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/ingot-apt.log 2>&1; then
+  "${sudo[@]}" apt-get update -q >>/tmp/ingot-apt.log 2>&1
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/ingot-apt.log 2>&1 || {
+    tail -n 20 /tmp/ingot-apt.log >&2
+    echo "deps: apt-get install failed (full log: /tmp/ingot-apt.log)" >&2
+    exit 1
+  }
+fi

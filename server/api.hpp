@@ -1,0 +1,37 @@
+// Handlers that turn a small request into a small response, with no I/O of their own
+// (Beast's handle_request pattern): the JSON endpoints and error mapping.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/metrics.hpp"
+#include "util/result.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace ingot::server {
+
+struct SimpleResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+// The HTTP status for an engine error (ARCHITECTURE.md "Status codes").
+unsigned status_of(const Error& error);
+// A one-line plain-text error body that says what was wrong.
+SimpleResponse error_response(unsigned status, std::string_view message);
+inline SimpleResponse error_response(const Error& error) {
+  return error_response(status_of(error), error.message);
+}
+
+// Largest JSON body accepted by the /v1/blobs endpoints.
+inline constexpr std::size_t k_max_json_body = 64u << 20;
+// Largest blob accepted inline in a batchUpdate, and returned by batchRead.
+inline constexpr std::uint64_t k_max_batch_blob = 4u << 20;
+
+SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& metrics);
+SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& metrics);
+SimpleResponse batch_update(cas::Store& store, std::string_view body);
+
+} // namespace ingot::server

@@ -1,0 +1,87 @@
+// Tokens and scopes. Tokens are 256-bit random secrets, so a single SHA-256 of each is what
+// is stored and what a request is checked against: microseconds, no KDF per request.
+#pragma once
+
+#include "cas/digest.hpp"
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace ingot::server {
+
+enum Scope : unsigned {
+  k_scope_read = 1,
+  k_scope_write = 2,
+  k_scope_sign = 4,
+  k_scope_admin = 8, // implies every other scope
+};
+using Scopes = unsigned;
+
+[[nodiscard]] Result<Scopes> parse_scopes(std::string_view csv); // "read,write"
+std::string scopes_to_string(Scopes scopes);
+bool grants(Scopes held, Scopes needed);
+
+struct TokenRecord {
+  std::string id; // first 12 hex digits of the token's hash: safe to show and log
+  std::string name;
+  Scopes scopes = 0;
+  std::string hash_hex;
+  std::int64_t created_unix_s = 0;
+};
+
+// <data dir>/tokens: one JSON object per line, rewritten atomically under tokens.lock, so
+// `ingot token` works while a server runs on the same data dir.
+class TokenFile {
+public:
+  explicit TokenFile(const std::filesystem::path& data_dir);
+
+  // Returns the new secret (shown once) and its record.
+  [[nodiscard]] Result<std::pair<std::string, TokenRecord>> create(const std::string& name,
+                                                                   Scopes scopes);
+  [[nodiscard]] Result<std::vector<TokenRecord>> list() const;
+  // By id or by name (a name must match exactly one token).
+  [[nodiscard]] Result<TokenRecord> revoke(std::string_view id_or_name);
+
+  const std::filesystem::path& path() const { return m_path; }
+
+private:
+  std::filesystem::path m_path;
+  std::filesystem::path m_lock_path;
+};
+
+// The server's view of the tokens file, reloaded when the file changes (checked at most
+// once a second, so a revoked token stops working within a second).
+class Authenticator {
+public:
+  Authenticator(const std::filesystem::path& data_dir, Scopes anonymous);
+
+  struct Identity {
+    Scopes scopes = 0;
+    bool presented = false; // the request carried credentials
+    std::string name;       // token name, for the access log; empty when anonymous
+  };
+  // From an Authorization header value ("Bearer T" or "Basic base64(user:T)"); an empty
+  // value is anonymous. Errc::unauthorized for an unknown token or a malformed header.
+  [[nodiscard]] Result<Identity> authenticate(std::string_view authorization);
+  Scopes anonymous() const { return m_anonymous; }
+
+private:
+  struct Table;
+  std::shared_ptr<const Table> current();
+
+  TokenFile m_file;
+  Scopes m_anonymous;
+  std::mutex m_mutex;
+  std::shared_ptr<const Table> m_table;
+  std::int64_t m_checked_at_ms = 0;
+  std::string m_file_stamp;
+};
+
+} // namespace ingot::server

@@ -1,0 +1,31 @@
+// Internal to server/: what every session shares.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/auth.hpp"
+#include "server/metrics.hpp"
+#include "server/server.hpp"
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+namespace ingot::server {
+
+struct ServerContext {
+  ServerContext(const ServerOptions& o, cas::Store& s, const std::filesystem::path& data_dir)
+      : options(o), store(s), auth(data_dir, o.anonymous) {}
+
+  const ServerOptions options;
+  cas::Store& store;
+  Authenticator auth;
+  Metrics metrics;
+  std::atomic<bool> draining{false};
+
+  // Each live session registers how to close it if it is idle, for a graceful drain.
+  std::mutex sessions_mutex;
+  std::unordered_map<const void*, std::function<void()>> idle_closers;
+};
+
+} // namespace ingot::server

@@ -1,0 +1,176 @@
+#include "server/metrics.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace ingot::server {
+
+namespace {
+
+constexpr std::array<std::string_view, 8> k_method_names{"GET",    "HEAD",  "PUT",      "POST",
+                                                         "DELETE", "MKCOL", "PROPFIND", "other"};
+constexpr std::array<unsigned, 20> k_status_codes{100, 200, 201, 204, 206, 207, 400, 401, 403, 404,
+                                                  405, 408, 409, 411, 413, 416, 431, 500, 503, 507};
+// Seconds; the upper bounds of the latency histogram's buckets (the last is +Inf).
+constexpr std::array<double, 15> k_bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                          0.005,  0.01,    0.025,  0.05,  0.1,
+                                          0.25,   0.5,     1.0,    5.0,   30.0};
+constexpr std::array<std::string_view, 3> k_lookup_names{"cas", "ac", "kv"};
+
+std::size_t method_index(std::string_view method) {
+  for (std::size_t i = 0; i + 1 < k_method_names.size(); ++i) {
+    if (k_method_names[i] == method) {
+      return i;
+    }
+  }
+  return k_method_names.size() - 1;
+}
+
+std::size_t status_index(unsigned status) {
+  for (std::size_t i = 0; i < k_status_codes.size(); ++i) {
+    if (k_status_codes[i] == status) {
+      return i;
+    }
+  }
+  return 17; // 500: anything unexpected is counted as a server error
+}
+
+std::string_view route_name(std::size_t i) {
+  return i < 9 ? to_string(static_cast<RouteKind>(i)) : std::string_view("none");
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace
+
+Metrics::Metrics() : m_started_unix_s(unix_now()) {}
+
+void Metrics::record_request(const RouteKind* route, std::string_view method, unsigned status,
+                             std::uint64_t bytes_in, std::uint64_t bytes_out, double seconds) {
+  const std::size_t r = route != nullptr ? static_cast<std::size_t>(*route) : k_routes - 1;
+  m_requests[(r * k_methods + method_index(method)) * k_statuses + status_index(status)]++;
+  std::size_t b = 0;
+  while (b < k_buckets && seconds > k_bounds[b]) {
+    ++b;
+  }
+  m_latency[r * (k_buckets + 1) + b]++;
+  m_latency_sum_us[r] += static_cast<std::uint64_t>(seconds * 1e6);
+  m_bytes_in += bytes_in;
+  m_bytes_out += bytes_out;
+}
+
+void Metrics::record_lookup(Lookup where, bool hit) {
+  (hit ? m_hits : m_misses)[static_cast<std::size_t>(where)]++;
+}
+
+std::string Metrics::prometheus(const cas::Usage& usage) const {
+  std::ostringstream o;
+  o << "# HELP ingot_http_requests_total HTTP requests by route, method and status.\n"
+       "# TYPE ingot_http_requests_total counter\n";
+  for (std::size_t r = 0; r < k_routes; ++r) {
+    for (std::size_t m = 0; m < k_methods; ++m) {
+      for (std::size_t s = 0; s < k_statuses; ++s) {
+        const auto n = m_requests[(r * k_methods + m) * k_statuses + s].load();
+        if (n != 0) {
+          o << "ingot_http_requests_total{route=\"" << route_name(r) << "\",method=\""
+            << k_method_names[m] << "\",status=\"" << k_status_codes[s] << "\"} " << n << '\n';
+        }
+      }
+    }
+  }
+  o << "# HELP ingot_http_request_duration_seconds Time from request header to response end.\n"
+       "# TYPE ingot_http_request_duration_seconds histogram\n";
+  for (std::size_t r = 0; r < k_routes; ++r) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b <= k_buckets; ++b) {
+      cumulative += m_latency[r * (k_buckets + 1) + b].load();
+    }
+    if (cumulative == 0) {
+      continue;
+    }
+    cumulative = 0;
+    for (std::size_t b = 0; b <= k_buckets; ++b) {
+      cumulative += m_latency[r * (k_buckets + 1) + b].load();
+      o << "ingot_http_request_duration_seconds_bucket{route=\"" << route_name(r) << "\",le=\"";
+      if (b < k_buckets) {
+        o << k_bounds[b];
+      } else {
+        o << "+Inf";
+      }
+      o << "\"} " << cumulative << '\n';
+    }
+    o << "ingot_http_request_duration_seconds_sum{route=\"" << route_name(r) << "\"} "
+      << static_cast<double>(m_latency_sum_us[r].load()) / 1e6 << '\n';
+    o << "ingot_http_request_duration_seconds_count{route=\"" << route_name(r) << "\"} "
+      << cumulative << '\n';
+  }
+  o << "# HELP ingot_http_received_bytes_total Request body bytes received.\n"
+       "# TYPE ingot_http_received_bytes_total counter\n"
+    << "ingot_http_received_bytes_total " << m_bytes_in.load() << '\n'
+    << "# HELP ingot_http_sent_bytes_total Response body bytes sent.\n"
+       "# TYPE ingot_http_sent_bytes_total counter\n"
+    << "ingot_http_sent_bytes_total " << m_bytes_out.load() << '\n'
+    << "# HELP ingot_cache_lookups_total Reads by namespace and result.\n"
+       "# TYPE ingot_cache_lookups_total counter\n";
+  for (std::size_t i = 0; i < k_lookup_names.size(); ++i) {
+    o << "ingot_cache_lookups_total{namespace=\"" << k_lookup_names[i] << "\",result=\"hit\"} "
+      << m_hits[i].load() << '\n'
+      << "ingot_cache_lookups_total{namespace=\"" << k_lookup_names[i] << "\",result=\"miss\"} "
+      << m_misses[i].load() << '\n';
+  }
+  o << "# HELP ingot_stored_bytes Bytes stored on disk (after compression).\n"
+       "# TYPE ingot_stored_bytes gauge\n"
+    << "ingot_stored_bytes " << usage.stored_bytes << '\n'
+    << "# HELP ingot_logical_bytes Sum of the sizes of stored blobs.\n"
+       "# TYPE ingot_logical_bytes gauge\n"
+    << "ingot_logical_bytes " << usage.logical_bytes << '\n'
+    << "# HELP ingot_entries Stored entries by namespace.\n"
+       "# TYPE ingot_entries gauge\n"
+    << "ingot_entries{namespace=\"cas\"} " << usage.blobs << '\n'
+    << "ingot_entries{namespace=\"ac\"} " << usage.ac_entries << '\n'
+    << "ingot_entries{namespace=\"kv\"} " << usage.kv_entries << '\n'
+    << "# HELP ingot_open_connections Connections open now.\n"
+       "# TYPE ingot_open_connections gauge\n"
+    << "ingot_open_connections " << m_connections.load() << '\n'
+    << "# HELP ingot_refused_connections_total Connections refused at the connection limit.\n"
+       "# TYPE ingot_refused_connections_total counter\n"
+    << "ingot_refused_connections_total " << m_connections_refused.load() << '\n'
+    << "# HELP ingot_start_time_seconds Unix time the server started.\n"
+       "# TYPE ingot_start_time_seconds gauge\n"
+    << "ingot_start_time_seconds " << m_started_unix_s << '\n';
+  return o.str();
+}
+
+std::string Metrics::stats_json(const cas::Usage& usage) const {
+  nlohmann::json lookups = nlohmann::json::object();
+  for (std::size_t i = 0; i < k_lookup_names.size(); ++i) {
+    const auto hits = m_hits[i].load();
+    const auto misses = m_misses[i].load();
+    lookups[std::string(k_lookup_names[i])] = {
+        {"hits", hits},
+        {"misses", misses},
+        {"hit_rate", hits + misses == 0
+                         ? 0.0
+                         : static_cast<double>(hits) / static_cast<double>(hits + misses)}};
+  }
+  const nlohmann::json j{
+      {"stored_bytes", usage.stored_bytes},
+      {"logical_bytes", usage.logical_bytes},
+      {"entries", {{"cas", usage.blobs}, {"ac", usage.ac_entries}, {"kv", usage.kv_entries}}},
+      {"lookups", lookups},
+      {"bytes_received", m_bytes_in.load()},
+      {"bytes_sent", m_bytes_out.load()},
+      {"open_connections", m_connections.load()},
+      {"uptime_seconds", unix_now() - m_started_unix_s},
+  };
+  return j.dump(2) + "\n";
+}
+
+} // namespace ingot::server

@@ -1,0 +1,52 @@
+// Request counters and latency histograms, kept in fixed arrays of atomics (no lock per
+// request), rendered in the Prometheus text format and as /v1/stats JSON.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/route.hpp"
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ingot::server {
+
+enum class Lookup { cas, ac, kv };
+
+class Metrics {
+public:
+  Metrics();
+
+  // `route` is nullptr for requests that matched no route.
+  void record_request(const RouteKind* route, std::string_view method, unsigned status,
+                      std::uint64_t bytes_in, std::uint64_t bytes_out, double seconds);
+  void record_lookup(Lookup where, bool hit);
+  void connection_opened() { ++m_connections; }
+  void connection_closed() { --m_connections; }
+  void connection_refused() { ++m_connections_refused; }
+  std::int64_t open_connections() const { return m_connections.load(); }
+
+  std::string prometheus(const cas::Usage& usage) const;
+  std::string stats_json(const cas::Usage& usage) const;
+
+private:
+  static constexpr std::size_t k_routes = 10; // RouteKind values + "none"
+  static constexpr std::size_t k_methods = 8;
+  static constexpr std::size_t k_statuses = 20;
+  static constexpr std::size_t k_buckets = 15;
+
+  std::array<std::atomic<std::uint64_t>, k_routes * k_methods * k_statuses> m_requests{};
+  std::array<std::atomic<std::uint64_t>, k_routes*(k_buckets + 1)> m_latency{};
+  std::array<std::atomic<std::uint64_t>, k_routes> m_latency_sum_us{};
+  std::array<std::atomic<std::uint64_t>, 3> m_hits{};
+  std::array<std::atomic<std::uint64_t>, 3> m_misses{};
+  std::atomic<std::uint64_t> m_bytes_in{0};
+  std::atomic<std::uint64_t> m_bytes_out{0};
+  std::atomic<std::int64_t> m_connections{0};
+  std::atomic<std::uint64_t> m_connections_refused{0};
+  std::int64_t m_started_unix_s;
+};
+
+} // namespace ingot::server

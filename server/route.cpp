@@ -1,0 +1,166 @@
+#include "server/route.hpp"
+
+#include "cas/store.hpp"
+
+namespace ingot::server {
+
+namespace {
+
+Error bad(std::string message) {
+  return make_error(Errc::invalid_argument, std::move(message));
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// RFC 3986 percent-decoding; rejects malformed escapes and decoded NUL.
+Result<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) {
+      return bad("malformed percent-escape in path");
+    }
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return bad("malformed percent-escape in path");
+    }
+    out.push_back(static_cast<char>((hi << 4) | lo));
+    i += 2;
+  }
+  return out;
+}
+
+// kv keys are opaque, of any depth, but every segment must be a plain name: no empty, "."
+// or ".." segments, no control characters, so that no client can name anything but a key.
+Result<std::string> kv_key(std::string_view raw) {
+  auto key = percent_decode(raw);
+  if (!key) {
+    return std::move(key).error();
+  }
+  if (key->empty()) {
+    return bad("kv key is empty");
+  }
+  if (key->size() > cas::k_max_key_size) {
+    return bad("kv key is longer than " + std::to_string(cas::k_max_key_size) + " bytes");
+  }
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t slash = key->find('/', start);
+    const std::string_view segment =
+        std::string_view(*key).substr(start, slash == std::string::npos ? slash : slash - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return bad("kv key has an empty, '.' or '..' segment");
+    }
+    if (slash == std::string::npos) {
+      break;
+    }
+    start = slash + 1;
+  }
+  for (const char c : *key) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return bad("kv key contains a control character");
+    }
+  }
+  return key;
+}
+
+Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view what) {
+  auto hash = cas::parse_hash(hex);
+  if (!hash) {
+    return bad(std::string(what) + ": " + hash.error().message);
+  }
+  Route r;
+  r.kind = kind;
+  r.hash = *hash;
+  r.key = std::string(hex);
+  return r;
+}
+
+} // namespace
+
+std::string_view to_string(RouteKind kind) {
+  switch (kind) {
+  case RouteKind::cas:
+    return "cas";
+  case RouteKind::ac:
+    return "ac";
+  case RouteKind::kv:
+    return "kv";
+  case RouteKind::find_missing:
+    return "findMissing";
+  case RouteKind::batch_read:
+    return "batchRead";
+  case RouteKind::batch_update:
+    return "batchUpdate";
+  case RouteKind::stats:
+    return "stats";
+  case RouteKind::metrics:
+    return "metrics";
+  case RouteKind::healthz:
+    return "healthz";
+  }
+  return "unknown";
+}
+
+Result<Route> parse_route(std::string_view target) {
+  if (target.size() > k_max_target) {
+    return bad("request target is longer than " + std::to_string(k_max_target) + " bytes");
+  }
+  if (target.empty() || target.front() != '/') {
+    return bad("request target must be an absolute path");
+  }
+  std::string_view query;
+  if (const auto q = target.find('?'); q != std::string_view::npos) {
+    query = target.substr(q + 1);
+    target = target.substr(0, q);
+  }
+  Result<Route> route = make_error(Errc::not_found, "no such route: " + std::string(target));
+  if (target.starts_with("/cas/")) {
+    route = with_hash(RouteKind::cas, target.substr(5), "/cas/ needs a SHA-256");
+  } else if (target.starts_with("/ac/")) {
+    route = with_hash(RouteKind::ac, target.substr(4), "/ac/ needs a 64-hex key");
+  } else if (target.starts_with("/kv/")) {
+    auto key = kv_key(target.substr(4));
+    if (!key) {
+      return std::move(key).error();
+    }
+    Route r;
+    r.kind = RouteKind::kv;
+    r.key = std::move(*key);
+    route = std::move(r);
+  } else if (target == "/v1/blobs:findMissing") {
+    route = Route{RouteKind::find_missing, {}, {}, {}};
+  } else if (target == "/v1/blobs:batchRead") {
+    route = Route{RouteKind::batch_read, {}, {}, {}};
+  } else if (target == "/v1/blobs:batchUpdate") {
+    route = Route{RouteKind::batch_update, {}, {}, {}};
+  } else if (target == "/v1/stats") {
+    route = Route{RouteKind::stats, {}, {}, {}};
+  } else if (target == "/metrics") {
+    route = Route{RouteKind::metrics, {}, {}, {}};
+  } else if (target == "/healthz") {
+    route = Route{RouteKind::healthz, {}, {}, {}};
+  }
+  if (route) {
+    route->query = std::string(query);
+  }
+  return route;
+}
+
+} // namespace ingot::server

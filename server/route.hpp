@@ -1,0 +1,41 @@
+// Request targets to routes: the one place client-supplied paths are checked. Nothing here
+// builds a filesystem path; keys are validated and handed to the store as opaque bytes.
+#pragma once
+
+#include "cas/digest.hpp"
+#include "util/result.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace ingot::server {
+
+enum class RouteKind {
+  cas,
+  ac,
+  kv,
+  find_missing,
+  batch_read,
+  batch_update,
+  stats,
+  metrics,
+  healthz,
+};
+
+std::string_view to_string(RouteKind kind);
+
+struct Route {
+  RouteKind kind = RouteKind::healthz;
+  cas::Hash hash{};  // cas and ac
+  std::string key;   // ac: the 64-hex key; kv: the key below /kv/
+  std::string query; // after '?', undecoded
+};
+
+// Longest accepted request target.
+inline constexpr std::size_t k_max_target = 2048;
+
+// Errc::invalid_argument (400) for malformed targets, Errc::not_found (404) for unknown
+// routes; each error names what was wrong.
+[[nodiscard]] Result<Route> parse_route(std::string_view target);
+
+} // namespace ingot::server

@@ -1,0 +1,161 @@
+#include "server/server.hpp"
+
+#include "server/context.hpp"
+#include "server/session.hpp"
+
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ingot::server {
+
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// Sent to a connection over --max-connections, which is then closed.
+constexpr std::string_view k_busy_response =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    "Retry-After: 1\r\nContent-Length: 45\r\n\r\nserver is at its connection limit; retry soon\n";
+
+class BeastServer final : public Server {
+public:
+  BeastServer(const ServerOptions& options, cas::Store& store,
+              const std::filesystem::path& data_dir)
+      : m_ctx(options, store, data_dir),
+        m_threads(options.threads != 0 ? options.threads
+                                       : std::max(1u, std::thread::hardware_concurrency())),
+        m_io(static_cast<int>(m_threads)), m_acceptor(net::make_strand(m_io)),
+        m_signals(m_io, SIGINT, SIGTERM), m_drain_timer(m_io) {}
+
+  Result<void> listen() {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(m_ctx.options.host, ec);
+    if (ec) {
+      return make_error(Errc::invalid_argument,
+                        "--listen: '" + m_ctx.options.host + "' is not an IP address");
+    }
+    const tcp::endpoint endpoint(address, m_ctx.options.port);
+    const std::string where = m_ctx.options.host + ":" + std::to_string(m_ctx.options.port);
+    m_acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+      m_acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      m_acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+      m_acceptor.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return make_error(Errc::io, "cannot listen on " + where + ": " + ec.message());
+    }
+    m_port = m_acceptor.local_endpoint().port();
+    return {};
+  }
+
+  std::uint16_t port() const override { return m_port; }
+
+  void run() override {
+    m_signals.async_wait([this](boost::system::error_code ec, int) {
+      if (!ec) {
+        begin_drain();
+      }
+    });
+    accept();
+    std::vector<std::thread> extra;
+    for (unsigned i = 1; i < m_threads; ++i) {
+      extra.emplace_back([this] { m_io.run(); });
+    }
+    m_io.run();
+    for (auto& t : extra) {
+      t.join();
+    }
+  }
+
+  void stop() override {
+    net::post(m_io, [this] { begin_drain(); });
+  }
+
+private:
+  void accept() {
+    m_acceptor.async_accept(net::make_strand(m_io),
+                            [this](boost::system::error_code ec, tcp::socket socket) {
+                              if (ec) {
+                                if (m_ctx.draining) {
+                                  return;
+                                }
+                                // Out of descriptors and similar: keep serving what is open.
+                                return accept();
+                              }
+                              if (static_cast<std::size_t>(m_ctx.metrics.open_connections()) >=
+                                  m_ctx.options.max_connections) {
+                                m_ctx.metrics.connection_refused();
+                                boost::system::error_code ignored;
+                                net::write(socket, net::buffer(k_busy_response), ignored);
+                                socket.close(ignored);
+                              } else {
+                                start_session(std::move(socket), m_ctx);
+                              }
+                              accept();
+                            });
+  }
+
+  void begin_drain() {
+    if (m_ctx.draining.exchange(true)) {
+      return;
+    }
+    std::fprintf(stderr, "ingot: shutting down; waiting up to %lld ms for requests in flight\n",
+                 static_cast<long long>(m_ctx.options.shutdown_grace.count()));
+    boost::system::error_code ec;
+    m_acceptor.close(ec);
+    m_signals.cancel(ec);
+    {
+      std::lock_guard lock(m_ctx.sessions_mutex);
+      for (auto& [session, close_if_idle] : m_ctx.idle_closers) {
+        close_if_idle();
+      }
+    }
+    m_drain_deadline = std::chrono::steady_clock::now() + m_ctx.options.shutdown_grace;
+    wait_for_sessions();
+  }
+
+  void wait_for_sessions() {
+    if (m_ctx.metrics.open_connections() == 0 ||
+        std::chrono::steady_clock::now() >= m_drain_deadline) {
+      m_io.stop();
+      return;
+    }
+    // Sessions finishing a request close themselves (draining is set); check back shortly.
+    m_drain_timer.expires_after(std::chrono::milliseconds(20));
+    m_drain_timer.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
+  }
+
+  ServerContext m_ctx;
+  unsigned m_threads;
+  net::io_context m_io;
+  tcp::acceptor m_acceptor;
+  net::signal_set m_signals;
+  net::steady_timer m_drain_timer;
+  std::chrono::steady_clock::time_point m_drain_deadline;
+  std::uint16_t m_port = 0;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options, cas::Store& store,
+                                               const std::filesystem::path& data_dir) {
+  auto server = std::make_unique<BeastServer>(options, store, data_dir);
+  INGOT_TRY(server->listen());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+} // namespace ingot::server

@@ -1,0 +1,53 @@
+// `ingot serve`: the HTTP cache server over a Store (ARCHITECTURE.md "HTTP API").
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/auth.hpp"
+#include "util/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace ingot::server {
+
+enum class LogFormat { text, json, off };
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080; // 0 picks a free port (see Server::port())
+  unsigned threads = 0;      // 0: one per core
+  Scopes anonymous = k_scope_read;
+  // Largest request body accepted (413 above it). Bodies are streamed, so this bounds disk
+  // use per request, not memory.
+  std::uint64_t max_blob_size = 64ull << 30;
+  std::size_t max_connections = 1024;
+  // A request header must arrive whole within this time, and so must each piece of a body;
+  // an idle keep-alive connection is closed after it too.
+  std::chrono::milliseconds read_timeout{30'000};
+  // A body that arrives slower than this on average, once past its first read timeout, is cut
+  // off with 408: a client trickling bytes holds a connection for a bounded time only.
+  std::uint64_t min_body_rate = 16 * 1024;
+  // On SIGTERM/SIGINT, requests in flight get this long to finish.
+  std::chrono::milliseconds shutdown_grace{10'000};
+  LogFormat log_format = LogFormat::text;
+};
+
+class Server {
+public:
+  // Binds and listens. Errc::io naming the address when it cannot (in use, no permission).
+  [[nodiscard]] static Result<std::unique_ptr<Server>>
+  create(const ServerOptions& options, cas::Store& store, const std::filesystem::path& data_dir);
+  virtual ~Server() = default;
+
+  virtual std::uint16_t port() const = 0;
+  // Serves until SIGINT or SIGTERM (or stop()), then drains: stops accepting, lets requests
+  // in flight finish within the grace period, and returns.
+  virtual void run() = 0;
+  // Thread-safe; starts the same drain as a signal.
+  virtual void stop() = 0;
+};
+
+} // namespace ingot::server

@@ -1,0 +1,702 @@
+// The I/O of one connection: read a request header, decide from it how to take the body
+// (streamed into a blob writer, or a small JSON body), and stream the response out.
+// Handlers that need no streaming live in api.cpp as plain functions.
+#include "server/session.hpp"
+
+#include "cas/codec.hpp"
+#include "server/access_log.hpp"
+#include "server/api.hpp"
+#include "server/blob_read.hpp"
+#include "server/http_fields.hpp"
+#include "server/route.hpp"
+
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <optional>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace ingot::server {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Header fields (request line included) beyond this are refused with 431.
+constexpr std::uint32_t k_header_limit = 16 * 1024;
+// Bodies move through a buffer of this size in both directions.
+constexpr std::size_t k_chunk = 256 * 1024;
+// Responses up to this size are read whole and sent in one write.
+constexpr std::uint64_t k_small_response = 64 * 1024;
+
+enum class Phase { idle, body, responding };
+
+struct Needs {
+  Scopes scopes = 0;
+  bool allowed = true;
+  const char* allow = "";
+};
+
+Needs needs_for(RouteKind kind, http::verb method) {
+  const auto read = Needs{k_scope_read, true, ""};
+  switch (kind) {
+  case RouteKind::cas:
+  case RouteKind::ac:
+    switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+      return read;
+    case http::verb::put:
+      return {k_scope_write, true, ""};
+    case http::verb::delete_:
+      return {k_scope_admin, true, ""};
+    default:
+      return {0, false, "GET, HEAD, PUT, DELETE"};
+    }
+  case RouteKind::kv:
+    switch (method) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::propfind:
+      return read;
+    case http::verb::put:
+    case http::verb::mkcol:
+      return {k_scope_write, true, ""};
+    case http::verb::delete_:
+      return {k_scope_admin, true, ""};
+    default:
+      return {0, false, "GET, HEAD, PUT, DELETE, PROPFIND, MKCOL"};
+    }
+  case RouteKind::find_missing:
+  case RouteKind::batch_read:
+    return method == http::verb::post ? read : Needs{0, false, "POST"};
+  case RouteKind::batch_update:
+    return method == http::verb::post ? Needs{k_scope_write, true, ""} : Needs{0, false, "POST"};
+  case RouteKind::stats:
+  case RouteKind::metrics:
+    return method == http::verb::get ? read : Needs{0, false, "GET"};
+  case RouteKind::healthz:
+    return method == http::verb::get || method == http::verb::head ? Needs{0, true, ""}
+                                                                   : Needs{0, false, "GET"};
+  }
+  return {0, false, ""};
+}
+
+Lookup lookup_of(RouteKind kind) {
+  return kind == RouteKind::ac ? Lookup::ac : kind == RouteKind::kv ? Lookup::kv : Lookup::cas;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  Session(tcp::socket socket, ServerContext& ctx) : m_stream(std::move(socket)), m_ctx(ctx) {
+    beast::error_code ec;
+    const auto ep = m_stream.socket().remote_endpoint(ec);
+    m_peer = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    m_ctx.metrics.connection_opened();
+  }
+
+  ~Session() {
+    m_ctx.metrics.connection_closed();
+    std::lock_guard lock(m_ctx.sessions_mutex);
+    m_ctx.idle_closers.erase(this);
+  }
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start() {
+    {
+      std::lock_guard lock(m_ctx.sessions_mutex);
+      std::weak_ptr<Session> weak = shared_from_this();
+      m_ctx.idle_closers.emplace(this, [weak] {
+        if (auto self = weak.lock()) {
+          net::post(self->m_stream.get_executor(), [self] { self->close_if_idle(); });
+        }
+      });
+    }
+    net::dispatch(m_stream.get_executor(),
+                  beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  }
+
+private:
+  // --- request header -------------------------------------------------------------------
+
+  std::string_view field(http::field name) const {
+    const auto value = m_parser->get()[name];
+    return {value.data(), value.size()};
+  }
+
+  void read_header() {
+    if (m_ctx.draining) {
+      return close();
+    }
+    m_phase = Phase::idle;
+    m_parser.emplace();
+    m_parser->header_limit(k_header_limit);
+    m_parser->body_limit(std::numeric_limits<std::uint64_t>::max()); // enforced per route, below
+    m_bytes_in = 0;
+    m_bytes_out = 0;
+    m_user.clear();
+    m_route.reset();
+    m_body_done = false;
+    m_keep_alive_override = true;
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    http::async_read_header(m_stream, m_buffer, *m_parser,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void close_if_idle() {
+    if (m_phase == Phase::idle) {
+      close();
+    }
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec == http::error::header_limit) {
+      return reject(431,
+                    "request header is larger than " + std::to_string(k_header_limit) + " bytes");
+    }
+    if (ec) {
+      return close(); // the client left, timed out, or sent something that is not HTTP
+    }
+    m_started = Clock::now();
+    m_phase = Phase::body;
+    auto& req = m_parser->get();
+    m_method = std::string(req.method_string());
+    m_target = std::string(req.target());
+    m_body_done = m_parser->is_done();
+    handle();
+  }
+
+  void handle() {
+    auto& req = m_parser->get();
+    auto identity = m_ctx.auth.authenticate(field(http::field::authorization));
+    if (!identity) {
+      return reject(401, identity.error().message);
+    }
+    m_user = identity->name;
+    auto route = parse_route(m_target);
+    if (!route) {
+      return reject(status_of(route.error()), route.error().message);
+    }
+    m_route = std::move(*route);
+    const auto needs = needs_for(m_route->kind, req.method());
+    if (!needs.allowed) {
+      return reject(405,
+                    m_method + " is not allowed on " + std::string(to_string(m_route->kind)) +
+                        " (allowed: " + needs.allow + ")",
+                    needs.allow);
+    }
+    if (!grants(identity->scopes, needs.scopes)) {
+      return identity->presented
+                 ? reject(403, "token lacks the '" + scopes_to_string(needs.scopes) +
+                                   "' scope for " + m_method + " " +
+                                   std::string(to_string(m_route->kind)))
+                 : reject(401, "this request needs a token with the '" +
+                                   scopes_to_string(needs.scopes) + "' scope");
+    }
+    const auto length = m_parser->content_length();
+    switch (req.method()) {
+    case http::verb::get:
+    case http::verb::head:
+      return handle_get();
+    case http::verb::put:
+      if (length && *length > m_ctx.options.max_blob_size) {
+        return reject(413, "body of " + std::to_string(*length) + " bytes is over the limit of " +
+                               std::to_string(m_ctx.options.max_blob_size) + " (--max-blob-size)");
+      }
+      return handle_put();
+    case http::verb::post:
+      if (length && *length > k_max_json_body) {
+        return reject(413, "JSON body is over " + std::to_string(k_max_json_body) + " bytes");
+      }
+      return read_json_body();
+    case http::verb::delete_:
+      return handle_delete();
+    case http::verb::propfind:
+      return handle_propfind();
+    case http::verb::mkcol:
+      // Keys imply their directories: there is nothing to create.
+      return send_simple({201, "text/plain", ""});
+    default:
+      return reject(405, m_method + " is not supported");
+    }
+  }
+
+  // --- bodies in ------------------------------------------------------------------------
+
+  using Consume = std::function<Result<void>(ByteView)>;
+  using Finish = std::function<void()>;
+
+  // Streams the request body through `consume` and then calls `finish`; answers
+  // Expect: 100-continue first.
+  void read_body(Consume consume, Finish finish) {
+    m_consume = std::move(consume);
+    m_finish = std::move(finish);
+    m_body_started = Clock::now();
+    if (m_body_done) {
+      return m_finish();
+    }
+    if (iequals(field(http::field::expect), "100-continue")) {
+      auto res = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                    m_parser->get().version());
+      m_stream.expires_after(m_ctx.options.read_timeout);
+      return http::async_write(m_stream, *res,
+                               [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                                 if (ec) {
+                                   return self->close();
+                                 }
+                                 self->read_body_chunk();
+                               });
+    }
+    read_body_chunk();
+  }
+
+  void read_body_chunk() {
+    m_chunk.resize(k_chunk);
+    auto& body = m_parser->get().body();
+    body.data = m_chunk.data();
+    body.size = m_chunk.size();
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    http::async_read(m_stream, m_buffer, *m_parser,
+                     beast::bind_front_handler(&Session::on_body_chunk, shared_from_this()));
+  }
+
+  void on_body_chunk(beast::error_code ec, std::size_t) {
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec == beast::error::timeout) {
+      return reject_after_body(408, "request body stalled for longer than the read timeout");
+    }
+    if (ec) {
+      abort_body();
+      return close(); // the client went away mid-body: nothing of it is kept
+    }
+    const std::size_t got = m_chunk.size() - m_parser->get().body().size;
+    m_bytes_in += got;
+    if (auto r = m_consume(ByteView(m_chunk.data(), got)); !r) {
+      return reject_after_body(status_of(r.error()), r.error().message);
+    }
+    if (m_parser->is_done()) {
+      m_body_done = true;
+      return m_finish();
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - m_body_started).count();
+    const double grace = std::chrono::duration<double>(m_ctx.options.read_timeout).count();
+    if (elapsed > grace && static_cast<double>(m_bytes_in) / elapsed <
+                               static_cast<double>(m_ctx.options.min_body_rate)) {
+      return reject_after_body(408, "request body arrives slower than " +
+                                        std::to_string(m_ctx.options.min_body_rate) + " bytes/s");
+    }
+    read_body_chunk();
+  }
+
+  void abort_body() {
+    m_writer.reset(); // an uncommitted writer leaves nothing behind
+    m_decoder.reset();
+    m_consume = nullptr;
+    m_finish = nullptr;
+  }
+
+  // An error found while the body was still arriving: the rest of it is never read, so the
+  // connection cannot carry another request.
+  void reject_after_body(unsigned status, const std::string& message) {
+    abort_body();
+    reject(status, message);
+  }
+
+  void read_json_body() {
+    m_json.clear();
+    read_body(
+        [this](ByteView chunk) -> Result<void> {
+          if (m_json.size() + chunk.size() > k_max_json_body) {
+            return make_error(Errc::invalid_argument, "JSON body is over the limit");
+          }
+          m_json.append(as_chars(chunk));
+          return {};
+        },
+        [this] {
+          SimpleResponse res;
+          switch (m_route->kind) {
+          case RouteKind::find_missing:
+            res = find_missing(m_ctx.store, m_json, m_ctx.metrics);
+            break;
+          case RouteKind::batch_read:
+            res = batch_read(m_ctx.store, m_json, m_ctx.metrics);
+            break;
+          default:
+            res = batch_update(m_ctx.store, m_json);
+            break;
+          }
+          m_json.clear();
+          send_simple(std::move(res));
+        });
+  }
+
+  void handle_put() {
+    std::optional<cas::Digest> expected;
+    if (m_route->kind == RouteKind::cas) {
+      const auto length = m_parser->content_length();
+      const bool zstd_body = iequals(field(http::field::content_encoding), "zstd");
+      expected = cas::Digest{m_route->hash, length && !zstd_body ? *length : cas::k_size_unknown};
+    }
+    const auto encoding = field(http::field::content_encoding);
+    if (!encoding.empty() && !iequals(encoding, "zstd") && !iequals(encoding, "identity")) {
+      return reject(415, "Content-Encoding '" + std::string(encoding) +
+                             "' is not supported; send zstd or identity");
+    }
+    if (iequals(encoding, "zstd")) {
+      m_decoder = std::make_unique<cas::ZstdDecoder>();
+      m_decoded.resize(k_chunk);
+    }
+    auto writer = m_ctx.store.begin_write(expected);
+    if (!writer) {
+      return reject(status_of(writer.error()), writer.error().message);
+    }
+    m_writer = std::move(*writer);
+    read_body([this](ByteView chunk) { return consume_blob(chunk); }, [this] { finish_put(); });
+  }
+
+  Result<void> consume_blob(ByteView chunk) {
+    if (!m_decoder) {
+      return m_writer->append(chunk);
+    }
+    while (!chunk.empty()) {
+      auto n = m_decoder->decode(chunk, m_decoded);
+      if (!n) {
+        return make_error(Errc::invalid_argument,
+                          "zstd body does not decode: " + n.error().message);
+      }
+      INGOT_TRY(m_writer->append(ByteView(m_decoded.data(), *n)));
+    }
+    return {};
+  }
+
+  void finish_put() {
+    if (m_decoder) {
+      // Flush what the decoder still holds.
+      ByteView none;
+      for (;;) {
+        auto n = m_decoder->decode(none, m_decoded);
+        if (!n) {
+          return reject_after_body(400, "zstd body does not decode: " + n.error().message);
+        }
+        if (*n == 0) {
+          break;
+        }
+        if (auto r = m_writer->append(ByteView(m_decoded.data(), *n)); !r) {
+          return reject_after_body(status_of(r.error()), r.error().message);
+        }
+      }
+    }
+    auto digest = m_writer->commit();
+    m_writer.reset();
+    m_decoder.reset();
+    if (!digest) {
+      return send_error(status_of(digest.error()), digest.error().message);
+    }
+    if (m_route->kind != RouteKind::cas) {
+      const auto ns = m_route->kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
+      if (auto r = m_ctx.store.ns_put(ns, m_route->key, *digest); !r) {
+        return send_error(status_of(r.error()), r.error().message);
+      }
+    }
+    send_simple({200, "text/plain", ""});
+  }
+
+  // --- reads ----------------------------------------------------------------------------
+
+  void handle_get() {
+    const bool head = m_parser->get().method() == http::verb::head;
+    switch (m_route->kind) {
+    case RouteKind::healthz:
+      return send_simple({200, "text/plain", "ok\n"});
+    case RouteKind::metrics:
+      return send_simple(
+          {200, "text/plain; version=0.0.4", m_ctx.metrics.prometheus(m_ctx.store.usage())});
+    case RouteKind::stats:
+      return send_simple({200, "application/json", m_ctx.metrics.stats_json(m_ctx.store.usage())});
+    default:
+      break;
+    }
+    auto info = resolve_blob(m_ctx.store, *m_route);
+    m_ctx.metrics.record_lookup(lookup_of(m_route->kind), info.has_value());
+    if (!info) {
+      return send_error(status_of(info.error()), info.error().message);
+    }
+    std::optional<Unsatisfiable> unsatisfiable;
+    auto plan = plan_blob_read(m_ctx.store, *info,
+                               {field(http::field::range), field(http::field::accept_encoding)},
+                               unsatisfiable);
+    if (unsatisfiable) {
+      return send_simple(std::move(unsatisfiable->response), unsatisfiable->content_range);
+    }
+    if (!plan) {
+      return send_error(status_of(plan.error()), plan.error().message);
+    }
+    send_blob(std::move(*plan), head);
+  }
+
+  void send_blob(BlobResponse plan, bool head) {
+    m_status = plan.status;
+    const std::uint64_t length = plan.reader->length();
+    if (head || length <= k_small_response) {
+      // Small bodies go out with their header in one write.
+      auto res = std::make_shared<http::response<http::string_body>>(
+          static_cast<http::status>(plan.status), m_parser->get().version());
+      for (const auto& [name, value] : plan.headers) {
+        res->set(name, value);
+      }
+      if (!head) {
+        std::string body(length, '\0');
+        std::size_t done = 0;
+        while (done < body.size()) {
+          auto n = plan.reader->read(
+              {reinterpret_cast<std::uint8_t*>(body.data()) + done, body.size() - done});
+          if (!n || *n == 0) {
+            return send_error(500, n ? "blob ended early" : n.error().message);
+          }
+          done += *n;
+        }
+        res->body() = std::move(body);
+        m_bytes_out = length;
+      }
+      res->content_length(length);
+      res->keep_alive(keep_alive());
+      return write_response(std::move(res), head);
+    }
+    m_reader = std::move(plan.reader);
+    m_response_length = length;
+    m_stream_res.emplace(static_cast<http::status>(plan.status), m_parser->get().version());
+    auto& res = *m_stream_res;
+    for (const auto& [name, value] : plan.headers) {
+      res.set(name, value);
+    }
+    res.content_length(length);
+    res.keep_alive(keep_alive());
+    res.body().data = nullptr;
+    res.body().more = true;
+    m_serializer.emplace(res);
+    m_phase = Phase::responding;
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    http::async_write_header(
+        m_stream, *m_serializer,
+        beast::bind_front_handler(&Session::on_stream_header, shared_from_this()));
+  }
+
+  void on_stream_header(beast::error_code ec, std::size_t) {
+    if (ec) {
+      return close();
+    }
+    m_phase = Phase::responding;
+    send_next_chunk();
+  }
+
+  void send_next_chunk() {
+    m_chunk.resize(k_chunk);
+    auto n = m_reader->read(m_chunk);
+    if (!n || (*n == 0 && m_bytes_out < m_response_length)) {
+      // The header is out, so the only honest signal left is to cut the connection short
+      // of its Content-Length.
+      m_keep_alive_override = false;
+      log_request(500);
+      return close();
+    }
+    auto& body = m_stream_res->body();
+    body.data = m_chunk.data();
+    body.size = *n;
+    body.more = m_bytes_out + *n < m_response_length;
+    m_bytes_out += *n;
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    http::async_write(m_stream, *m_serializer,
+                      beast::bind_front_handler(&Session::on_chunk_sent, shared_from_this()));
+  }
+
+  void on_chunk_sent(beast::error_code ec, std::size_t) {
+    if (ec == http::error::need_buffer) {
+      ec = {};
+    }
+    if (ec) {
+      return close();
+    }
+    if (m_serializer->is_done()) {
+      m_reader.reset();
+      return finish_response(m_status);
+    }
+    send_next_chunk();
+  }
+
+  void handle_delete() {
+    Result<void> r;
+    switch (m_route->kind) {
+    case RouteKind::cas:
+      r = m_ctx.store.remove(m_route->hash);
+      break;
+    case RouteKind::ac:
+      r = m_ctx.store.ns_remove(cas::Namespace::ac, m_route->key);
+      break;
+    default:
+      r = m_ctx.store.ns_remove(cas::Namespace::kv, m_route->key);
+      break;
+    }
+    if (!r) {
+      return send_error(status_of(r.error()), r.error().message);
+    }
+    send_simple({204, "text/plain", ""});
+  }
+
+  // WebDAV clients probe with PROPFIND before writing: answer for the key itself (depth 0).
+  void handle_propfind() {
+    auto info = resolve_blob(m_ctx.store, *m_route);
+    if (!info) {
+      return send_error(status_of(info.error()), info.error().message);
+    }
+    std::string href = m_target.substr(0, m_target.find('?'));
+    send_simple({207, "application/xml; charset=utf-8",
+                 "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+                 "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>" +
+                     href + "</D:href><D:propstat><D:prop><D:getcontentlength>" +
+                     std::to_string(info->digest.size) +
+                     "</D:getcontentlength><D:resourcetype/></D:prop>"
+                     "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+                     "</D:multistatus>\n"});
+  }
+
+  // --- responses ------------------------------------------------------------------------
+
+  bool keep_alive() const {
+    return m_keep_alive_override && m_parser->get().keep_alive() && m_body_done && !m_ctx.draining;
+  }
+
+  void reject(unsigned status, const std::string& message, const char* allow = "") {
+    m_keep_alive_override = m_body_done; // an unread body cannot be skipped reliably
+    auto res = error_response(status, message);
+    send_simple(std::move(res), {}, allow);
+  }
+
+  void send_error(unsigned status, const std::string& message) {
+    send_simple(error_response(status, message));
+  }
+
+  void send_simple(SimpleResponse simple, const std::string& content_range = {},
+                   const char* allow = "") {
+    m_phase = Phase::responding;
+    const unsigned version =
+        m_parser && m_parser->is_header_done() ? m_parser->get().version() : 11;
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(simple.status), version);
+    res->set(http::field::content_type, simple.content_type);
+    if (simple.status == 401) {
+      res->set(http::field::www_authenticate, "Bearer realm=\"ingot\", Basic realm=\"ingot\"");
+    }
+    if (!content_range.empty()) {
+      res->set(http::field::content_range, content_range);
+    }
+    if (*allow != '\0') {
+      res->set(http::field::allow, allow);
+    }
+    const bool is_head =
+        m_parser && m_parser->is_header_done() && m_parser->get().method() == http::verb::head;
+    m_bytes_out = is_head ? 0 : simple.body.size();
+    res->content_length(simple.body.size());
+    if (!is_head) {
+      res->body() = std::move(simple.body);
+    }
+    res->keep_alive(m_parser && m_parser->is_header_done() && keep_alive());
+    m_status = simple.status;
+    write_response(std::move(res), is_head);
+  }
+
+  // Writes a whole response (only its header for HEAD) and goes on to the next request.
+  void write_response(std::shared_ptr<http::response<http::string_body>> res, bool header_only) {
+    m_phase = Phase::responding;
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    auto done = [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec) {
+        return self->close();
+      }
+      self->finish_response(self->m_status);
+    };
+    if (header_only) {
+      auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
+      return http::async_write_header(m_stream, *sr,
+                                      [sr, done](beast::error_code ec, std::size_t n) mutable {
+                                        done(ec, n);
+                                      });
+    }
+    http::async_write(m_stream, *res, std::move(done));
+  }
+
+  void finish_response(unsigned status) {
+    log_request(status);
+    m_serializer.reset();
+    m_stream_res.reset();
+    if (!(m_parser && m_parser->is_header_done() && keep_alive())) {
+      return close();
+    }
+    read_header();
+  }
+
+  void log_request(unsigned status) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
+    const RouteKind* route = m_route ? &m_route->kind : nullptr;
+    m_ctx.metrics.record_request(route, m_method, status, m_bytes_in, m_bytes_out, seconds);
+    write_access({m_peer, m_method, m_target, status, m_bytes_in, m_bytes_out, seconds, m_user},
+                 m_ctx.options.log_format);
+  }
+
+  void close() {
+    abort_body();
+    beast::error_code ec;
+    m_stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    m_stream.socket().close(ec);
+  }
+
+  beast::tcp_stream m_stream;
+  ServerContext& m_ctx;
+  beast::flat_buffer m_buffer;
+  std::string m_peer;
+  Phase m_phase = Phase::idle;
+
+  std::optional<http::request_parser<http::buffer_body>> m_parser;
+  std::optional<Route> m_route;
+  std::string m_method;
+  std::string m_target;
+  std::string m_user;
+  Clock::time_point m_started;
+  Clock::time_point m_body_started;
+  bool m_body_done = false;
+  bool m_keep_alive_override = true;
+  unsigned m_status = 0;
+  std::uint64_t m_bytes_in = 0;
+  std::uint64_t m_bytes_out = 0;
+  std::vector<std::uint8_t> m_chunk;
+
+  Consume m_consume;
+  Finish m_finish;
+  std::string m_json;
+  std::unique_ptr<cas::BlobWriter> m_writer;
+  std::unique_ptr<cas::ZstdDecoder> m_decoder;
+  std::vector<std::uint8_t> m_decoded;
+
+  std::unique_ptr<cas::BlobReader> m_reader;
+  std::uint64_t m_response_length = 0;
+  std::optional<http::response<http::buffer_body>> m_stream_res;
+  std::optional<http::response_serializer<http::buffer_body>> m_serializer;
+};
+
+} // namespace
+
+void start_session(tcp::socket socket, ServerContext& context) {
+  std::make_shared<Session>(std::move(socket), context)->start();
+}
+
+} // namespace ingot::server

@@ -1,0 +1,32 @@
+// ingot: one binary, thin subcommands over the libraries.
+#include "tools/commands.hpp"
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+int main(int argc, char** argv) {
+  CLI::App app{"Ingot: a content-addressed artifact cache and signed binary store.\n"
+               "Run `ingot COMMAND --help` for a command's options.",
+               "ingot"};
+  app.require_subcommand(1);
+  app.set_version_flag("-V,--version", "ingot " INGOT_VERSION);
+  std::function<int()> run;
+
+  app.add_subcommand("version", "Print the version and exit")->callback([&] {
+    run = [] {
+      std::printf("ingot %s\n", INGOT_VERSION);
+      return ingot::tools::k_exit_ok;
+    };
+  });
+  ingot::tools::add_serve_commands(app, run);
+  ingot::tools::add_store_commands(app, run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : ingot::tools::k_exit_usage;
+  }
+  return run ? run() : ingot::tools::k_exit_usage;
+}

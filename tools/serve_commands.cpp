@@ -1,0 +1,227 @@
+// serve and token: run the HTTP server on a data dir, and manage its access tokens.
+#include "cas/store.hpp"
+#include "server/auth.hpp"
+#include "server/server.hpp"
+#include "tools/commands.hpp"
+#include "util/size.hpp"
+
+#include <cstdio>
+#include <ctime>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace ingot::tools {
+
+namespace {
+
+struct ServeArgs {
+  std::string data = "./ingot-data";
+  std::string listen = "127.0.0.1:8080";
+  std::string max_size;
+  std::string max_blob_size = "64GiB";
+  std::string anonymous = "read";
+  std::string log_format = "text";
+  unsigned threads = 0;
+  std::size_t max_connections = 1024;
+  double read_timeout_s = 30;
+};
+
+struct TokenArgs {
+  std::string data = "./ingot-data";
+  std::string scopes = "read";
+  std::string name;
+  std::string which;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "ingot: %s\n", message.c_str());
+  return k_exit_usage;
+}
+
+int report(const Error& e) {
+  std::fprintf(stderr, "ingot: %s\n", e.message.c_str());
+  return e.code == Errc::not_found          ? k_exit_not_found
+         : e.code == Errc::invalid_argument ? k_exit_usage
+                                            : k_exit_error;
+}
+
+int cmd_serve(const ServeArgs& a) {
+  server::ServerOptions options;
+  const auto colon = a.listen.rfind(':');
+  if (colon == std::string::npos) {
+    return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080");
+  }
+  options.host = a.listen.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
+    options.host = options.host.substr(1, options.host.size() - 2); // [::1]:8080
+  }
+  try {
+    const int port = std::stoi(a.listen.substr(colon + 1));
+    if (port < 0 || port > 65535) {
+      throw std::out_of_range("port");
+    }
+    options.port = static_cast<std::uint16_t>(port);
+  } catch (const std::exception&) {
+    return usage_error("--listen: '" + a.listen.substr(colon + 1) + "' is not a port (0-65535)");
+  }
+  const auto max_blob = parse_size(a.max_blob_size);
+  if (!max_blob) {
+    return usage_error("--max-blob-size: '" + a.max_blob_size + "' is not a size like 4GiB");
+  }
+  options.max_blob_size = *max_blob;
+  if (!a.max_size.empty() && !parse_size(a.max_size)) {
+    return usage_error("--max-size: '" + a.max_size + "' is not a size like 20GiB");
+  }
+  if (a.anonymous == "none") {
+    options.anonymous = 0;
+  } else if (a.anonymous == "read") {
+    options.anonymous = server::k_scope_read;
+  } else if (a.anonymous == "write") {
+    options.anonymous = server::k_scope_read | server::k_scope_write;
+  } else {
+    return usage_error("--anonymous must be none, read or write");
+  }
+  options.log_format = a.log_format == "json"  ? server::LogFormat::json
+                       : a.log_format == "off" ? server::LogFormat::off
+                                               : server::LogFormat::text;
+  options.threads = a.threads;
+  options.max_connections = a.max_connections;
+  options.read_timeout = std::chrono::milliseconds(static_cast<long>(a.read_timeout_s * 1000));
+
+  cas::StoreOptions store_options;
+  store_options.dir = a.data;
+  auto store = cas::Store::open(store_options);
+  if (!store) {
+    return report(store.error());
+  }
+  auto server = server::Server::create(options, **store, a.data);
+  if (!server) {
+    return report(server.error());
+  }
+  const auto usage = (*store)->usage();
+  std::fprintf(stderr, "ingot: serving %s (%llu blobs, %s) on http://%s:%u/\n", a.data.c_str(),
+               static_cast<unsigned long long>(usage.blobs),
+               format_size(usage.stored_bytes).c_str(), options.host.c_str(),
+               static_cast<unsigned>((*server)->port()));
+  std::fflush(stderr);
+  (*server)->run();
+  std::fprintf(stderr, "ingot: stopped\n");
+  return k_exit_ok;
+}
+
+std::string iso_time(std::int64_t unix_s) {
+  const std::time_t t = unix_s;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+int cmd_token_create(const TokenArgs& a) {
+  auto scopes = server::parse_scopes(a.scopes);
+  if (!scopes) {
+    return report(scopes.error());
+  }
+  const std::string name = a.name.empty() ? "token-" + iso_time(std::time(nullptr)) : a.name;
+  auto created = server::TokenFile(a.data).create(name, *scopes);
+  if (!created) {
+    return report(created.error());
+  }
+  std::printf("%s\n", created->first.c_str());
+  std::fprintf(stderr, "ingot: created token %s (id %s, scopes %s); it is shown only once\n",
+               created->second.name.c_str(), created->second.id.c_str(),
+               server::scopes_to_string(*scopes).c_str());
+  return k_exit_ok;
+}
+
+int cmd_token_list(const TokenArgs& a) {
+  auto tokens = server::TokenFile(a.data).list();
+  if (!tokens) {
+    return report(tokens.error());
+  }
+  std::printf("%-12s  %-20s  %-22s  %s\n", "ID", "CREATED", "SCOPES", "NAME");
+  for (const auto& t : *tokens) {
+    std::printf("%-12s  %-20s  %-22s  %s\n", t.id.c_str(), iso_time(t.created_unix_s).c_str(),
+                server::scopes_to_string(t.scopes).c_str(), t.name.c_str());
+  }
+  return k_exit_ok;
+}
+
+int cmd_token_revoke(const TokenArgs& a) {
+  auto revoked = server::TokenFile(a.data).revoke(a.which);
+  if (!revoked) {
+    return report(revoked.error());
+  }
+  std::fprintf(stderr, "ingot: revoked token %s (%s)\n", revoked->id.c_str(),
+               revoked->name.c_str());
+  return k_exit_ok;
+}
+
+} // namespace
+
+void add_serve_commands(CLI::App& app, std::function<int()>& run) {
+  static ServeArgs serve_args;
+  static TokenArgs token_args;
+
+  auto* serve = app.add_subcommand("serve", "Run the HTTP cache server on a data dir");
+  serve->add_option("--data", serve_args.data, "Data directory")->capture_default_str();
+  serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any free)")
+      ->capture_default_str();
+  serve->add_option("--max-size", serve_args.max_size,
+                    "Bound on stored bytes, e.g. 20GiB (garbage collection: not yet enforced)");
+  serve
+      ->add_option("--max-blob-size", serve_args.max_blob_size,
+                   "Largest request body accepted; larger gets 413")
+      ->capture_default_str();
+  serve->add_option("--anonymous", serve_args.anonymous, "What needs no token: none, read or write")
+      ->capture_default_str();
+  serve->add_option("--threads", serve_args.threads, "I/O threads (0: one per core)")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-connections", serve_args.max_connections,
+                   "Connections served at once; more get 503")
+      ->capture_default_str();
+  serve
+      ->add_option("--read-timeout", serve_args.read_timeout_s,
+                   "Seconds a request header, or each piece of a body, may take to arrive")
+      ->capture_default_str();
+  serve->add_option("--log-format", serve_args.log_format, "Access log on stderr: text, json, off")
+      ->capture_default_str();
+  serve->callback([&run] {
+    run = [] {
+      return cmd_serve(serve_args);
+    };
+  });
+
+  auto* token = app.add_subcommand("token", "Manage access tokens (works while serving)");
+  token->require_subcommand(1);
+  auto* create = token->add_subcommand("create", "Create a token and print it (shown once)");
+  create->add_option("--data", token_args.data, "Data directory")->capture_default_str();
+  create->add_option("--scope", token_args.scopes, "Comma-separated: read, write, sign, admin")
+      ->capture_default_str();
+  create->add_option("--name", token_args.name, "A name to recognise it by (default: the time)");
+  create->callback([&run] {
+    run = [] {
+      return cmd_token_create(token_args);
+    };
+  });
+  auto* list = token->add_subcommand("list", "List tokens (ids, names, scopes; never secrets)");
+  list->add_option("--data", token_args.data, "Data directory")->capture_default_str();
+  list->callback([&run] {
+    run = [] {
+      return cmd_token_list(token_args);
+    };
+  });
+  auto* revoke = token->add_subcommand("revoke", "Revoke a token by id or name");
+  revoke->add_option("--data", token_args.data, "Data directory")->capture_default_str();
+  revoke->add_option("token", token_args.which, "Token id or name")->required();
+  revoke->callback([&run] {
+    run = [] {
+      return cmd_token_revoke(token_args);
+    };
+  });
+}
+
+} // namespace ingot::tools
