@@ -49,6 +49,8 @@ unsigned status_of(const Error& error) {
     return 401;
   case Errc::no_space:
     return 507;
+  case Errc::too_large:
+    return 413;
   case Errc::busy:
   case Errc::timeout:
     return 503;
@@ -68,6 +70,34 @@ SimpleResponse error_response(unsigned status, std::string_view message) {
   }
   body.push_back('\n');
   return {status, "text/plain", std::move(body)};
+}
+
+SimpleResponse propfind_response(std::string_view href, std::optional<std::uint64_t> size) {
+  std::string escaped;
+  for (const char c : href) {
+    switch (c) {
+    case '&':
+      escaped += "&amp;";
+      break;
+    case '<':
+      escaped += "&lt;";
+      break;
+    case '>':
+      escaped += "&gt;";
+      break;
+    default:
+      escaped.push_back(c);
+    }
+  }
+  const std::string props = size ? "<D:getcontentlength>" + std::to_string(*size) +
+                                       "</D:getcontentlength><D:resourcetype/>"
+                                 : std::string("<D:resourcetype><D:collection/></D:resourcetype>");
+  return {207, "application/xml; charset=utf-8",
+          "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+          "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>" +
+              escaped + "</D:href><D:propstat><D:prop>" + props +
+              "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
+              "</D:multistatus>\n"};
 }
 
 SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& metrics) {
@@ -144,7 +174,10 @@ SimpleResponse batch_update(cas::Store& store, std::string_view body) {
     const auto data = item.contains("data") && item["data"].is_string()
                           ? base64_decode(item["data"].get<std::string>())
                           : std::nullopt;
-    if (!data) {
+    if (digest->size > k_max_batch_blob) {
+      r["status"] = 413;
+      r["message"] = "too large for a batch; PUT /cas/" + digest->hex();
+    } else if (!data) {
       r["status"] = 400;
       r["message"] = "\"data\" must be standard base64";
     } else if (auto stored = store.put(as_bytes(*data), *digest); !stored) {

@@ -6,6 +6,7 @@
 #include "server/metrics.hpp"
 #include "util/result.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,9 @@ inline SimpleResponse error_response(const Error& error) {
 inline constexpr std::size_t k_max_json_body = 64u << 20;
 // Largest blob accepted inline in a batchUpdate, and returned by batchRead.
 inline constexpr std::uint64_t k_max_batch_blob = 4u << 20;
+
+// A WebDAV 207 Multi-Status for one resource: a key of `size` bytes, or a collection.
+SimpleResponse propfind_response(std::string_view href, std::optional<std::uint64_t> size);
 
 SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& metrics);
 SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& metrics);

@@ -1,5 +1,6 @@
 #include "server/auth.hpp"
 
+#include "server/http_fields.hpp"
 #include "util/base64.hpp"
 #include "util/file_io.hpp"
 #include "util/hex.hpp"
@@ -262,9 +263,14 @@ Result<Authenticator::Identity> Authenticator::authenticate(std::string_view aut
     return Identity{m_anonymous, false, {}};
   }
   std::string token;
-  if (authorization.starts_with("Bearer ")) {
+  // RFC 9110 11.1: the scheme is case-insensitive.
+  const auto scheme_is = [authorization](std::string_view scheme) {
+    return authorization.size() > scheme.size() && authorization[scheme.size()] == ' ' &&
+           iequals(authorization.substr(0, scheme.size()), scheme);
+  };
+  if (scheme_is("Bearer")) {
     token = authorization.substr(7);
-  } else if (authorization.starts_with("Basic ")) {
+  } else if (scheme_is("Basic")) {
     auto decoded = base64_decode(authorization.substr(6));
     const auto colon = decoded ? decoded->find(':') : std::string::npos;
     if (colon == std::string::npos) {

@@ -1,8 +1,7 @@
 #include "server/blob_read.hpp"
 
-#include "server/http_fields.hpp"
-
 #include "reapi.pb.h"
+#include "server/http_fields.hpp"
 
 namespace ingot::server {
 
@@ -41,7 +40,8 @@ Error incomplete(const Route& route, const cas::Digest& missing) {
 
 // Returns an error when `value` is an ActionResult that refers to a missing blob; ok for
 // complete results and for values that are not ActionResults at all.
-Result<void> check_action_result(cas::Store& store, const Route& route, const cas::BlobInfo& value) {
+Result<void> check_action_result(cas::Store& store, const Route& route,
+                                 const cas::BlobInfo& value) {
   if (value.digest.size == 0 || value.digest.size > k_max_action_result) {
     return {};
   }

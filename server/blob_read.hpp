@@ -21,7 +21,7 @@ namespace ingot::server {
 struct BlobResponse {
   unsigned status = 200;
   std::vector<std::pair<std::string, std::string>> headers; // besides Content-Length
-  std::unique_ptr<cas::BlobReader> reader;                    // the body: reader->length() bytes
+  std::unique_ptr<cas::BlobReader> reader;                  // the body: reader->length() bytes
 };
 
 struct ReadRequest {

@@ -1,6 +1,7 @@
 #include "server/route.hpp"
 
 #include "cas/store.hpp"
+#include "server/auth.hpp"
 
 namespace ingot::server {
 
@@ -49,6 +50,10 @@ Result<std::string> percent_decode(std::string_view in) {
 // kv keys are opaque, of any depth, but every segment must be a plain name: no empty, "."
 // or ".." segments, no control characters, so that no client can name anything but a key.
 Result<std::string> kv_key(std::string_view raw) {
+  // WebDAV names collections with a trailing slash (RFC 4918 5.2): "a/b/" is the key "a/b".
+  if (raw.size() > 1 && raw.back() == '/') {
+    raw.remove_suffix(1);
+  }
   auto key = percent_decode(raw);
   if (!key) {
     return std::move(key).error();
@@ -118,6 +123,50 @@ std::string_view to_string(RouteKind kind) {
   return "unknown";
 }
 
+Access required_access(RouteKind kind, std::string_view m) {
+  const bool read_method = m == "GET" || m == "HEAD";
+  const auto refuse = [](std::string_view allow) {
+    return Access{false, 0, allow};
+  };
+  switch (kind) {
+  case RouteKind::cas:
+  case RouteKind::ac:
+    if (read_method) {
+      return {true, k_scope_read, {}};
+    }
+    if (m == "PUT") {
+      return {true, k_scope_write, {}};
+    }
+    if (m == "DELETE") {
+      return {true, k_scope_admin, {}};
+    }
+    return refuse("GET, HEAD, PUT, DELETE");
+  case RouteKind::kv:
+    // WebDAV clients probe with PROPFIND and create directories with MKCOL.
+    if (read_method || m == "PROPFIND") {
+      return {true, k_scope_read, {}};
+    }
+    if (m == "PUT" || m == "MKCOL") {
+      return {true, k_scope_write, {}};
+    }
+    if (m == "DELETE") {
+      return {true, k_scope_admin, {}};
+    }
+    return refuse("GET, HEAD, PUT, DELETE, PROPFIND, MKCOL");
+  case RouteKind::find_missing:
+  case RouteKind::batch_read:
+    return m == "POST" ? Access{true, k_scope_read, {}} : refuse("POST");
+  case RouteKind::batch_update:
+    return m == "POST" ? Access{true, k_scope_write, {}} : refuse("POST");
+  case RouteKind::stats:
+  case RouteKind::metrics:
+    return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
+  case RouteKind::healthz:
+    return read_method ? Access{true, 0, {}} : refuse("GET, HEAD");
+  }
+  return refuse("");
+}
+
 Result<Route> parse_route(std::string_view target) {
   if (target.size() > k_max_target) {
     return bad("request target is longer than " + std::to_string(k_max_target) + " bytes");
@@ -143,6 +192,7 @@ Result<Route> parse_route(std::string_view target) {
     Route r;
     r.kind = RouteKind::kv;
     r.key = std::move(*key);
+    r.collection = target.size() > 5 && target.back() == '/';
     route = std::move(r);
   } else if (target == "/v1/blobs:findMissing") {
     route = Route{RouteKind::find_missing, {}, {}, {}};

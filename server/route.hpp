@@ -29,7 +29,18 @@ struct Route {
   cas::Hash hash{};  // cas and ac
   std::string key;   // ac: the 64-hex key; kv: the key below /kv/
   std::string query; // after '?', undecoded
+  // kv: the target ended in '/', the WebDAV spelling of a collection (RFC 4918 5.2).
+  bool collection = false;
 };
+
+// What a method on a route needs: the token scopes (see auth.hpp; 0 for none), or, when the
+// method is not allowed there, the Allow header to answer 405 with.
+struct Access {
+  bool allowed = true;
+  unsigned scopes = 0;
+  std::string_view allow;
+};
+Access required_access(RouteKind kind, std::string_view method);
 
 // Longest accepted request target.
 inline constexpr std::size_t k_max_target = 2048;

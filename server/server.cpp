@@ -3,6 +3,7 @@
 #include "server/context.hpp"
 #include "server/session.hpp"
 
+#include <array>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -22,9 +23,14 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 // Sent to a connection over --max-connections, which is then closed.
-constexpr std::string_view k_busy_response =
-    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-    "Retry-After: 1\r\nContent-Length: 45\r\n\r\nserver is at its connection limit; retry soon\n";
+const std::string& busy_response() {
+  static const std::string body = "server is at its connection limit; retry soon\n";
+  static const std::string response =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+      "Retry-After: 1\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  return response;
+}
 
 class BeastServer final : public Server {
 public:
@@ -100,7 +106,14 @@ private:
                                   m_ctx.options.max_connections) {
                                 m_ctx.metrics.connection_refused();
                                 boost::system::error_code ignored;
-                                net::write(socket, net::buffer(k_busy_response), ignored);
+                                net::write(socket, net::buffer(busy_response()), ignored);
+                                // Drop what the client already sent before closing, so the
+                                // close is a FIN it can read our answer before, not a reset.
+                                socket.shutdown(tcp::socket::shutdown_send, ignored);
+                                std::array<char, 4096> scratch{};
+                                while (socket.available(ignored) > 0 && !ignored) {
+                                  socket.read_some(net::buffer(scratch), ignored);
+                                }
                                 socket.close(ignored);
                               } else {
                                 start_session(std::move(socket), m_ctx);

@@ -33,61 +33,12 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t k_header_limit = 16 * 1024;
 // Bodies move through a buffer of this size in both directions.
 constexpr std::size_t k_chunk = 256 * 1024;
+// How long a rejected upload is drained before its connection closes.
+constexpr std::chrono::seconds k_linger{2};
 // Responses up to this size are read whole and sent in one write.
 constexpr std::uint64_t k_small_response = 64 * 1024;
 
 enum class Phase { idle, body, responding };
-
-struct Needs {
-  Scopes scopes = 0;
-  bool allowed = true;
-  const char* allow = "";
-};
-
-Needs needs_for(RouteKind kind, http::verb method) {
-  const auto read = Needs{k_scope_read, true, ""};
-  switch (kind) {
-  case RouteKind::cas:
-  case RouteKind::ac:
-    switch (method) {
-    case http::verb::get:
-    case http::verb::head:
-      return read;
-    case http::verb::put:
-      return {k_scope_write, true, ""};
-    case http::verb::delete_:
-      return {k_scope_admin, true, ""};
-    default:
-      return {0, false, "GET, HEAD, PUT, DELETE"};
-    }
-  case RouteKind::kv:
-    switch (method) {
-    case http::verb::get:
-    case http::verb::head:
-    case http::verb::propfind:
-      return read;
-    case http::verb::put:
-    case http::verb::mkcol:
-      return {k_scope_write, true, ""};
-    case http::verb::delete_:
-      return {k_scope_admin, true, ""};
-    default:
-      return {0, false, "GET, HEAD, PUT, DELETE, PROPFIND, MKCOL"};
-    }
-  case RouteKind::find_missing:
-  case RouteKind::batch_read:
-    return method == http::verb::post ? read : Needs{0, false, "POST"};
-  case RouteKind::batch_update:
-    return method == http::verb::post ? Needs{k_scope_write, true, ""} : Needs{0, false, "POST"};
-  case RouteKind::stats:
-  case RouteKind::metrics:
-    return method == http::verb::get ? read : Needs{0, false, "GET"};
-  case RouteKind::healthz:
-    return method == http::verb::get || method == http::verb::head ? Needs{0, true, ""}
-                                                                   : Needs{0, false, "GET"};
-  }
-  return {0, false, ""};
-}
 
 Lookup lookup_of(RouteKind kind) {
   return kind == RouteKind::ac ? Lookup::ac : kind == RouteKind::kv ? Lookup::kv : Lookup::cas;
@@ -100,6 +51,10 @@ public:
     const auto ep = m_stream.socket().remote_endpoint(ec);
     m_peer = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
     m_ctx.metrics.connection_opened();
+    // Beast sizes each socket read by the buffer's free capacity (at most 64 KiB); the parser
+    // drains the buffer after every read, so without this it never grows past 512 bytes and
+    // a body arrives 512 bytes per syscall.
+    m_buffer.reserve(64 * 1024);
   }
 
   ~Session() {
@@ -163,8 +118,17 @@ private:
       return reject(431,
                     "request header is larger than " + std::to_string(k_header_limit) + " bytes");
     }
+    if (ec && ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream) {
+      // Not HTTP/1.1 as we read it (both Content-Length and chunked, a bad request line...):
+      // say so once, then close, since the rest of the stream cannot be trusted.
+      m_started = Clock::now();
+      m_method = "-";
+      m_target = "-";
+      return reject(400, "malformed request: " + ec.message());
+    }
     if (ec) {
-      return close(); // the client left, timed out, or sent something that is not HTTP
+      return close(); // the client left or timed out
     }
     m_started = Clock::now();
     m_phase = Phase::body;
@@ -187,11 +151,11 @@ private:
       return reject(status_of(route.error()), route.error().message);
     }
     m_route = std::move(*route);
-    const auto needs = needs_for(m_route->kind, req.method());
+    const auto needs = required_access(m_route->kind, m_method);
     if (!needs.allowed) {
       return reject(405,
                     m_method + " is not allowed on " + std::string(to_string(m_route->kind)) +
-                        " (allowed: " + needs.allow + ")",
+                        " (allowed: " + std::string(needs.allow) + ")",
                     needs.allow);
     }
     if (!grants(identity->scopes, needs.scopes)) {
@@ -362,12 +326,25 @@ private:
       return reject(status_of(writer.error()), writer.error().message);
     }
     m_writer = std::move(*writer);
+    m_blob_bytes = 0;
     read_body([this](ByteView chunk) { return consume_blob(chunk); }, [this] { finish_put(); });
+  }
+
+  // Every byte that reaches the writer counts against --max-blob-size: a chunked body
+  // declares no size, and a zstd body's decoded size is not its size on the wire.
+  Result<void> append_blob(ByteView bytes) {
+    m_blob_bytes += bytes.size();
+    if (m_blob_bytes > m_ctx.options.max_blob_size) {
+      return make_error(Errc::too_large, "body is over the limit of " +
+                                             std::to_string(m_ctx.options.max_blob_size) +
+                                             " bytes (--max-blob-size)");
+    }
+    return m_writer->append(bytes);
   }
 
   Result<void> consume_blob(ByteView chunk) {
     if (!m_decoder) {
-      return m_writer->append(chunk);
+      return append_blob(chunk);
     }
     while (!chunk.empty()) {
       auto n = m_decoder->decode(chunk, m_decoded);
@@ -375,7 +352,7 @@ private:
         return make_error(Errc::invalid_argument,
                           "zstd body does not decode: " + n.error().message);
       }
-      INGOT_TRY(m_writer->append(ByteView(m_decoded.data(), *n)));
+      INGOT_TRY(append_blob(ByteView(m_decoded.data(), *n)));
     }
     return {};
   }
@@ -392,7 +369,7 @@ private:
         if (*n == 0) {
           break;
         }
-        if (auto r = m_writer->append(ByteView(m_decoded.data(), *n)); !r) {
+        if (auto r = append_blob(ByteView(m_decoded.data(), *n)); !r) {
           return reject_after_body(status_of(r.error()), r.error().message);
         }
       }
@@ -550,24 +527,22 @@ private:
     if (!r) {
       return send_error(status_of(r.error()), r.error().message);
     }
-    send_simple({204, "text/plain", ""});
+    send_simple({200, "text/plain", ""});
   }
 
   // WebDAV clients probe with PROPFIND before writing: answer for the key itself (depth 0).
+  // WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth
+  // 0). Collections are implicit (keys imply them), so a collection name always exists.
   void handle_propfind() {
+    const std::string href = m_target.substr(0, m_target.find('?'));
+    if (m_route->collection) {
+      return send_simple(propfind_response(href, std::nullopt));
+    }
     auto info = resolve_blob(m_ctx.store, *m_route);
     if (!info) {
       return send_error(status_of(info.error()), info.error().message);
     }
-    std::string href = m_target.substr(0, m_target.find('?'));
-    send_simple({207, "application/xml; charset=utf-8",
-                 "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
-                 "<D:multistatus xmlns:D=\"DAV:\"><D:response><D:href>" +
-                     href + "</D:href><D:propstat><D:prop><D:getcontentlength>" +
-                     std::to_string(info->digest.size) +
-                     "</D:getcontentlength><D:resourcetype/></D:prop>"
-                     "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>"
-                     "</D:multistatus>\n"});
+    send_simple(propfind_response(href, info->digest.size));
   }
 
   // --- responses ------------------------------------------------------------------------
@@ -576,7 +551,7 @@ private:
     return m_keep_alive_override && m_parser->get().keep_alive() && m_body_done && !m_ctx.draining;
   }
 
-  void reject(unsigned status, const std::string& message, const char* allow = "") {
+  void reject(unsigned status, const std::string& message, std::string_view allow = {}) {
     m_keep_alive_override = m_body_done; // an unread body cannot be skipped reliably
     auto res = error_response(status, message);
     send_simple(std::move(res), {}, allow);
@@ -587,7 +562,7 @@ private:
   }
 
   void send_simple(SimpleResponse simple, const std::string& content_range = {},
-                   const char* allow = "") {
+                   std::string_view allow = {}) {
     m_phase = Phase::responding;
     const unsigned version =
         m_parser && m_parser->is_header_done() ? m_parser->get().version() : 11;
@@ -600,8 +575,8 @@ private:
     if (!content_range.empty()) {
       res->set(http::field::content_range, content_range);
     }
-    if (*allow != '\0') {
-      res->set(http::field::allow, allow);
+    if (!allow.empty()) {
+      res->set(http::field::allow, std::string(allow));
     }
     const bool is_head =
         m_parser && m_parser->is_header_done() && m_parser->get().method() == http::verb::head;
@@ -627,10 +602,8 @@ private:
     };
     if (header_only) {
       auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
-      return http::async_write_header(m_stream, *sr,
-                                      [sr, done](beast::error_code ec, std::size_t n) mutable {
-                                        done(ec, n);
-                                      });
+      return http::async_write_header(
+          m_stream, *sr, [sr, done](beast::error_code ec, std::size_t n) mutable { done(ec, n); });
     }
     http::async_write(m_stream, *res, std::move(done));
   }
@@ -640,9 +613,31 @@ private:
     m_serializer.reset();
     m_stream_res.reset();
     if (!(m_parser && m_parser->is_header_done() && keep_alive())) {
-      return close();
+      return m_body_done ? close() : linger_close();
     }
     read_header();
+  }
+
+  // After answering a request whose body was never read: stop sending, then read and drop
+  // what the client still sends for a short while before closing. Closing at once would
+  // reset the connection and could destroy our answer before the client reads it.
+  void linger_close() {
+    abort_body();
+    beast::error_code ec;
+    m_stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    m_stream.expires_after(k_linger); // one deadline for the whole drain
+    m_chunk.resize(k_chunk);
+    drain();
+  }
+
+  void drain() {
+    m_stream.async_read_some(net::buffer(m_chunk),
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               if (ec) {
+                                 return self->close();
+                               }
+                               self->drain();
+                             });
   }
 
   void log_request(unsigned status) {
@@ -684,6 +679,7 @@ private:
   Finish m_finish;
   std::string m_json;
   std::unique_ptr<cas::BlobWriter> m_writer;
+  std::uint64_t m_blob_bytes = 0;
   std::unique_ptr<cas::ZstdDecoder> m_decoder;
   std::vector<std::uint8_t> m_decoded;
 

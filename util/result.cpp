@@ -20,6 +20,8 @@ std::string_view to_string(Errc code) {
     return "timeout";
   case Errc::busy:
     return "busy";
+  case Errc::too_large:
+    return "too large";
   }
   return "error";
 }

@@ -17,7 +17,8 @@ enum class Errc {
   invalid_argument,
   unauthorized,
   timeout,
-  busy, // a resource is held by someone else (a locked data dir)
+  busy,      // a resource is held by someone else (a locked data dir)
+  too_large, // over a configured size limit
 };
 
 std::string_view to_string(Errc code);

@@ -106,6 +106,8 @@ public:
     }
   }
 
+  pid_t pid() const { return m_pid; }
+
   // SIGKILLs the writer and returns its wait status.
   int kill_and_reap() {
     ::kill(m_pid, SIGKILL);
@@ -376,6 +378,10 @@ TEST(CrashSafety, lock_is_released_when_holder_is_sigkilled) {
   auto second = Store::open(StoreOptions{.dir = data.path()});
   ASSERT_FALSE(second) << "a second process opened a data dir that another holds";
   EXPECT_EQ(second.error().code, Errc::busy) << second.error().message;
+  // Store.hpp: the busy error names the holder, so an admin knows which process to stop.
+  EXPECT_NE(second.error().message.find(std::to_string(writer.pid())), std::string::npos)
+      << "busy error does not name the holder's pid " << writer.pid() << ": "
+      << second.error().message;
 
   const int status = writer.kill_and_reap();
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << describe_status(status);

@@ -1,0 +1,361 @@
+// parse_route: the one place client-supplied paths are checked. Every malformed target must
+// be refused with invalid_argument (400) before anything reaches the store.
+#include "cas/digest.hpp"
+#include "cas/store.hpp"
+#include "server/auth.hpp"
+#include "server/route.hpp"
+
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace ingot {
+
+void PrintTo(Errc code, std::ostream* os) {
+  *os << to_string(code);
+}
+
+namespace server {
+
+void PrintTo(RouteKind kind, std::ostream* os) {
+  *os << to_string(kind);
+}
+
+namespace {
+
+// sha256("hello")
+constexpr std::string_view k_hex =
+    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+std::string upper(std::string s) {
+  for (char& c : s) {
+    if (c >= 'a' && c <= 'f') {
+      c = static_cast<char>(c - 'a' + 'A');
+    }
+  }
+  return s;
+}
+
+// The error code of a target that must not parse, or a failure naming the route it became.
+testing::AssertionResult refused_with(std::string_view target, Errc expected) {
+  const auto r = parse_route(target);
+  if (r) {
+    return testing::AssertionFailure()
+           << "'" << target << "' parsed as " << to_string(r->kind) << " key '" << r->key << "'";
+  }
+  if (r.error().code != expected) {
+    return testing::AssertionFailure() << "'" << target << "' failed with "
+                                       << to_string(r.error().code) << ": " << r.error().message;
+  }
+  if (r.error().message.empty()) {
+    return testing::AssertionFailure() << "'" << target << "' failed with an empty message";
+  }
+  return testing::AssertionSuccess();
+}
+
+testing::AssertionResult malformed(std::string_view target) {
+  return refused_with(target, Errc::invalid_argument);
+}
+
+TEST(RouteTest, CasTakesTheDigest) {
+  const auto r = parse_route("/cas/" + std::string(k_hex));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::cas);
+  EXPECT_EQ((cas::Digest{r->hash, 0}.hex()), k_hex);
+  EXPECT_EQ(r->hash, cas::digest_of("hello").hash);
+  EXPECT_TRUE(r->query.empty());
+}
+
+TEST(RouteTest, AcTakesTheKeyAsHashAndText) {
+  const auto r = parse_route("/ac/" + std::string(k_hex));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::ac);
+  EXPECT_EQ(r->key, k_hex);
+  EXPECT_EQ(r->hash, cas::digest_of("hello").hash);
+}
+
+TEST(RouteTest, UppercaseOrShortOrLongDigestIsMalformed) {
+  EXPECT_TRUE(malformed("/cas/" + upper(std::string(k_hex))));
+  EXPECT_TRUE(malformed("/ac/" + upper(std::string(k_hex))));
+  EXPECT_TRUE(malformed("/cas/" + std::string(k_hex.substr(0, 63))));
+  EXPECT_TRUE(malformed("/cas/" + std::string(k_hex) + "0"));
+  EXPECT_TRUE(malformed("/cas/" + std::string(k_hex.substr(0, 63)) + "g"));
+  EXPECT_TRUE(malformed("/cas/"));
+  EXPECT_TRUE(malformed("/ac/"));
+  EXPECT_TRUE(malformed("/cas/" + std::string(k_hex) + "/"));
+  EXPECT_TRUE(malformed("/cas/" + std::string(k_hex) + "/extra"));
+  EXPECT_TRUE(malformed("/cas/../" + std::string(k_hex)));
+}
+
+TEST(RouteTest, QueryIsSplitOffAndKeptUndecoded) {
+  const auto r = parse_route("/cas/" + std::string(k_hex) + "?a=1&b=%20");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::cas);
+  EXPECT_EQ(r->query, "a=1&b=%20");
+
+  const auto kv = parse_route("/kv/ccache/ab?x");
+  ASSERT_TRUE(kv) << kv.error().message;
+  EXPECT_EQ(kv->key, "ccache/ab");
+  EXPECT_EQ(kv->query, "x");
+}
+
+TEST(RouteTest, KvKeysHaveAnyDepth) {
+  for (const std::string key : {"a", "ccache/ab/cdef0123", "x/y/z/w/v/u", "with.dot/..x/x.."}) {
+    const auto r = parse_route("/kv/" + key);
+    ASSERT_TRUE(r) << key << ": " << r.error().message;
+    EXPECT_EQ(r->kind, RouteKind::kv);
+    EXPECT_EQ(r->key, key);
+  }
+}
+
+TEST(RouteTest, KvKeyIsPercentDecoded) {
+  const auto r = parse_route("/kv/a%20b/%41%2f%7e");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->key, "a b/A/~");
+}
+
+TEST(RouteTest, KvTraversalIsMalformed) {
+  EXPECT_TRUE(malformed("/kv/a/../b"));
+  EXPECT_TRUE(malformed("/kv/../etc/passwd"));
+  EXPECT_TRUE(malformed("/kv/.."));
+  EXPECT_TRUE(malformed("/kv/."));
+  EXPECT_TRUE(malformed("/kv/a/./b"));
+  EXPECT_TRUE(malformed("/kv/a/.."));
+  // The same, hidden behind percent-escapes: checked after decoding.
+  EXPECT_TRUE(malformed("/kv/a/%2e%2e/b"));
+  EXPECT_TRUE(malformed("/kv/a/%2E%2E/b"));
+  EXPECT_TRUE(malformed("/kv/a%2f..%2fb"));
+  EXPECT_TRUE(malformed("/kv/%2e"));
+}
+
+TEST(RouteTest, KvEmptySegmentsAreMalformed) {
+  EXPECT_TRUE(malformed("/kv/"));
+  EXPECT_TRUE(malformed("/kv//a"));
+  EXPECT_TRUE(malformed("/kv/a//b"));
+  EXPECT_TRUE(malformed("/kv/a%2f%2fb"));
+  EXPECT_TRUE(malformed("/kv/%2fa"));
+}
+
+TEST(RouteTest, KvMalformedEscapesAreMalformed) {
+  EXPECT_TRUE(malformed("/kv/a%"));
+  EXPECT_TRUE(malformed("/kv/a%4"));
+  EXPECT_TRUE(malformed("/kv/a%zz"));
+  EXPECT_TRUE(malformed("/kv/a%g1b"));
+  EXPECT_TRUE(malformed("/kv/%"));
+}
+
+TEST(RouteTest, KvControlCharactersAreMalformed) {
+  EXPECT_TRUE(malformed("/kv/a%00b"));
+  EXPECT_TRUE(malformed("/kv/a%0ab"));
+  EXPECT_TRUE(malformed("/kv/a%0db"));
+  EXPECT_TRUE(malformed("/kv/a%7fb"));
+  EXPECT_TRUE(malformed(std::string("/kv/a\tb")));
+  EXPECT_TRUE(malformed(std::string("/kv/a\0b", 7)));
+}
+
+TEST(RouteTest, KvKeyLengthIsBounded) {
+  const std::string longest(cas::k_max_key_size, 'k');
+  const auto ok = parse_route("/kv/" + longest);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->key, longest);
+  EXPECT_TRUE(malformed("/kv/" + longest + "k"));
+  // Escapes count after decoding: 1025 decoded bytes from a target well under k_max_target.
+  std::string escaped;
+  for (std::size_t i = 0; i < cas::k_max_key_size / 2 + 1; ++i) {
+    escaped += "%41b";
+  }
+  EXPECT_TRUE(malformed("/kv/" + escaped));
+}
+
+TEST(RouteTest, TargetLengthIsBounded) {
+  const std::string prefix = "/kv/";
+  std::string target = prefix;
+  while (target.size() < k_max_target) {
+    target += "abcdefg/";
+  }
+  target.resize(k_max_target + 1, 'x');
+  EXPECT_TRUE(malformed(target));
+  EXPECT_TRUE(malformed("/nothing/" + std::string(k_max_target, 'x')));
+  // The bound is on the whole target, query included.
+  EXPECT_TRUE(malformed("/healthz?" + std::string(k_max_target, 'q')));
+}
+
+TEST(RouteTest, TargetMustBeAnAbsolutePath) {
+  EXPECT_TRUE(malformed(""));
+  EXPECT_TRUE(malformed("*"));
+  EXPECT_TRUE(malformed("cas/" + std::string(k_hex)));
+  EXPECT_TRUE(malformed("?x=1"));
+}
+
+TEST(RouteTest, FixedRoutes) {
+  const std::pair<std::string_view, RouteKind> cases[] = {
+      {"/v1/blobs:findMissing", RouteKind::find_missing},
+      {"/v1/blobs:batchRead", RouteKind::batch_read},
+      {"/v1/blobs:batchUpdate", RouteKind::batch_update},
+      {"/v1/stats", RouteKind::stats},
+      {"/metrics", RouteKind::metrics},
+      {"/healthz", RouteKind::healthz},
+  };
+  for (const auto& [target, kind] : cases) {
+    const auto r = parse_route(target);
+    ASSERT_TRUE(r) << target << ": " << r.error().message;
+    EXPECT_EQ(r->kind, kind) << target;
+    const auto with_query = parse_route(std::string(target) + "?pretty=1");
+    ASSERT_TRUE(with_query) << target;
+    EXPECT_EQ(with_query->kind, kind);
+    EXPECT_EQ(with_query->query, "pretty=1");
+  }
+}
+
+TEST(RouteTest, UnknownRoutesAreNotFound) {
+  EXPECT_TRUE(refused_with("/", Errc::not_found));
+  EXPECT_TRUE(refused_with("/nothing", Errc::not_found));
+  EXPECT_TRUE(refused_with("/cas", Errc::not_found));
+  EXPECT_TRUE(refused_with("/kv", Errc::not_found));
+  EXPECT_TRUE(refused_with("/healthz/", Errc::not_found));
+  EXPECT_TRUE(refused_with("/v1/blobs:findmissing", Errc::not_found));
+  EXPECT_TRUE(refused_with("/v1/stats/x", Errc::not_found));
+  EXPECT_TRUE(refused_with("/CAS/" + std::string(k_hex), Errc::not_found));
+}
+
+TEST(RouteTest, KindsHaveDistinctNames) {
+  const RouteKind kinds[] = {
+      RouteKind::cas,          RouteKind::ac,         RouteKind::kv,
+      RouteKind::find_missing, RouteKind::batch_read, RouteKind::batch_update,
+      RouteKind::stats,        RouteKind::metrics,    RouteKind::healthz};
+  for (std::size_t i = 0; i < std::size(kinds); ++i) {
+    EXPECT_NE(to_string(kinds[i]), "unknown");
+    for (std::size_t j = i + 1; j < std::size(kinds); ++j) {
+      EXPECT_NE(to_string(kinds[i]), to_string(kinds[j]));
+    }
+  }
+}
+
+// --- what each method on each route needs ---------------------------------------------------
+
+constexpr RouteKind k_kinds[] = {
+    RouteKind::cas,          RouteKind::ac,         RouteKind::kv,
+    RouteKind::find_missing, RouteKind::batch_read, RouteKind::batch_update,
+    RouteKind::stats,        RouteKind::metrics,    RouteKind::healthz};
+constexpr std::string_view k_methods[] = {"GET",   "HEAD",     "PUT",   "POST",    "DELETE",
+                                          "MKCOL", "PROPFIND", "PATCH", "OPTIONS", "TRACE"};
+
+testing::AssertionResult needs(RouteKind kind, std::string_view method, unsigned scopes) {
+  const auto a = required_access(kind, method);
+  if (!a.allowed) {
+    return testing::AssertionFailure()
+           << method << " on " << to_string(kind) << " is refused (Allow: " << a.allow << ")";
+  }
+  if (a.scopes != scopes) {
+    return testing::AssertionFailure()
+           << method << " on " << to_string(kind) << " needs '" << scopes_to_string(a.scopes)
+           << "', expected '" << scopes_to_string(scopes) << "'";
+  }
+  return testing::AssertionSuccess();
+}
+
+testing::AssertionResult refused(RouteKind kind, std::string_view method) {
+  const auto a = required_access(kind, method);
+  if (a.allowed) {
+    return testing::AssertionFailure() << method << " on " << to_string(kind) << " is allowed";
+  }
+  return testing::AssertionSuccess();
+}
+
+TEST(RequiredAccessTest, BlobRoutes) {
+  for (const auto kind : {RouteKind::cas, RouteKind::ac, RouteKind::kv}) {
+    EXPECT_TRUE(needs(kind, "GET", k_scope_read));
+    EXPECT_TRUE(needs(kind, "HEAD", k_scope_read));
+    EXPECT_TRUE(needs(kind, "PUT", k_scope_write));
+    // The issue: "DELETE needs admin scope".
+    EXPECT_TRUE(needs(kind, "DELETE", k_scope_admin));
+    EXPECT_TRUE(refused(kind, "POST"));
+    EXPECT_TRUE(refused(kind, "PATCH"));
+    // Methods are case-sensitive (RFC 9110 9.1).
+    EXPECT_TRUE(refused(kind, "get"));
+  }
+}
+
+TEST(RequiredAccessTest, WebDavOnKvOnly) {
+  EXPECT_TRUE(needs(RouteKind::kv, "PROPFIND", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::kv, "MKCOL", k_scope_write));
+  EXPECT_TRUE(refused(RouteKind::cas, "PROPFIND"));
+  EXPECT_TRUE(refused(RouteKind::ac, "MKCOL"));
+}
+
+TEST(RequiredAccessTest, JsonEndpointsArePostOnly) {
+  EXPECT_TRUE(needs(RouteKind::find_missing, "POST", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::batch_read, "POST", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::batch_update, "POST", k_scope_write));
+  for (const auto kind :
+       {RouteKind::find_missing, RouteKind::batch_read, RouteKind::batch_update}) {
+    EXPECT_TRUE(refused(kind, "GET"));
+    EXPECT_TRUE(refused(kind, "PUT"));
+    EXPECT_EQ(required_access(kind, "GET").allow, "POST");
+  }
+}
+
+TEST(RequiredAccessTest, Monitoring) {
+  EXPECT_TRUE(needs(RouteKind::stats, "GET", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::metrics, "GET", k_scope_read));
+  EXPECT_TRUE(refused(RouteKind::metrics, "PUT"));
+  EXPECT_TRUE(refused(RouteKind::stats, "POST"));
+  // A liveness probe needs no token, whatever --anonymous says.
+  EXPECT_TRUE(needs(RouteKind::healthz, "GET", 0));
+  EXPECT_TRUE(needs(RouteKind::healthz, "HEAD", 0));
+  EXPECT_TRUE(refused(RouteKind::healthz, "DELETE"));
+}
+
+TEST(RequiredAccessTest, AllowListsExactlyTheAllowedMethods) {
+  // RFC 9110 10.2.1: a 405's Allow lists the methods the target resource supports.
+  for (const auto kind : k_kinds) {
+    std::set<std::string> allowed;
+    std::string allow;
+    for (const auto method : k_methods) {
+      const auto a = required_access(kind, method);
+      if (a.allowed) {
+        allowed.emplace(method);
+      } else {
+        EXPECT_FALSE(a.allow.empty()) << method << " on " << to_string(kind);
+        if (!allow.empty()) {
+          EXPECT_EQ(a.allow, allow) << "Allow differs by refused method on " << to_string(kind);
+        }
+        allow = std::string(a.allow);
+      }
+    }
+    std::set<std::string> listed;
+    std::size_t start = 0;
+    while (start < allow.size()) {
+      auto comma = allow.find(',', start);
+      if (comma == std::string::npos) {
+        comma = allow.size();
+      }
+      std::string method = allow.substr(start, comma - start);
+      method.erase(0, method.find_first_not_of(' '));
+      listed.insert(method);
+      start = comma + 1;
+    }
+    EXPECT_EQ(listed, allowed) << "Allow: " << allow << " on " << to_string(kind);
+  }
+}
+
+TEST(RequiredAccessTest, HeadWhereverGet) {
+  // RFC 9110 9.3.2: HEAD is GET without the content, and 9.1: general-purpose servers MUST
+  // support both; monitoring probes often use HEAD.
+  for (const auto kind : k_kinds) {
+    const auto get = required_access(kind, "GET");
+    if (!get.allowed) {
+      continue;
+    }
+    const auto head = required_access(kind, "HEAD");
+    EXPECT_TRUE(head.allowed) << "HEAD on " << to_string(kind) << " is refused";
+    EXPECT_EQ(head.scopes, get.scopes) << to_string(kind);
+  }
+}
+
+} // namespace
+} // namespace server
+} // namespace ingot
