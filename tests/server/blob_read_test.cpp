@@ -1,0 +1,173 @@
+// resolve_blob and plan_blob_read against a real store: which blob a route names, when an
+// action result is a hit, and what a read of it sends.
+#include "reapi.pb.h"
+#include "server/blob_read.hpp"
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ingot::server {
+namespace {
+
+namespace reapi = build::bazel::remote::execution::v2;
+
+class BlobReadTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    cas::StoreOptions options;
+    options.dir = m_dir.path() / "data";
+    auto store = cas::Store::open(options);
+    ASSERT_TRUE(store) << store.error().message;
+    m_store = std::move(*store);
+  }
+
+  cas::Digest put(std::string_view bytes) {
+    auto d = m_store->put(as_bytes(bytes));
+    EXPECT_TRUE(d) << d.error().message;
+    return *d;
+  }
+
+  // Stores `value` under an ac key and returns the route a GET of it parses to.
+  Route ac_entry(std::string_view value) {
+    const auto key = cas::digest_of("action " + std::to_string(m_next_key++)).hex();
+    EXPECT_TRUE(m_store->ns_put(cas::Namespace::ac, key, put(value)));
+    auto route = parse_route("/ac/" + key);
+    EXPECT_TRUE(route);
+    return *route;
+  }
+
+  static void set(reapi::Digest& out, const cas::Digest& d) {
+    out.set_hash(d.hex());
+    out.set_size_bytes(static_cast<std::int64_t>(d.size));
+  }
+
+  test::TempDir m_dir;
+  std::unique_ptr<cas::Store> m_store;
+  int m_next_key = 0;
+};
+
+TEST_F(BlobReadTest, ActionResultWithAllOutputsIsAHit) {
+  const auto out = put("object file bytes");
+  const auto log = put("compiler said nothing much");
+  reapi::ActionResult result;
+  auto* file = result.add_output_files();
+  file->set_path("out/a.o");
+  set(*file->mutable_digest(), out);
+  set(*result.mutable_stdout_digest(), log);
+  const auto route = ac_entry(result.SerializeAsString());
+
+  auto info = resolve_blob(*m_store, route);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->digest, cas::digest_of(result.SerializeAsString()));
+}
+
+TEST_F(BlobReadTest, ActionResultMissingAnOutputFileIsAMissNamingIt) {
+  const auto out = put("object file bytes");
+  reapi::ActionResult result;
+  auto* file = result.add_output_files();
+  file->set_path("out/a.o");
+  set(*file->mutable_digest(), out);
+  const auto route = ac_entry(result.SerializeAsString());
+  ASSERT_TRUE(m_store->remove(out.hash));
+
+  auto info = resolve_blob(*m_store, route);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code, Errc::not_found);
+  EXPECT_NE(info.error().message.find(out.hex()), std::string::npos) << info.error().message;
+}
+
+TEST_F(BlobReadTest, ActionResultMissingStderrIsAMiss) {
+  reapi::ActionResult result;
+  set(*result.mutable_stderr_digest(), cas::digest_of("never uploaded"));
+  const auto route = ac_entry(result.SerializeAsString());
+  auto info = resolve_blob(*m_store, route);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code, Errc::not_found);
+}
+
+TEST_F(BlobReadTest, ActionResultWhoseTreeLostAFileIsAMiss) {
+  const auto kept = put("kept file");
+  const auto lost = put("file that will be evicted");
+  reapi::Tree tree;
+  auto* f1 = tree.mutable_root()->add_files();
+  f1->set_name("kept");
+  set(*f1->mutable_digest(), kept);
+  auto* f2 = tree.add_children()->add_files();
+  f2->set_name("lost");
+  set(*f2->mutable_digest(), lost);
+  const auto tree_digest = put(tree.SerializeAsString());
+  reapi::ActionResult result;
+  auto* dir = result.add_output_directories();
+  dir->set_path("out");
+  set(*dir->mutable_tree_digest(), tree_digest);
+  const auto route = ac_entry(result.SerializeAsString());
+
+  ASSERT_TRUE(resolve_blob(*m_store, route)) << "complete tree must be a hit";
+  ASSERT_TRUE(m_store->remove(lost.hash));
+  auto info = resolve_blob(*m_store, route);
+  ASSERT_FALSE(info);
+  EXPECT_NE(info.error().message.find(lost.hex()), std::string::npos) << info.error().message;
+}
+
+TEST_F(BlobReadTest, InlineOutputContentsNeedNoBlob) {
+  reapi::ActionResult result;
+  auto* file = result.add_output_files();
+  file->set_path("small");
+  file->set_contents("inline bytes");
+  set(*file->mutable_digest(), cas::digest_of("inline bytes")); // not stored: contents inline
+  EXPECT_TRUE(resolve_blob(*m_store, ac_entry(result.SerializeAsString())));
+}
+
+TEST_F(BlobReadTest, OpaqueAcValuesAreServedAsTheyAre) {
+  // ccache's layout=bazel stores its own format under /ac/; such bytes are not REAPI.
+  EXPECT_TRUE(resolve_blob(*m_store, ac_entry("cCrS\x01\x02 not a protobuf at all")));
+  EXPECT_TRUE(resolve_blob(*m_store, ac_entry(std::string(1000, '\xff'))));
+}
+
+TEST_F(BlobReadTest, KvEntryResolvesToItsValue) {
+  const auto value = put("kv value");
+  ASSERT_TRUE(m_store->ns_put(cas::Namespace::kv, "dir/key", value));
+  auto route = parse_route("/kv/dir/key");
+  ASSERT_TRUE(route);
+  auto info = resolve_blob(*m_store, *route);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->digest, value);
+}
+
+TEST_F(BlobReadTest, RangeAndZstdPlans) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) {
+    text += "line " + std::to_string(i % 7) + "\n";
+  }
+  const auto d = put(text);
+  auto info = m_store->stat(d.hash);
+  ASSERT_TRUE(info);
+  ASSERT_EQ(info->codec, cas::Codec::zstd) << "repetitive text is stored compressed";
+
+  std::optional<Unsatisfiable> unsatisfiable;
+  auto zstd = plan_blob_read(*m_store, *info, {"", "gzip, zstd"}, unsatisfiable);
+  ASSERT_TRUE(zstd);
+  EXPECT_EQ(zstd->reader->length(), info->stored_size);
+  bool encoded = false;
+  for (const auto& [name, value] : zstd->headers) {
+    encoded |= name == "Content-Encoding" && value == "zstd";
+  }
+  EXPECT_TRUE(encoded);
+
+  auto ranged = plan_blob_read(*m_store, *info, {"bytes=6-9", "zstd"}, unsatisfiable);
+  ASSERT_TRUE(ranged);
+  EXPECT_EQ(ranged->status, 206u);
+  std::string got(4, '\0');
+  auto n = ranged->reader->read({reinterpret_cast<std::uint8_t*>(got.data()), got.size()});
+  ASSERT_TRUE(n);
+  EXPECT_EQ(got, text.substr(6, 4)) << "a range is of the decoded bytes";
+
+  auto past = plan_blob_read(*m_store, *info, {"bytes=999999-", ""}, unsatisfiable);
+  ASSERT_TRUE(past);
+  ASSERT_TRUE(unsatisfiable);
+  EXPECT_EQ(unsatisfiable->response.status, 416u);
+  EXPECT_EQ(unsatisfiable->content_range, "bytes */" + std::to_string(text.size()));
+}
+
+} // namespace
+} // namespace ingot::server
