@@ -38,7 +38,7 @@ constexpr std::size_t k_mib = 1024 * k_kib;
 // unacknowledged-but-committed blobs depend on this number (one in flight per thread).
 constexpr int k_writer_threads = 2;
 
-[[noreturn]] void die(const std::string &what) {
+[[noreturn]] void die(const std::string& what) {
   std::string line = "crash_writer: " + what + "\n";
   // Best effort: stderr is the test's stderr, shown by ctest on failure.
   [[maybe_unused]] auto n = ::write(2, line.data(), line.size());
@@ -47,7 +47,7 @@ constexpr int k_writer_threads = 2;
 }
 
 // One acknowledgement line, written whole or not at all.
-void acknowledge(const std::string &line) {
+void acknowledge(const std::string& line) {
   static_assert(PIPE_BUF >= 512, "an acknowledgement line must fit one atomic pipe write");
   if (line.size() > PIPE_BUF) {
     die("acknowledgement line too long for an atomic pipe write");
@@ -81,9 +81,9 @@ private:
   std::uint64_t m_state;
 };
 
-// Sizes straddle the store's layouts: inline in the index (at most the 16 KiB default threshold),
+// Sizes straddle the store's layouts: inline in the index (up to 16 KiB, under the default),
 // ordinary files (~100 KiB), and files big enough that a kill often lands mid-stream (~2 MiB).
-std::size_t pick_size(Rng &rng) {
+std::size_t pick_size(Rng& rng) {
   auto roll = rng.next() % 100;
   if (roll < 50) {
     return rng.between(1, 16 * k_kib);
@@ -97,7 +97,7 @@ std::size_t pick_size(Rng &rng) {
 // Half the blobs are random bytes (stored raw), half have 3 bits of entropy per byte (worth
 // compressing), so both codecs are on disk when the kill comes. The first 16 bytes carry the
 // writer's identity and a counter, so every blob is new to the store.
-void fill(Rng &rng, std::vector<std::uint8_t> &data, std::uint64_t id, std::uint64_t counter) {
+void fill(Rng& rng, std::vector<std::uint8_t>& data, std::uint64_t id, std::uint64_t counter) {
   const bool compressible = (rng.next() & 1) != 0;
   for (std::size_t i = 0; i < data.size(); i += 8) {
     std::uint64_t word = rng.next();
@@ -112,7 +112,7 @@ void fill(Rng &rng, std::vector<std::uint8_t> &data, std::uint64_t id, std::uint
   std::memcpy(data.data(), stamp, std::min(sizeof(stamp), data.size()));
 }
 
-Digest store_blob(Store &store, Rng &rng, const std::vector<std::uint8_t> &data) {
+Digest store_blob(Store& store, Rng& rng, const std::vector<std::uint8_t>& data) {
   const Digest expected = digest_of(ByteView(data));
   // Exercise both entry points and both "expected digest given / not given" paths.
   const bool pass_expected = (rng.next() & 1) != 0;
@@ -144,7 +144,7 @@ Digest store_blob(Store &store, Rng &rng, const std::vector<std::uint8_t> &data)
   return *committed;
 }
 
-void write_forever(Store &store, std::uint64_t seed, int thread) {
+void write_forever(Store& store, std::uint64_t seed, int thread) {
   Rng rng(seed * 0x100000001b3ULL + static_cast<std::uint64_t>(thread) + 1);
   const std::uint64_t id = (seed << 8) | static_cast<std::uint64_t>(thread);
   std::vector<std::uint8_t> data;
@@ -168,11 +168,11 @@ void write_forever(Store &store, std::uint64_t seed, int thread) {
 
 } // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc != 3) {
     die("usage: crash_writer DATA_DIR SEED");
   }
-  char *end = nullptr;
+  char* end = nullptr;
   const std::uint64_t seed = std::strtoull(argv[2], &end, 10);
   if (end == argv[2] || *end != '\0') {
     die(std::string("SEED must be a decimal number, got '") + argv[2] + "'");
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
   for (int t = 0; t < k_writer_threads; ++t) {
     threads.emplace_back([&store, seed, t] { write_forever(**store, seed, t); });
   }
-  for (auto &t : threads) {
+  for (auto& t : threads) {
     t.join();
   }
   return 0; // not reached: the writers only stop by being killed or by die()
