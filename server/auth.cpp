@@ -227,35 +227,49 @@ struct Authenticator::Table {
 };
 
 Authenticator::Authenticator(const std::filesystem::path& data_dir, Scopes anonymous)
-    : m_file(data_dir), m_anonymous(anonymous), m_table(std::make_shared<Table>()) {}
+    : m_file(data_dir), m_anonymous(anonymous), m_table(std::make_shared<Table>()) {
+  // Loaded before the first request, so no request ever sees an empty table by accident.
+  std::lock_guard lock(m_reload_mutex);
+  reload_if_changed();
+  m_checked_at_ms = now_ms();
+}
 
 std::shared_ptr<const Authenticator::Table> Authenticator::current() {
-  std::lock_guard lock(m_mutex);
   const auto now = now_ms();
-  if (now - m_checked_at_ms < 1000 && m_checked_at_ms != 0) {
-    return m_table;
+  const auto checked = m_checked_at_ms.load(std::memory_order_relaxed);
+  if (now - checked < 1000) {
+    return m_table.load();
   }
-  m_checked_at_ms = now;
+  // Another thread checking the file right now serves everyone else the current table.
+  std::unique_lock lock(m_reload_mutex, std::try_to_lock);
+  if (lock && m_checked_at_ms.load() == checked) {
+    reload_if_changed();
+    m_checked_at_ms = now;
+  }
+  return m_table.load();
+}
+
+void Authenticator::reload_if_changed() {
   struct stat st {};
   std::string stamp;
   if (::stat(m_file.path().c_str(), &st) == 0) {
     stamp = std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
             std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
   }
-  if (stamp != m_file_stamp) {
-    auto tokens = m_file.list();
-    // A tokens file that cannot be read keeps the last good table rather than locking
-    // everyone out; the next change to the file is picked up again.
-    if (tokens) {
-      auto table = std::make_shared<Table>();
-      for (auto& r : *tokens) {
-        table->by_hash.emplace(r.hash_hex, std::move(r));
-      }
-      m_table = std::move(table);
-      m_file_stamp = stamp;
-    }
+  if (stamp == m_file_stamp) {
+    return;
   }
-  return m_table;
+  auto tokens = m_file.list();
+  // A tokens file that cannot be read keeps the last good table rather than locking
+  // everyone out; the next change to the file is picked up again.
+  if (tokens) {
+    auto table = std::make_shared<Table>();
+    for (auto& r : *tokens) {
+      table->by_hash.emplace(r.hash_hex, std::move(r));
+    }
+    m_table.store(std::move(table));
+    m_file_stamp = stamp;
+  }
 }
 
 Result<Authenticator::Identity> Authenticator::authenticate(std::string_view authorization) {
@@ -280,8 +294,17 @@ Result<Authenticator::Identity> Authenticator::authenticate(std::string_view aut
   } else {
     return make_error(Errc::unauthorized, "unsupported Authorization scheme; use Bearer or Basic");
   }
-  const auto table = current();
-  const auto it = table->by_hash.find(hash_token(token));
+  const auto hash = hash_token(token);
+  auto table = current();
+  auto it = table->by_hash.find(hash);
+  if (it == table->by_hash.end()) {
+    // Perhaps created a moment ago (`ingot token create` while serving): look at the file
+    // now rather than refusing it until the next periodic check. A stat when nothing changed.
+    std::lock_guard lock(m_reload_mutex);
+    reload_if_changed();
+    table = m_table.load();
+    it = table->by_hash.find(hash);
+  }
   if (it == table->by_hash.end()) {
     return make_error(Errc::unauthorized, "unknown or revoked token");
   }

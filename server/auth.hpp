@@ -5,6 +5,7 @@
 #include "cas/digest.hpp"
 #include "util/result.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -75,13 +76,15 @@ public:
 private:
   struct Table;
   std::shared_ptr<const Table> current();
+  void reload_if_changed(); // with m_reload_mutex held
 
   TokenFile m_file;
   Scopes m_anonymous;
-  std::mutex m_mutex;
-  std::shared_ptr<const Table> m_table;
-  std::int64_t m_checked_at_ms = 0;
-  std::string m_file_stamp;
+  // Requests read the table without a lock; one thread at a time checks the file.
+  std::atomic<std::shared_ptr<const Table>> m_table;
+  std::atomic<std::int64_t> m_checked_at_ms{0};
+  std::mutex m_reload_mutex;
+  std::string m_file_stamp; // guarded by m_reload_mutex
 };
 
 } // namespace ingot::server
