@@ -2,17 +2,18 @@
 // and deleters. Iterations are bounded and nothing sleeps; threads start together on a
 // barrier so that their operations really overlap.
 #include "cas/store.hpp"
+#include "support/printers.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_data.hpp"
 #include "util/bytes.hpp"
 
 #include <atomic>
 #include <barrier>
 #include <cstdint>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <ostream>
 #include <random>
 #include <set>
 #include <string>
@@ -21,44 +22,19 @@
 
 #include <gtest/gtest.h>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace cas {
-
-void PrintTo(const Digest& d, std::ostream* os) {
-  *os << d.to_string();
-}
-
+namespace ingot::cas {
 namespace {
 
-namespace fs = std::filesystem;
+using test::compressible_text;
+using test::expect_same_usage;
+using test::random_bytes;
+using test::read_and_hash;
 using test::TempDir;
+using test::tmp_files;
+using test::write_in_chunks;
 
 constexpr int k_threads = 8;
 constexpr std::uint64_t k_threshold = 4096;
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<char>(rng() & 0xff);
-  }
-  return out;
-}
-
-std::string compressible_text(std::size_t n, std::uint64_t seed) {
-  std::string out;
-  out.reserve(n + 100);
-  for (std::uint64_t line = seed; out.size() < n; ++line) {
-    out += "GET /cas/" + std::to_string(line * 7919 % 1000) + " 200 " + std::to_string(seed) + "\n";
-  }
-  out.resize(n);
-  return out;
-}
 
 struct Blob {
   std::string data;
@@ -85,49 +61,6 @@ std::vector<Blob> mixed_blobs(std::size_t count, std::uint64_t seed) {
     out.push_back(std::move(b));
   }
   return out;
-}
-
-Result<Digest> write_in_chunks(Store& store, std::string_view data, std::size_t chunk,
-                               std::optional<Digest> expected = std::nullopt) {
-  auto writer = store.begin_write(expected);
-  if (!writer) {
-    return std::move(writer).error();
-  }
-  for (std::size_t off = 0; off < data.size(); off += chunk) {
-    INGOT_TRY((*writer)->append(as_bytes(data.substr(off, chunk))));
-  }
-  return (*writer)->commit();
-}
-
-// Reads a whole blob and hashes what came out, so that a reader judges the bytes by their
-// digest rather than by trusting the store.
-Result<Digest> read_and_hash(Store& store, const Hash& hash, std::string* bytes = nullptr) {
-  auto reader = store.open_read(hash);
-  if (!reader) {
-    return std::move(reader).error();
-  }
-  Sha256 hasher;
-  std::vector<std::uint8_t> buffer(3001);
-  std::uint64_t total = 0;
-  for (;;) {
-    auto n = (*reader)->read(buffer);
-    if (!n) {
-      return std::move(n).error();
-    }
-    if (*n == 0) {
-      break;
-    }
-    total += *n;
-    if (total > (*reader)->length()) {
-      return make_error(Errc::io, "reader produced more than its length()");
-    }
-    const ByteView got(buffer.data(), *n);
-    hasher.update(got);
-    if (bytes != nullptr) {
-      bytes->append(as_chars(got));
-    }
-  }
-  return hasher.finish();
 }
 
 // Thread-safe collection of what went wrong, reported from the main thread.
@@ -185,12 +118,7 @@ protected:
     const Usage before = m_store->usage();
     m_store.reset();
     ASSERT_NO_FATAL_FAILURE(open_store());
-    const Usage after = m_store->usage();
-    EXPECT_EQ(after.blobs, before.blobs);
-    EXPECT_EQ(after.logical_bytes, before.logical_bytes);
-    EXPECT_EQ(after.stored_bytes, before.stored_bytes);
-    EXPECT_EQ(after.ac_entries, before.ac_entries);
-    EXPECT_EQ(after.kv_entries, before.kv_entries);
+    expect_same_usage(m_store->usage(), before);
   }
 
   Store& store() { return *m_store; }
@@ -218,14 +146,7 @@ protected:
     EXPECT_TRUE(report->corrupt.empty()) << report->corrupt.size() << " corrupt";
     EXPECT_TRUE(report->missing.empty()) << report->missing.size() << " missing";
     EXPECT_EQ(report->checked, m_store->usage().blobs);
-    std::size_t leftovers = 0;
-    const fs::path tmp = m_tmp.path() / "data" / "tmp";
-    if (fs::exists(tmp)) {
-      for (const auto& entry : fs::recursive_directory_iterator(tmp)) {
-        leftovers += entry.is_directory() ? 0 : 1;
-      }
-    }
-    EXPECT_EQ(leftovers, 0U) << "files left in tmp/";
+    EXPECT_EQ(tmp_files(m_options.dir).size(), 0U) << "files left in tmp/";
   }
 
   TempDir m_tmp;
@@ -560,5 +481,4 @@ TEST_F(ConcurrencyTest, ScrubAndVerifyDuringRemovesReportNoFalseDamage) {
 }
 
 } // namespace
-} // namespace cas
-} // namespace ingot
+} // namespace ingot::cas

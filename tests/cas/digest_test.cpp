@@ -1,10 +1,11 @@
 #include "cas/digest.hpp"
+#include "support/printers.hpp"
+#include "support/test_data.hpp"
 #include "util/bytes.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <ostream>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -13,19 +14,10 @@
 
 #include <gtest/gtest.h>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace cas {
-
-void PrintTo(const Digest& d, std::ostream* os) {
-  *os << d.to_string();
-}
-
+namespace ingot::cas {
 namespace {
+
+using test::random_bytes;
 
 // FIPS 180-2 / NIST CSRC example vectors and other widely published values.
 struct Vector {
@@ -44,15 +36,6 @@ std::vector<Vector> known_vectors() {
       {std::string(1'000'000, 'a'),
        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"},
   };
-}
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<char>(rng() & 0xff);
-  }
-  return out;
 }
 
 TEST(Digest, KnownSha256Vectors) {
@@ -225,5 +208,4 @@ TEST(Digest, HashesWorkAsUnorderedSetKeys) {
 }
 
 } // namespace
-} // namespace cas
-} // namespace ingot
+} // namespace ingot::cas

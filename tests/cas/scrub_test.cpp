@@ -1,5 +1,10 @@
 #include "cas/store.hpp"
+#include "support/files.hpp"
+#include "support/printers.hpp"
+#include "support/result_assertions.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_data.hpp"
 #include "util/bytes.hpp"
 
 #include <csignal>
@@ -7,11 +12,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <optional>
-#include <ostream>
-#include <random>
 #include <string>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -20,82 +22,19 @@
 
 #include <gtest/gtest.h>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace cas {
-
-void PrintTo(const Digest& d, std::ostream* os) {
-  *os << d.to_string();
-}
-
+namespace ingot::cas {
 namespace {
 
 namespace fs = std::filesystem;
+using test::blob_files_of;
+using test::compressible_text;
+using test::fails_with;
+using test::ok;
+using test::random_bytes;
+using test::read_file;
 using test::TempDir;
 
 constexpr std::uint64_t k_threshold = 4096;
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<char>(rng() & 0xff);
-  }
-  return out;
-}
-
-std::string compressible_text(std::size_t n, std::uint64_t seed = 0) {
-  std::string out;
-  out.reserve(n + 100);
-  for (std::uint64_t line = seed; out.size() < n; ++line) {
-    out += "[test] case_" + std::to_string(line % 89) + " passed in 0.01s\n";
-  }
-  out.resize(n);
-  return out;
-}
-
-template <class T>
-::testing::AssertionResult ok(const Result<T>& r) {
-  if (!r) {
-    return ::testing::AssertionFailure()
-           << ingot::to_string(r.error().code) << ": " << r.error().message;
-  }
-  return ::testing::AssertionSuccess();
-}
-
-template <class T>
-::testing::AssertionResult fails_with(const Result<T>& r, Errc expected) {
-  if (r) {
-    return ::testing::AssertionFailure() << "succeeded, expected " << ingot::to_string(expected);
-  }
-  if (r.error().code != expected) {
-    return ::testing::AssertionFailure()
-           << "failed with " << ingot::to_string(r.error().code) << " (" << r.error().message
-           << "), expected " << ingot::to_string(expected);
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// Blob files are sharded by hash prefix under blobs/; the file name carries the hex digest.
-std::optional<fs::path> blob_file_of(const fs::path& data_dir, const Digest& digest) {
-  std::optional<fs::path> found;
-  for (const auto& entry : fs::recursive_directory_iterator(data_dir / "blobs")) {
-    if (!entry.is_directory() &&
-        entry.path().filename().string().find(digest.hex()) != std::string::npos) {
-      found = entry.path();
-    }
-  }
-  return found;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 void write_file(const fs::path& path, const std::string& bytes) {
   // Blob files may be made read-only; bit rot does not ask for permission.
@@ -116,11 +55,7 @@ protected:
 
   Store& store() { return *m_store; }
 
-  Digest must_put(std::string_view data) {
-    auto d = m_store->put(as_bytes(data));
-    EXPECT_TRUE(d) << d.error().message;
-    return d ? *d : Digest{};
-  }
+  Digest must_put(std::string_view data) { return test::must_put(*m_store, data); }
 
   // One blob of each kind the store keeps: inline or file, raw or zstd.
   std::vector<Digest> put_mixed_blobs() {
@@ -133,9 +68,9 @@ protected:
     const auto info = m_store->stat(d.hash);
     EXPECT_TRUE(info) << info.error().message;
     EXPECT_FALSE(info && info->is_inline) << "test blob unexpectedly inline";
-    const auto path = blob_file_of(m_options.dir, d);
-    EXPECT_TRUE(path.has_value()) << "no file under blobs/ names " << d.hex();
-    return path.value_or(fs::path{});
+    const auto files = blob_files_of(m_options.dir, d);
+    EXPECT_FALSE(files.empty()) << "no file under blobs/ names " << d.hex();
+    return files.empty() ? fs::path{} : files.back();
   }
 
   void expect_clean_scrub() {
@@ -360,18 +295,19 @@ TEST(ScrubDamagedZstd, ReadingAFrameThatEndsEarlyFailsInsteadOfHanging) {
     if (!info || info->codec != Codec::zstd || info->is_inline) {
       return 12;
     }
-    const auto file = blob_file_of(options.dir, *d);
-    if (!file) {
+    const auto files = blob_files_of(options.dir, *d);
+    if (files.empty()) {
       return 13;
     }
-    std::string bytes = read_file(*file);
+    const fs::path& file = files.back();
+    std::string bytes = read_file(file);
     const auto at = first_block_offset(bytes);
     // 400 kB cannot fit one zstd block (128 KiB at most), so the first is not the last.
     if (!at || *at >= bytes.size() || (bytes[*at] & 1) != 0) {
       return 14;
     }
     bytes[*at] = static_cast<char>(bytes[*at] ^ 1);
-    write_file(*file, bytes);
+    write_file(file, bytes);
 
     const auto whole = store.get(d->hash);
     if (whole) {
@@ -410,5 +346,4 @@ TEST(ScrubDamagedZstd, ReadingAFrameThatEndsEarlyFailsInsteadOfHanging) {
 }
 
 } // namespace
-} // namespace cas
-} // namespace ingot
+} // namespace ingot::cas

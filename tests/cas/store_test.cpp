@@ -1,5 +1,9 @@
 #include "cas/store.hpp"
+#include "support/printers.hpp"
+#include "support/result_assertions.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_data.hpp"
 #include "util/bytes.hpp"
 
 #include <algorithm>
@@ -11,7 +15,6 @@
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <random>
 #include <string>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -22,17 +25,8 @@
 #include <gtest/gtest.h>
 #include <zstd.h>
 
-namespace ingot {
+namespace ingot::cas {
 
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace cas {
-
-void PrintTo(const Digest& d, std::ostream* os) {
-  *os << d.to_string();
-}
 void PrintTo(Codec codec, std::ostream* os) {
   *os << to_string(codec);
 }
@@ -40,76 +34,20 @@ void PrintTo(Codec codec, std::ostream* os) {
 namespace {
 
 namespace fs = std::filesystem;
+using test::blob_files_of;
+using test::compressible_text;
+using test::expect_same_usage;
+using test::fails_with;
+using test::ok;
+using test::random_bytes;
 using test::TempDir;
+using test::tmp_files;
+using test::write_in_chunks;
 
 // Small on purpose, so that "over the threshold" does not need big test data; every test sets
 // it explicitly rather than depending on the default.
 constexpr std::uint64_t k_threshold = 4096;
 constexpr std::size_t k_mib = 1024 * 1024;
-
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(n, '\0');
-  std::size_t i = 0;
-  while (i < n) {
-    std::uint64_t v = rng();
-    for (int b = 0; b < 8 && i < n; ++b, ++i) {
-      out[i] = static_cast<char>(v & 0xff);
-      v >>= 8;
-    }
-  }
-  return out;
-}
-
-// Log-like text that zstd shrinks several times over.
-std::string compressible_text(std::size_t n, std::uint64_t seed = 0) {
-  std::string out;
-  out.reserve(n + 100);
-  for (std::uint64_t line = seed; out.size() < n; ++line) {
-    out += "[build] compiling src/module_" + std::to_string(line % 97) +
-           ".cpp with -O2 -Wall -Wextra (ok)\n";
-  }
-  out.resize(n);
-  return out;
-}
-
-::testing::AssertionResult fails_with(const Error& error, Errc expected) {
-  if (error.code != expected) {
-    return ::testing::AssertionFailure()
-           << "failed with " << ingot::to_string(error.code) << " (" << error.message
-           << "), expected " << ingot::to_string(expected);
-  }
-  return ::testing::AssertionSuccess();
-}
-
-template <class T>
-::testing::AssertionResult fails_with(const Result<T>& r, Errc expected) {
-  if (r) {
-    return ::testing::AssertionFailure() << "succeeded, expected " << ingot::to_string(expected);
-  }
-  return fails_with(r.error(), expected);
-}
-
-template <class T>
-::testing::AssertionResult ok(const Result<T>& r) {
-  if (!r) {
-    return ::testing::AssertionFailure()
-           << ingot::to_string(r.error().code) << ": " << r.error().message;
-  }
-  return ::testing::AssertionSuccess();
-}
-
-Result<Digest> write_in_chunks(Store& store, std::string_view data, std::size_t chunk,
-                               std::optional<Digest> expected = std::nullopt) {
-  auto writer = store.begin_write(expected);
-  if (!writer) {
-    return std::move(writer).error();
-  }
-  for (std::size_t off = 0; off < data.size(); off += chunk) {
-    INGOT_TRY((*writer)->append(as_bytes(data.substr(off, chunk))));
-  }
-  return (*writer)->commit();
-}
 
 // Drains a reader; refuses to run forever if the reader never reports the end.
 Result<std::string> drain(BlobReader& reader, std::size_t buffer_size = 4093) {
@@ -186,36 +124,6 @@ std::optional<std::string> zstd_decode(std::string_view frame) {
   return out;
 }
 
-std::vector<fs::path> files_under(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) {
-    return out;
-  }
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (!entry.is_directory()) {
-      out.push_back(entry.path());
-    }
-  }
-  return out;
-}
-
-// Blob files are sharded by hash prefix under blobs/; the file name carries the hex digest.
-std::vector<fs::path> blob_files_of(const fs::path& data_dir, const Digest& digest) {
-  std::vector<fs::path> out;
-  for (const auto& file : files_under(data_dir / "blobs")) {
-    if (file.filename().string().find(digest.hex()) != std::string::npos) {
-      out.push_back(file);
-    }
-  }
-  return out;
-}
-
-// In-flight writes live in tmp/; anything left there after a write ended is a leak.
-std::vector<fs::path> tmp_files(const fs::path& data_dir) {
-  return files_under(data_dir / "tmp");
-}
-
 std::int64_t now_unix_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -226,14 +134,6 @@ std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-void expect_same_usage(const Usage& actual, const Usage& expected) {
-  EXPECT_EQ(actual.blobs, expected.blobs);
-  EXPECT_EQ(actual.logical_bytes, expected.logical_bytes);
-  EXPECT_EQ(actual.stored_bytes, expected.stored_bytes);
-  EXPECT_EQ(actual.ac_entries, expected.ac_entries);
-  EXPECT_EQ(actual.kv_entries, expected.kv_entries);
 }
 
 class StoreTest : public ::testing::Test {
@@ -259,11 +159,7 @@ protected:
   Store& store() { return *m_store; }
   const fs::path& data_dir() const { return m_options.dir; }
 
-  Digest must_put(std::string_view data) {
-    auto d = m_store->put(as_bytes(data));
-    EXPECT_TRUE(d) << d.error().message;
-    return d ? *d : Digest{};
-  }
+  Digest must_put(std::string_view data) { return test::must_put(*m_store, data); }
 
   BlobInfo must_stat(const Digest& d) {
     auto info = m_store->stat(d.hash);
@@ -1121,5 +1017,4 @@ TEST_F(StoreTest, LeftoverTempFilesAreRemovedOnOpen) {
 }
 
 } // namespace
-} // namespace cas
-} // namespace ingot
+} // namespace ingot::cas

@@ -4,12 +4,13 @@
 #include "cas/store.hpp"
 #include "server/api.hpp"
 #include "server/metrics.hpp"
+#include "support/printers.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
 #include "util/base64.hpp"
 
 #include <cctype>
 #include <memory>
-#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,13 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace server {
+namespace ingot::server {
 namespace {
 
 using nlohmann::json;
@@ -41,11 +36,7 @@ protected:
   }
 
   // Stores `data` and returns its digest.
-  cas::Digest put(std::string_view data) {
-    auto d = m_store->put(as_bytes(data));
-    EXPECT_TRUE(d) << d.error().message;
-    return d ? *d : cas::Digest{};
-  }
+  cas::Digest put(std::string_view data) { return test::must_put(*m_store, data); }
 
   static json digest_json(const cas::Digest& d) { return {{"hash", d.hex()}, {"size", d.size}}; }
 
@@ -404,5 +395,4 @@ TEST_F(ApiTest, BatchUpdateThenBatchReadRoundTrips) {
 }
 
 } // namespace
-} // namespace server
-} // namespace ingot
+} // namespace ingot::server

@@ -2,14 +2,14 @@
 // answers for every form of Authorization header.
 #include "cas/digest.hpp"
 #include "server/auth.hpp"
+#include "support/files.hpp"
+#include "support/printers.hpp"
 #include "support/temp_dir.hpp"
 #include "util/base64.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
-#include <ostream>
 #include <set>
 #include <string>
 #include <sys/stat.h>
@@ -18,22 +18,12 @@
 
 #include <gtest/gtest.h>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace server {
+namespace ingot::server {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_file;
 using test::TempDir;
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::string basic(std::string_view user, std::string_view password) {
   return "Basic " + base64_encode(as_bytes(std::string(user) + ":" + std::string(password)));
@@ -169,7 +159,7 @@ TEST(TokenFileTest, OnlyTheHashIsStored) {
   EXPECT_EQ(t.record.hash_hex, cas::digest_of(t.secret).hex());
   EXPECT_EQ(t.record.id, t.record.hash_hex.substr(0, 12));
 
-  const auto text = read_text(dir.path() / "tokens");
+  const auto text = read_file(dir.path() / "tokens");
   ASSERT_FALSE(text.empty());
   EXPECT_EQ(text.find(t.secret), std::string::npos) << text;
   EXPECT_EQ(text.find(t.secret.substr(6)), std::string::npos) << "the secret part is on disk";
@@ -181,7 +171,7 @@ TEST(TokenFileTest, OnlyTheHashIsStored) {
   // Nothing else in the data dir holds the secret either.
   for (const auto& entry : fs::recursive_directory_iterator(dir.path())) {
     if (entry.is_regular_file()) {
-      EXPECT_EQ(read_text(entry.path()).find(t.secret.substr(6)), std::string::npos)
+      EXPECT_EQ(read_file(entry.path()).find(t.secret.substr(6)), std::string::npos)
           << entry.path();
     }
   }
@@ -245,7 +235,7 @@ TEST(TokenFileTest, UnreadableFileIsReportedAndNotClobbered) {
     std::ofstream out(dir.path() / "tokens", std::ios::app);
     out << "this is not json\n";
   }
-  const auto before = read_text(dir.path() / "tokens");
+  const auto before = read_file(dir.path() / "tokens");
   const auto listed = TokenFile(dir.path()).list();
   ASSERT_FALSE(listed);
   EXPECT_EQ(listed.error().code, Errc::corrupt);
@@ -253,7 +243,7 @@ TEST(TokenFileTest, UnreadableFileIsReportedAndNotClobbered) {
       << "the message should name the line: " << listed.error().message;
   EXPECT_FALSE(TokenFile(dir.path()).create("other", k_scope_read));
   EXPECT_FALSE(TokenFile(dir.path()).revoke("ci"));
-  EXPECT_EQ(read_text(dir.path() / "tokens"), before);
+  EXPECT_EQ(read_file(dir.path() / "tokens"), before);
 }
 
 TEST(TokenFileTest, ConcurrentCreatesAreAllKept) {
@@ -437,5 +427,4 @@ TEST(AuthenticatorTest, CorruptTokensFileLocksNoAnonymousOut) {
 }
 
 } // namespace
-} // namespace server
-} // namespace ingot
+} // namespace ingot::server

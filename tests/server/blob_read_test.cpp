@@ -2,6 +2,8 @@
 // action result is a hit, and what a read of it sends.
 #include "reapi.pb.h"
 #include "server/blob_read.hpp"
+#include "support/printers.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -21,11 +23,7 @@ protected:
     m_store = std::move(*store);
   }
 
-  cas::Digest put(std::string_view bytes) {
-    auto d = m_store->put(as_bytes(bytes));
-    EXPECT_TRUE(d) << d.error().message;
-    return *d;
-  }
+  cas::Digest put(std::string_view bytes) { return test::must_put(*m_store, bytes); }
 
   // Stores `value` under an ac key and returns the route a GET of it parses to.
   Route ac_entry(std::string_view value) {

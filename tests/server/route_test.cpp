@@ -4,6 +4,7 @@
 #include "cas/store.hpp"
 #include "server/auth.hpp"
 #include "server/route.hpp"
+#include "support/printers.hpp"
 
 #include <ostream>
 #include <set>
@@ -12,13 +13,7 @@
 
 #include <gtest/gtest.h>
 
-namespace ingot {
-
-void PrintTo(Errc code, std::ostream* os) {
-  *os << to_string(code);
-}
-
-namespace server {
+namespace ingot::server {
 
 void PrintTo(RouteKind kind, std::ostream* os) {
   *os << to_string(kind);
@@ -357,5 +352,4 @@ TEST(RequiredAccessTest, HeadWhereverGet) {
 }
 
 } // namespace
-} // namespace server
-} // namespace ingot
+} // namespace ingot::server

@@ -7,6 +7,7 @@
 
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 #include <cerrno>
@@ -169,26 +170,6 @@ struct Acknowledged {
   }
 };
 
-// Reads the blob through open_read and returns the digest of what came out.
-Result<Digest> read_back(Store& store, const Hash& hash) {
-  auto reader = store.open_read(hash);
-  if (!reader) {
-    return std::move(reader).error();
-  }
-  Sha256 sha;
-  std::vector<std::uint8_t> buffer(256 * 1024);
-  for (;;) {
-    auto n = (*reader)->read(buffer);
-    if (!n) {
-      return std::move(n).error();
-    }
-    if (*n == 0) {
-      return sha.finish();
-    }
-    sha.update(ByteView(buffer).first(*n));
-  }
-}
-
 // Collects problems so that one round reports them together, a bounded number of them.
 class Problems {
 public:
@@ -316,7 +297,7 @@ TEST(CrashSafety, acknowledged_writes_survive_sigkill_and_store_stays_consistent
     }
     // This round's blobs are read back in full; older ones were, and scrub covers their bytes.
     for (const auto& digest : acked.blobs_this_round) {
-      auto read = read_back(store, digest.hash);
+      auto read = test::read_and_hash(store, digest.hash);
       if (!read) {
         problems.add("reading " + digest.to_string() + ": " + read.error().message);
       } else if (*read != digest) {
