@@ -1016,5 +1016,40 @@ TEST_F(StoreTest, LeftoverTempFilesAreRemovedOnOpen) {
   EXPECT_TRUE(tmp_files(data_dir()).empty());
 }
 
+// A re-upload of a stored blob is verified but never written: no temp file is created (a
+// directory watch would see one), the store is unchanged, and a wrong body is still refused.
+TEST(StoreReupload, StoredBlobIsVerifiedWithoutWritingIt) {
+  test::TempDir dir;
+  StoreOptions options;
+  options.dir = dir.path() / "data";
+  options.inline_threshold = 4096;
+  auto store = std::move(*Store::open(options));
+  const std::string data = random_bytes(300000, 7);
+  const auto digest = *store->put(as_bytes(data));
+  const auto before = store->usage();
+  const auto file = dir.path() / "data" / "blobs" / digest.hex().substr(0, 2) / digest.hex();
+  const auto mtime = std::filesystem::last_write_time(file);
+
+  auto writer = store->begin_write(digest);
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE((*writer)->append(as_bytes(data)));
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "data" / "tmp"))
+      << "a known blob's bytes must not be written again";
+  auto again = (*writer)->commit();
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, digest);
+  EXPECT_EQ(std::filesystem::last_write_time(file), mtime);
+  EXPECT_EQ(store->usage().stored_bytes, before.stored_bytes);
+
+  std::string wrong = data;
+  wrong[1000] ^= 1;
+  auto bad = store->put(as_bytes(wrong), digest);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+  auto still = store->get(digest.hash);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(*still, data);
+}
+
 } // namespace
 } // namespace ingot::cas
