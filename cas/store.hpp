@@ -68,6 +68,9 @@ public:
   // Verifies the expected digest (when one was given) and makes the blob visible.
   // Errc::invalid_argument on a mismatch, with nothing stored.
   [[nodiscard]] virtual Result<Digest> commit() = 0;
+  // True when commit() will wait for the disk (a file's fsync): event loops run such
+  // commits on a thread that may block.
+  virtual bool commit_blocks() const = 0;
 };
 
 enum class View {

@@ -60,6 +60,10 @@ public:
     return r;
   }
 
+  bool commit_blocks() const override {
+    return !m_verify_only && m_size > m_store.options().inline_threshold;
+  }
+
 private:
   enum class State { open, done, failed };
 

@@ -22,6 +22,8 @@ struct ServerContext {
   Authenticator auth;
   Metrics metrics;
   std::atomic<bool> draining{false};
+  // Runs work that waits for the disk (fsync) off the I/O threads.
+  std::function<void(std::function<void()>)> run_blocking;
 
   // Each live session registers how to close it if it is idle, for a graceful drain.
   std::mutex sessions_mutex;

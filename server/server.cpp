@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 
 namespace ingot::server {
@@ -23,6 +24,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 // Sent to a connection over --max-connections, which is then closed.
+// Commits that fsync run here: enough for the disk to have several flushes in flight while
+// the I/O threads go on serving.
+constexpr std::size_t k_blocking_threads = 8;
+
 const std::string& busy_response() {
   static const std::string body = "server is at its connection limit; retry soon\n";
   static const std::string response =
@@ -40,7 +45,11 @@ public:
         m_threads(options.threads != 0 ? options.threads
                                        : std::max(1u, std::thread::hardware_concurrency())),
         m_io(static_cast<int>(m_threads)), m_acceptor(net::make_strand(m_io)),
-        m_signals(m_io, SIGINT, SIGTERM), m_drain_timer(m_io) {}
+        m_signals(m_io, SIGINT, SIGTERM), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
+    m_ctx.run_blocking = [this](std::function<void()> work) {
+      net::post(m_blocking, std::move(work));
+    };
+  }
 
   Result<void> listen() {
     boost::system::error_code ec;
@@ -85,6 +94,7 @@ public:
     for (auto& t : extra) {
       t.join();
     }
+    m_blocking.join(); // commits under way finish; their replies have nowhere to go now
   }
 
   void stop() override {
@@ -160,6 +170,9 @@ private:
   net::steady_timer m_drain_timer;
   std::chrono::steady_clock::time_point m_drain_deadline;
   std::uint16_t m_port = 0;
+  // Declared last, so destroyed (and joined) first, while the store and sessions' context
+  // are still there for the commits it finishes.
+  net::thread_pool m_blocking;
 };
 
 } // namespace

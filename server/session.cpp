@@ -374,9 +374,25 @@ private:
         }
       }
     }
+    m_decoder.reset();
+    if (m_writer->commit_blocks() && m_ctx.run_blocking) {
+      // The fsync must not hold up this I/O thread's other connections: commit elsewhere,
+      // then answer back on this connection's strand.
+      std::shared_ptr<cas::BlobWriter> writer = std::move(m_writer);
+      m_phase = Phase::responding;
+      return m_ctx.run_blocking([self = shared_from_this(), writer] {
+        auto digest = writer->commit();
+        net::post(self->m_stream.get_executor(), [self, digest = std::move(digest)]() mutable {
+          self->after_commit(std::move(digest));
+        });
+      });
+    }
     auto digest = m_writer->commit();
     m_writer.reset();
-    m_decoder.reset();
+    after_commit(std::move(digest));
+  }
+
+  void after_commit(Result<cas::Digest> digest) {
     if (!digest) {
       return send_error(status_of(digest.error()), digest.error().message);
     }
