@@ -3,12 +3,12 @@
 // Handlers that need no streaming live in api.cpp as plain functions.
 #include "server/session.hpp"
 
-#include "cas/codec.hpp"
 #include "server/access_log.hpp"
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
 #include "server/http_fields.hpp"
 #include "server/route.hpp"
+#include "server/upload.hpp"
 
 #include <chrono>
 #include <functional>
@@ -264,8 +264,7 @@ private:
   }
 
   void abort_body() {
-    m_writer.reset(); // an uncommitted writer leaves nothing behind
-    m_decoder.reset();
+    m_upload.reset(); // an uncommitted writer leaves nothing behind
     m_consume = nullptr;
     m_finish = nullptr;
   }
@@ -306,79 +305,32 @@ private:
   }
 
   void handle_put() {
-    std::optional<cas::Digest> expected;
-    if (m_route->kind == RouteKind::cas) {
-      const auto length = m_parser->content_length();
-      const bool zstd_body = iequals(field(http::field::content_encoding), "zstd");
-      expected = cas::Digest{m_route->hash, length && !zstd_body ? *length : cas::k_size_unknown};
-    }
     const auto encoding = field(http::field::content_encoding);
-    if (!encoding.empty() && !iequals(encoding, "zstd") && !iequals(encoding, "identity")) {
+    const bool zstd = iequals(encoding, "zstd");
+    if (!encoding.empty() && !zstd && !iequals(encoding, "identity")) {
       return reject(415, "Content-Encoding '" + std::string(encoding) +
                              "' is not supported; send zstd or identity");
     }
-    if (iequals(encoding, "zstd")) {
-      m_decoder = std::make_unique<cas::ZstdDecoder>();
-      m_decoded.resize(k_chunk);
+    const auto length = m_parser->content_length();
+    auto upload = UploadSink::open(
+        m_ctx.store, *m_route, zstd ? BodyEncoding::zstd : BodyEncoding::identity,
+        length ? std::optional<std::uint64_t>(*length) : std::nullopt, m_ctx.options.max_blob_size);
+    if (!upload) {
+      return reject(status_of(upload.error()), upload.error().message);
     }
-    auto writer = m_ctx.store.begin_write(expected);
-    if (!writer) {
-      return reject(status_of(writer.error()), writer.error().message);
-    }
-    m_writer = std::move(*writer);
-    m_blob_bytes = 0;
-    read_body([this](ByteView chunk) { return consume_blob(chunk); }, [this] { finish_put(); });
-  }
-
-  // Every byte that reaches the writer counts against --max-blob-size: a chunked body
-  // declares no size, and a zstd body's decoded size is not its size on the wire.
-  Result<void> append_blob(ByteView bytes) {
-    m_blob_bytes += bytes.size();
-    if (m_blob_bytes > m_ctx.options.max_blob_size) {
-      return make_error(Errc::too_large, "body is over the limit of " +
-                                             std::to_string(m_ctx.options.max_blob_size) +
-                                             " bytes (--max-blob-size)");
-    }
-    return m_writer->append(bytes);
-  }
-
-  Result<void> consume_blob(ByteView chunk) {
-    if (!m_decoder) {
-      return append_blob(chunk);
-    }
-    while (!chunk.empty()) {
-      auto n = m_decoder->decode(chunk, m_decoded);
-      if (!n) {
-        return make_error(Errc::invalid_argument,
-                          "zstd body does not decode: " + n.error().message);
-      }
-      INGOT_TRY(append_blob(ByteView(m_decoded.data(), *n)));
-    }
-    return {};
+    m_upload = std::move(*upload);
+    read_body([this](ByteView chunk) { return m_upload->append(chunk); }, [this] { finish_put(); });
   }
 
   void finish_put() {
-    if (m_decoder) {
-      // Flush what the decoder still holds.
-      ByteView none;
-      for (;;) {
-        auto n = m_decoder->decode(none, m_decoded);
-        if (!n) {
-          return reject_after_body(400, "zstd body does not decode: " + n.error().message);
-        }
-        if (*n == 0) {
-          break;
-        }
-        if (auto r = append_blob(ByteView(m_decoded.data(), *n)); !r) {
-          return reject_after_body(status_of(r.error()), r.error().message);
-        }
-      }
+    if (auto r = m_upload->finish(); !r) {
+      return reject_after_body(status_of(r.error()), r.error().message);
     }
-    m_decoder.reset();
-    if (m_writer->commit_blocks() && m_ctx.run_blocking) {
+    std::shared_ptr<cas::BlobWriter> writer = m_upload->take_writer();
+    m_upload.reset();
+    if (writer->commit_blocks() && m_ctx.run_blocking) {
       // The fsync must not hold up this I/O thread's other connections: commit elsewhere,
       // then answer back on this connection's strand.
-      std::shared_ptr<cas::BlobWriter> writer = std::move(m_writer);
       m_phase = Phase::responding;
       return m_ctx.run_blocking([self = shared_from_this(), writer] {
         auto digest = writer->commit();
@@ -387,9 +339,7 @@ private:
         });
       });
     }
-    auto digest = m_writer->commit();
-    m_writer.reset();
-    after_commit(std::move(digest));
+    after_commit(writer->commit());
   }
 
   void after_commit(Result<cas::Digest> digest) {
@@ -694,10 +644,7 @@ private:
   Consume m_consume;
   Finish m_finish;
   std::string m_json;
-  std::unique_ptr<cas::BlobWriter> m_writer;
-  std::uint64_t m_blob_bytes = 0;
-  std::unique_ptr<cas::ZstdDecoder> m_decoder;
-  std::vector<std::uint8_t> m_decoded;
+  std::unique_ptr<UploadSink> m_upload;
 
   std::unique_ptr<cas::BlobReader> m_reader;
   std::uint64_t m_response_length = 0;
