@@ -16,11 +16,8 @@ namespace reapi = build::bazel::remote::execution::v2;
 class BlobReadTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    cas::StoreOptions options;
-    options.dir = m_dir.path() / "data";
-    auto store = cas::Store::open(options);
-    ASSERT_TRUE(store) << store.error().message;
-    m_store = std::move(*store);
+    m_store = test::open_store(m_dir.path() / "data");
+    ASSERT_TRUE(m_store);
   }
 
   cas::Digest put(std::string_view bytes) { return test::must_put(*m_store, bytes); }

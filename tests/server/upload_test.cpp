@@ -1,6 +1,7 @@
 // UploadSink against a real store: decoding, the size limit on decoded bytes, and the digest
 // check of /cas/ uploads, whatever the encoding.
 #include "server/upload.hpp"
+#include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
 
 #include <gtest/gtest.h>
@@ -12,11 +13,8 @@ namespace {
 class UploadTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    cas::StoreOptions options;
-    options.dir = m_dir.path() / "data";
-    auto store = cas::Store::open(options);
-    ASSERT_TRUE(store) << store.error().message;
-    m_store = std::move(*store);
+    m_store = test::open_store(m_dir.path() / "data");
+    ASSERT_TRUE(m_store);
   }
 
   static std::string zstd(const std::string& data) {

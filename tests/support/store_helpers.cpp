@@ -12,6 +12,14 @@ namespace ingot::test {
 
 namespace fs = std::filesystem;
 
+std::unique_ptr<cas::Store> open_store(const std::filesystem::path& dir) {
+  cas::StoreOptions options;
+  options.dir = dir;
+  auto store = cas::Store::open(options);
+  EXPECT_TRUE(store) << store.error().message;
+  return store ? std::move(*store) : nullptr;
+}
+
 cas::Digest must_put(cas::Store& store, std::string_view data) {
   auto d = store.put(as_bytes(data));
   EXPECT_TRUE(d) << d.error().message;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,10 @@ namespace ingot::test {
 
 // Stores `data` and returns its digest; a failed put fails the test and returns Digest{}.
 cas::Digest must_put(cas::Store& store, std::string_view data);
+
+// A store with default options in `dir`; fails the current test (and returns null) if it
+// cannot be opened.
+std::unique_ptr<cas::Store> open_store(const std::filesystem::path& dir);
 
 // Streams `data` in through begin_write in pieces of `chunk` bytes, as a network upload would.
 [[nodiscard]] Result<cas::Digest>
