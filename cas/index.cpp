@@ -1,5 +1,6 @@
 #include "cas/index.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
 namespace ingot::cas {
@@ -18,8 +20,63 @@ constexpr const char* k_cf_blobs = "blobs";
 constexpr const char* k_cf_ac = "ac";
 constexpr const char* k_cf_kv = "kv";
 constexpr const char* k_cf_meta = "meta";
+constexpr const char* k_cf_ref = "ref";
+constexpr const char* k_cf_lru = "lru";           // tick (big-endian) + hash -> ""
+constexpr const char* k_cf_last_use = "atime";    // hash -> tick
+constexpr const char* k_cf_backrefs = "backrefs"; // hash + namespace + key -> ""
+constexpr const char* k_cf_pins = "pins";         // hash -> pin count
 constexpr std::string_view k_usage_key = "usage";
 constexpr std::string_view k_pending_prefix = "pending/";
+constexpr std::string_view k_pin_set_prefix = "pinset/";
+constexpr std::string_view k_meta_prefix = "m/";
+
+std::string lru_key(std::int64_t tick, const Hash& h) {
+  std::string key(8 + h.size(), '\0');
+  const auto t = static_cast<std::uint64_t>(tick);
+  for (int i = 0; i < 8; ++i) {
+    key[static_cast<std::size_t>(i)] = static_cast<char>((t >> (56 - 8 * i)) & 0xff);
+  }
+  std::memcpy(key.data() + 8, h.data(), h.size());
+  return key;
+}
+
+std::optional<LruKey> parse_lru_key(std::string_view key) {
+  if (key.size() != 8 + sizeof(Hash)) {
+    return std::nullopt;
+  }
+  std::uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) {
+    t = (t << 8) | static_cast<std::uint8_t>(key[static_cast<std::size_t>(i)]);
+  }
+  LruKey out;
+  out.tick = static_cast<std::int64_t>(t);
+  std::memcpy(out.hash.data(), key.data() + 8, out.hash.size());
+  return out;
+}
+
+template <class T>
+std::string encode_int(T v) {
+  std::string out(sizeof(T), '\0');
+  std::memcpy(out.data(), &v, sizeof(T));
+  return out;
+}
+
+template <class T>
+std::optional<T> decode_int(std::string_view in) {
+  if (in.size() != sizeof(T)) {
+    return std::nullopt;
+  }
+  T v;
+  std::memcpy(&v, in.data(), sizeof(T));
+  return v;
+}
+
+std::string back_reference_key(const Hash& h, Namespace ns, std::string_view key) {
+  std::string out(reinterpret_cast<const char*>(h.data()), h.size());
+  out.push_back(static_cast<char>(ns));
+  out.append(key);
+  return out;
+}
 
 std::string pending_key(const Hash& h) {
   std::string key(k_pending_prefix);
@@ -68,20 +125,20 @@ public:
   const char* Name() const override { return "IngotUsageMerge"; }
 };
 
-bool is_zero(const UsageDelta& d) {
-  return d.blobs == 0 && d.logical_bytes == 0 && d.stored_bytes == 0 && d.ac_entries == 0 &&
-         d.kv_entries == 0;
-}
-
 class RocksIndex final : public Index {
 public:
   RocksIndex(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
       : m_db(std::move(db)), m_handles(std::move(handles)) {
-    // Handles follow the descriptor order in open(): default, blobs, ac, kv, meta.
+    // Handles follow the descriptor order in open().
     m_blobs = m_handles[1];
     m_ac = m_handles[2];
     m_kv = m_handles[3];
     m_meta = m_handles[4];
+    m_ref = m_handles[5];
+    m_lru = m_handles[6];
+    m_last_use = m_handles[7];
+    m_backrefs = m_handles[8];
+    m_pins = m_handles[9];
   }
 
   ~RocksIndex() override {
@@ -147,19 +204,184 @@ public:
   }
 
   Result<void> put_blob(const Hash& hash, const BlobRecord& record, ByteView inline_data,
-                        const UsageDelta& delta) override {
+                        const UsageDelta& delta, std::int64_t tick) override {
+    auto old = last_use(hash);
+    if (!old) {
+      return std::move(old).error();
+    }
+    auto pins = pin_count(hash);
+    if (!pins) {
+      return std::move(pins).error();
+    }
     rocksdb::WriteBatch batch;
     batch.Put(m_blobs, slice(hash), encode_blob_value(record, inline_data));
     if (!record.is_inline) {
       batch.Delete(m_meta, pending_key(hash));
     }
+    move_in_order(batch, hash, *old, tick, *pins);
     return commit(batch, delta, "storing a blob record");
   }
 
   Result<void> delete_blob(const Hash& hash, const UsageDelta& delta) override {
+    auto old = last_use(hash);
+    if (!old) {
+      return std::move(old).error();
+    }
     rocksdb::WriteBatch batch;
     batch.Delete(m_blobs, slice(hash));
+    if (*old) {
+      batch.Delete(m_lru, lru_key(**old, hash));
+      batch.Delete(m_last_use, slice(hash));
+    }
+    batch.Delete(m_pins, slice(hash));
     return commit(batch, delta, "removing a blob record");
+  }
+
+  Result<void> touch(const Hash& hash, std::int64_t tick) override {
+    auto old = last_use(hash);
+    if (!old) {
+      return std::move(old).error();
+    }
+    if (!*old || **old >= tick) {
+      return {}; // not stored, or already as recent
+    }
+    auto pins = pin_count(hash);
+    if (!pins) {
+      return std::move(pins).error();
+    }
+    rocksdb::WriteBatch batch;
+    move_in_order(batch, hash, *old, tick, *pins);
+    return commit(batch, {}, "recording a blob's use");
+  }
+
+  Result<std::optional<std::int64_t>> last_use(const Hash& hash) override {
+    rocksdb::PinnableSlice value;
+    const auto s = m_db->Get(rocksdb::ReadOptions(), m_last_use, slice(hash), &value);
+    if (s.IsNotFound()) {
+      return std::optional<std::int64_t>{};
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading a blob's last use");
+    }
+    auto tick = decode_int<std::int64_t>(value.ToStringView());
+    if (!tick) {
+      return make_error(Errc::corrupt,
+                        "index: unreadable last-use time; run `ingot fsck --repair`");
+    }
+    return std::optional<std::int64_t>{*tick};
+  }
+
+  Result<std::vector<LruKey>> lru_scan(const LruKey& from, std::size_t limit) override {
+    std::vector<LruKey> out;
+    rocksdb::ReadOptions options;
+    options.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(options, m_lru));
+    for (it->Seek(lru_key(from.tick, from.hash)); it->Valid() && out.size() < limit; it->Next()) {
+      if (auto key = parse_lru_key(it->key().ToStringView())) {
+        out.push_back(*key);
+      }
+    }
+    if (!it->status().ok()) {
+      return to_error(it->status(), "reading the eviction order");
+    }
+    return out;
+  }
+
+  Result<std::uint32_t> pin_count(const Hash& hash) override {
+    rocksdb::PinnableSlice value;
+    const auto s = m_db->Get(rocksdb::ReadOptions(), m_pins, slice(hash), &value);
+    if (s.IsNotFound()) {
+      return std::uint32_t{0};
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading a pin count");
+    }
+    return decode_int<std::uint32_t>(value.ToStringView()).value_or(0);
+  }
+
+  Result<void> set_pin_count(const Hash& hash, std::uint32_t count,
+                             const UsageDelta& delta) override {
+    auto old = last_use(hash);
+    if (!old) {
+      return std::move(old).error();
+    }
+    auto pins = pin_count(hash);
+    if (!pins) {
+      return std::move(pins).error();
+    }
+    rocksdb::WriteBatch batch;
+    if (count == 0) {
+      batch.Delete(m_pins, slice(hash));
+    } else {
+      batch.Put(m_pins, slice(hash), encode_int(count));
+    }
+    if (*old && (*pins == 0) != (count == 0)) {
+      if (count == 0) {
+        batch.Put(m_lru, lru_key(**old, hash), "");
+      } else {
+        batch.Delete(m_lru, lru_key(**old, hash));
+      }
+    }
+    return commit(batch, delta, "changing a pin");
+  }
+
+  Result<std::vector<Hash>> get_pin_set(std::string_view name) override {
+    std::string value;
+    const auto s = m_db->Get(rocksdb::ReadOptions(), m_meta,
+                             std::string(k_pin_set_prefix) + std::string(name), &value);
+    std::vector<Hash> out;
+    if (s.IsNotFound()) {
+      return out;
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading a pin set");
+    }
+    out.resize(value.size() / sizeof(Hash));
+    std::memcpy(out.data(), value.data(), out.size() * sizeof(Hash));
+    return out;
+  }
+
+  Result<void> put_pin_set(std::string_view name, const std::vector<Hash>& hashes) override {
+    rocksdb::WriteBatch batch;
+    const auto key = std::string(k_pin_set_prefix) + std::string(name);
+    if (hashes.empty()) {
+      batch.Delete(m_meta, key);
+    } else {
+      batch.Put(m_meta, key,
+                rocksdb::Slice(reinterpret_cast<const char*>(hashes.data()),
+                               hashes.size() * sizeof(Hash)));
+    }
+    return commit(batch, {}, "storing a pin set");
+  }
+
+  Result<std::optional<std::string>> get_meta(std::string_view name) override {
+    std::string value;
+    const auto s = m_db->Get(rocksdb::ReadOptions(), m_meta,
+                             std::string(k_meta_prefix) + std::string(name), &value);
+    if (s.IsNotFound()) {
+      return std::optional<std::string>{};
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading " + std::string(name));
+    }
+    return std::optional<std::string>{std::move(value)};
+  }
+
+  Result<void> put_meta(std::string_view name, std::string_view value) override {
+    rocksdb::WriteBatch batch;
+    batch.Put(m_meta, std::string(k_meta_prefix) + std::string(name), value);
+    return commit(batch, {}, "storing a setting");
+  }
+
+  Result<void> add_usage(const UsageDelta& delta) override {
+    rocksdb::WriteBatch batch;
+    return commit(batch, delta, "storing counters");
+  }
+
+  Result<void> set_usage(const UsageDelta& total) override {
+    rocksdb::WriteBatch batch;
+    batch.Put(m_meta, k_usage_key, encode_usage(total));
+    return commit(batch, {}, "storing counters");
   }
 
   Result<std::optional<Entry>> get_entry(Namespace ns, std::string_view key) override {
@@ -179,16 +401,65 @@ public:
   }
 
   Result<void> put_entry(Namespace ns, std::string_view key, const Entry& entry,
-                         const UsageDelta& delta) override {
+                         const std::optional<Hash>& previous, const UsageDelta& delta) override {
     rocksdb::WriteBatch batch;
     batch.Put(cf(ns), key, encode_entry(entry));
+    if (previous && *previous != entry.value.hash) {
+      batch.Delete(m_backrefs, back_reference_key(*previous, ns, key));
+    }
+    batch.Put(m_backrefs, back_reference_key(entry.value.hash, ns, key), "");
     return commit(batch, delta, "storing an entry");
   }
 
-  Result<void> delete_entry(Namespace ns, std::string_view key, const UsageDelta& delta) override {
+  Result<void> delete_entry(Namespace ns, std::string_view key, const Hash& value,
+                            const UsageDelta& delta) override {
     rocksdb::WriteBatch batch;
     batch.Delete(cf(ns), key);
+    batch.Delete(m_backrefs, back_reference_key(value, ns, key));
     return commit(batch, delta, "removing an entry");
+  }
+
+  Result<std::vector<EntryRef>> entries_of(const Hash& hash) override {
+    std::vector<EntryRef> out;
+    const auto prefix = slice(hash);
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions(), m_backrefs));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      const auto key = it->key().ToStringView();
+      if (key.size() <= sizeof(Hash)) {
+        continue;
+      }
+      const auto ns = static_cast<std::uint8_t>(key[sizeof(Hash)]);
+      if (ns > static_cast<std::uint8_t>(Namespace::ref)) {
+        continue;
+      }
+      out.push_back({static_cast<Namespace>(ns), std::string(key.substr(sizeof(Hash) + 1))});
+    }
+    if (!it->status().ok()) {
+      return to_error(it->status(), "reading back references");
+    }
+    return out;
+  }
+
+  Result<void> delete_back_reference(const Hash& hash, const EntryRef& ref) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(m_backrefs, back_reference_key(hash, ref.ns, ref.key));
+    return commit(batch, {}, "removing a back reference");
+  }
+
+  Result<std::vector<std::pair<std::string, Entry>>>
+  list_entries(Namespace ns, std::string_view prefix, std::size_t limit) override {
+    std::vector<std::pair<std::string, Entry>> out;
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions(), cf(ns)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < limit;
+         it->Next()) {
+      if (auto entry = decode_entry(it->value().ToStringView())) {
+        out.emplace_back(it->key().ToString(), *entry);
+      }
+    }
+    if (!it->status().ok()) {
+      return to_error(it->status(), "listing entries");
+    }
+    return out;
   }
 
   Result<UsageDelta> load_usage() override {
@@ -230,7 +501,31 @@ public:
   }
 
 private:
-  rocksdb::ColumnFamilyHandle* cf(Namespace ns) const { return ns == Namespace::ac ? m_ac : m_kv; }
+  rocksdb::ColumnFamilyHandle* cf(Namespace ns) const {
+    switch (ns) {
+    case Namespace::ac:
+      return m_ac;
+    case Namespace::kv:
+      return m_kv;
+    case Namespace::ref:
+      break;
+    }
+    return m_ref;
+  }
+
+  // Puts a blob at `tick` in the eviction order (from `old`), or only records the use when a
+  // pin keeps it out of that order.
+  void move_in_order(rocksdb::WriteBatch& batch, const Hash& hash,
+                     const std::optional<std::int64_t>& old, std::int64_t tick,
+                     std::uint32_t pins) {
+    if (old && pins == 0) {
+      batch.Delete(m_lru, lru_key(*old, hash));
+    }
+    if (pins == 0) {
+      batch.Put(m_lru, lru_key(tick, hash), "");
+    }
+    batch.Put(m_last_use, slice(hash), encode_int(tick));
+  }
 
   Result<void> commit(rocksdb::WriteBatch& batch, const UsageDelta& delta, const char* what) {
     if (!is_zero(delta)) {
@@ -251,9 +546,15 @@ private:
   rocksdb::ColumnFamilyHandle* m_ac = nullptr;
   rocksdb::ColumnFamilyHandle* m_kv = nullptr;
   rocksdb::ColumnFamilyHandle* m_meta = nullptr;
+  rocksdb::ColumnFamilyHandle* m_ref = nullptr;
+  rocksdb::ColumnFamilyHandle* m_lru = nullptr;
+  rocksdb::ColumnFamilyHandle* m_last_use = nullptr;
+  rocksdb::ColumnFamilyHandle* m_backrefs = nullptr;
+  rocksdb::ColumnFamilyHandle* m_pins = nullptr;
 };
 
-rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache) {
+rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
+                                           std::uint64_t write_buffer) {
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
   // Bloom filters make misses (FindMissing, cache misses) cost no disk read.
@@ -262,27 +563,38 @@ rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   rocksdb::ColumnFamilyOptions cf;
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  cf.write_buffer_size = 16 << 20;
+  cf.write_buffer_size = write_buffer;
+  // Eviction deletes in bulk: files dense with tombstones are compacted soon, so the space
+  // comes back and scans of the eviction order do not wade through deleted keys.
+  cf.table_properties_collector_factories.push_back(
+      rocksdb::NewCompactOnDeletionCollectorFactory(256, 64));
+  // Compactions write their output before they drop their inputs: smaller ones keep that
+  // transient disk use small next to --max-size.
+  cf.target_file_size_base = std::max<std::uint64_t>(write_buffer, 1 << 20);
+  cf.max_compaction_bytes = 8 * cf.target_file_size_base;
   return cf;
 }
 
 } // namespace
 
-Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir) {
+Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
+                                           const IndexOptions& index_options) {
+  const std::uint64_t buffer = index_options.write_buffer_size;
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
   options.keep_log_file_num = 3;
-  options.max_total_wal_size = 64 << 20;
-  options.db_write_buffer_size = 64 << 20;
+  options.recycle_log_file_num = 0;
+  options.max_total_wal_size = 4 * buffer;
+  options.db_write_buffer_size = 4 * buffer;
+  options.max_manifest_file_size = 4 << 20;
 
   auto cache = rocksdb::NewLRUCache(64 << 20);
-  auto blobs = table_options(cache);
+  auto blobs = table_options(cache, buffer);
   // Blob values are already compressed by the writer when that pays.
   blobs.compression = rocksdb::kNoCompression;
-  auto small = table_options(cache);
-  small.write_buffer_size = 4 << 20;
+  auto small = table_options(cache, std::max<std::uint64_t>(buffer / 4, 1 << 20));
   auto meta = small;
   meta.merge_operator = std::make_shared<UsageMerge>();
 
@@ -292,6 +604,11 @@ Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir) {
       {k_cf_ac, small},
       {k_cf_kv, small},
       {k_cf_meta, meta},
+      {k_cf_ref, small},
+      {k_cf_lru, small},
+      {k_cf_last_use, small},
+      {k_cf_backrefs, small},
+      {k_cf_pins, small},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;

@@ -6,6 +6,8 @@
 #include "cas/record.hpp"
 #include "util/result.hpp"
 
+#include <compare>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -23,9 +25,29 @@ struct StoredBlob {
 
 enum class WithData { no, yes };
 
+// A blob's place in the eviction order: its last use (unix seconds), then its hash.
+struct LruKey {
+  std::int64_t tick = 0;
+  Hash hash{};
+  friend auto operator<=>(const LruKey&, const LruKey&) = default;
+};
+
+// A namespace entry that names a blob as its value.
+struct EntryRef {
+  Namespace ns = Namespace::kv;
+  std::string key;
+};
+
+struct IndexOptions {
+  // RocksDB's memtables and WAL, kept small under a small --max-size: they are disk the
+  // bound has to cover.
+  std::uint64_t write_buffer_size = 16 << 20;
+};
+
 class Index {
 public:
-  [[nodiscard]] static Result<std::unique_ptr<Index>> open(const std::filesystem::path& dir);
+  [[nodiscard]] static Result<std::unique_ptr<Index>> open(const std::filesystem::path& dir,
+                                                           const IndexOptions& options = {});
   virtual ~Index() = default;
 
   [[nodiscard]] virtual Result<std::optional<StoredBlob>> get_blob(const Hash& hash,
@@ -37,16 +59,56 @@ public:
   [[nodiscard]] virtual Result<void> clear_pending(const Hash& hash) = 0;
   // The hashes of intents left by writes that never committed (a handful at most).
   [[nodiscard]] virtual Result<std::vector<Hash>> list_pending() = 0;
+  // Stores a record with its last use at `tick`, in the eviction order unless pinned.
   [[nodiscard]] virtual Result<void> put_blob(const Hash& hash, const BlobRecord& record,
-                                              ByteView inline_data, const UsageDelta& delta) = 0;
+                                              ByteView inline_data, const UsageDelta& delta,
+                                              std::int64_t tick) = 0;
+  // Removes the record with its place in the eviction order and its pin count.
   [[nodiscard]] virtual Result<void> delete_blob(const Hash& hash, const UsageDelta& delta) = 0;
+
+  // --- recency (callers hold the blob's lock) ---
+  // Moves a stored blob to `tick` in the eviction order; nothing when it is not stored.
+  [[nodiscard]] virtual Result<void> touch(const Hash& hash, std::int64_t tick) = 0;
+  [[nodiscard]] virtual Result<std::optional<std::int64_t>> last_use(const Hash& hash) = 0;
+  // Up to `limit` keys of the eviction order from `from` on, oldest first.
+  [[nodiscard]] virtual Result<std::vector<LruKey>> lru_scan(const LruKey& from,
+                                                             std::size_t limit) = 0;
+
+  // --- pins (callers hold the blob's lock) ---
+  [[nodiscard]] virtual Result<std::uint32_t> pin_count(const Hash& hash) = 0;
+  // Sets a stored blob's pin count: a pinned blob leaves the eviction order, an unpinned one
+  // returns to it at its last use. `delta` carries the pinned-bytes change.
+  [[nodiscard]] virtual Result<void> set_pin_count(const Hash& hash, std::uint32_t count,
+                                                   const UsageDelta& delta) = 0;
+  // Named sets of pinned blobs (a pinned ref, a release), as written by put_pin_set.
+  [[nodiscard]] virtual Result<std::vector<Hash>> get_pin_set(std::string_view name) = 0;
+  [[nodiscard]] virtual Result<void> put_pin_set(std::string_view name,
+                                                 const std::vector<Hash>& hashes) = 0;
+
+  // --- small named values (settings, the last GC report) ---
+  [[nodiscard]] virtual Result<std::optional<std::string>> get_meta(std::string_view name) = 0;
+  [[nodiscard]] virtual Result<void> put_meta(std::string_view name, std::string_view value) = 0;
+  [[nodiscard]] virtual Result<void> add_usage(const UsageDelta& delta) = 0;
+  // Replaces the usage total (a migration from an older format).
+  [[nodiscard]] virtual Result<void> set_usage(const UsageDelta& total) = 0;
 
   [[nodiscard]] virtual Result<std::optional<Entry>> get_entry(Namespace ns,
                                                                std::string_view key) = 0;
+  // Also keeps the value's back reference, so that evicting a blob finds its entries.
+  // `previous` is the value the entry had, if any.
   [[nodiscard]] virtual Result<void> put_entry(Namespace ns, std::string_view key,
-                                               const Entry& entry, const UsageDelta& delta) = 0;
+                                               const Entry& entry,
+                                               const std::optional<Hash>& previous,
+                                               const UsageDelta& delta) = 0;
   [[nodiscard]] virtual Result<void> delete_entry(Namespace ns, std::string_view key,
-                                                  const UsageDelta& delta) = 0;
+                                                  const Hash& value, const UsageDelta& delta) = 0;
+  // The entries whose value is `hash` (back references may outlive a changed entry: check).
+  [[nodiscard]] virtual Result<std::vector<EntryRef>> entries_of(const Hash& hash) = 0;
+  [[nodiscard]] virtual Result<void> delete_back_reference(const Hash& hash,
+                                                           const EntryRef& ref) = 0;
+  // Entries of `ns` whose key starts with `prefix`, in key order, up to `limit`.
+  [[nodiscard]] virtual Result<std::vector<std::pair<std::string, Entry>>>
+  list_entries(Namespace ns, std::string_view prefix, std::size_t limit) = 0;
 
   // The sum of every delta ever committed.
   [[nodiscard]] virtual Result<UsageDelta> load_usage() = 0;

@@ -1,5 +1,6 @@
 #include "cas/record.hpp"
 
+#include <array>
 #include <bit>
 #include <cstring>
 
@@ -9,12 +10,14 @@ namespace {
 
 constexpr std::uint8_t k_blob_format = 1;
 constexpr std::uint8_t k_entry_format = 1;
-constexpr std::uint8_t k_usage_format = 1;
+constexpr std::uint8_t k_usage_format_v1 = 1;
+constexpr std::uint8_t k_usage_format = 2;
 constexpr std::uint8_t k_flag_inline = 1;
 // version, flags, codec, then size, stored_size, xxh3, created: 3 + 4 * 8 bytes.
 constexpr std::size_t k_blob_header = 3 + 4 * 8;
 constexpr std::size_t k_entry_size = 1 + 32 + 8 + 8;
-constexpr std::size_t k_usage_size = 1 + 5 * 8;
+constexpr std::size_t k_usage_fields_v1 = 5;
+constexpr std::size_t k_usage_fields = 11;
 
 // Little-endian fixed-width integers; x86-64 and aarch64 are little-endian, and the
 // static_assert keeps a big-endian port from silently writing another format.
@@ -96,34 +99,65 @@ std::optional<Entry> decode_entry(std::string_view value) {
   return e;
 }
 
+// The counters in their encoded order; format 1 had the first five.
+template <class D>
+auto usage_fields(D& d) {
+  return std::array{&d.blobs,      &d.logical_bytes, &d.stored_bytes, &d.ac_entries,
+                    &d.kv_entries, &d.file_bytes,    &d.pinned_blobs, &d.pinned_bytes,
+                    &d.hits,       &d.misses,        &d.ref_entries};
+}
+
 std::string encode_usage(const UsageDelta& d) {
   std::string out;
-  out.reserve(k_usage_size);
-  out.push_back(static_cast<char>(k_usage_format));
-  put(out, d.blobs);
-  put(out, d.logical_bytes);
-  put(out, d.stored_bytes);
-  put(out, d.ac_entries);
-  put(out, d.kv_entries);
+  out.reserve(1 + k_usage_fields * 8);
+  out.push_back(static_cast<char>(d.complete ? k_usage_format : k_usage_format_v1));
+  const auto fields = usage_fields(d);
+  const std::size_t count = d.complete ? k_usage_fields : k_usage_fields_v1;
+  for (std::size_t i = 0; i < count; ++i) {
+    put(out, *fields[i]);
+  }
   return out;
 }
 
 std::optional<UsageDelta> decode_usage(std::string_view value) {
-  if (value.size() < k_usage_size || static_cast<std::uint8_t>(value[0]) != k_usage_format) {
+  if (value.empty()) {
+    return std::nullopt;
+  }
+  const auto format = static_cast<std::uint8_t>(value[0]);
+  const std::size_t count = format == k_usage_format      ? k_usage_fields
+                            : format == k_usage_format_v1 ? k_usage_fields_v1
+                                                          : 0;
+  if (count == 0 || value.size() < 1 + count * 8) {
     return std::nullopt;
   }
   UsageDelta d;
-  d.blobs = get<std::int64_t>(value, 1);
-  d.logical_bytes = get<std::int64_t>(value, 9);
-  d.stored_bytes = get<std::int64_t>(value, 17);
-  d.ac_entries = get<std::int64_t>(value, 25);
-  d.kv_entries = get<std::int64_t>(value, 33);
+  d.complete = format == k_usage_format;
+  const auto fields = usage_fields(d);
+  for (std::size_t i = 0; i < count; ++i) {
+    *fields[i] = get<std::int64_t>(value, 1 + i * 8);
+  }
   return d;
 }
 
 UsageDelta add(const UsageDelta& a, const UsageDelta& b) {
-  return {a.blobs + b.blobs, a.logical_bytes + b.logical_bytes, a.stored_bytes + b.stored_bytes,
-          a.ac_entries + b.ac_entries, a.kv_entries + b.kv_entries};
+  UsageDelta sum = a;
+  const auto out = usage_fields(sum);
+  const auto in = usage_fields(b);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    *out[i] += *in[i];
+  }
+  // A sum is only as complete as its parts: a format 1 total lacks the newer counters.
+  sum.complete = a.complete && b.complete;
+  return sum;
+}
+
+bool is_zero(const UsageDelta& d) {
+  for (const auto* field : usage_fields(d)) {
+    if (*field != 0) {
+      return false;
+    }
+  }
+  return true;
 }
 
 } // namespace ingot::cas

@@ -36,9 +36,18 @@ struct UsageDelta {
   std::int64_t stored_bytes = 0;
   std::int64_t ac_entries = 0;
   std::int64_t kv_entries = 0;
+  // Added in usage format 2; a format 1 value decodes with these at zero and `complete` false.
+  std::int64_t file_bytes = 0; // stored bytes of blobs kept as files (the rest are inline)
+  std::int64_t pinned_blobs = 0;
+  std::int64_t pinned_bytes = 0; // stored bytes of pinned blobs
+  std::int64_t hits = 0;         // lookups that found what they asked for
+  std::int64_t misses = 0;
+  std::int64_t ref_entries = 0;
+  bool complete = true;
 };
 std::string encode_usage(const UsageDelta& delta);
 std::optional<UsageDelta> decode_usage(std::string_view value);
 UsageDelta add(const UsageDelta& a, const UsageDelta& b);
+bool is_zero(const UsageDelta& d);
 
 } // namespace ingot::cas

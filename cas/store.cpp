@@ -1,6 +1,7 @@
 #include "cas/store_impl.hpp"
 #include "util/hex.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fcntl.h>
 #include <fstream>
@@ -14,6 +15,27 @@ namespace {
 
 constexpr std::string_view k_format_line = "ingot data dir, format 1";
 constexpr std::size_t k_scrub_chunk = 1 << 20;
+
+// What a record adds to the index besides inline bytes: key, record, last use, eviction order.
+constexpr std::uint64_t k_record_overhead = 160;
+
+std::int64_t now_unix_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
+  switch (ns) {
+  case Namespace::ac:
+    return delta.ac_entries;
+  case Namespace::kv:
+    return delta.kv_entries;
+  case Namespace::ref:
+    break;
+  }
+  return delta.ref_entries;
+}
 
 std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -96,7 +118,15 @@ std::string_view to_string(Codec codec) {
   return codec == Codec::zstd ? "zstd" : "raw";
 }
 std::string_view to_string(Namespace ns) {
-  return ns == Namespace::ac ? "ac" : "kv";
+  switch (ns) {
+  case Namespace::ac:
+    return "ac";
+  case Namespace::kv:
+    return "kv";
+  case Namespace::ref:
+    break;
+  }
+  return "ref";
 }
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
@@ -112,7 +142,18 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   INGOT_TRY(check_format(options.dir));
   BlobFiles files(options.dir);
   INGOT_TRY(files.prepare());
-  auto index = Index::open(options.dir / "index");
+  if (options.max_size > 0 &&
+      !(0 < options.gc_low && options.gc_low <= options.gc_high && options.gc_high <= 1)) {
+    return make_error(Errc::invalid_argument,
+                      "GC watermarks must satisfy 0 < low <= high <= 1 (fractions of max size)");
+  }
+  IndexOptions index_options;
+  if (options.max_size > 0) {
+    // Memtables and WAL are disk the bound covers: about 1/64 of it, between 1 and 16 MiB.
+    index_options.write_buffer_size =
+        std::clamp<std::uint64_t>(options.max_size / 64, 1 << 20, 16 << 20);
+  }
+  auto index = Index::open(options.dir / "index", index_options);
   if (!index) {
     return std::move(index).error();
   }
@@ -123,11 +164,13 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   }
   auto store = std::make_unique<StoreImpl>(options, std::move(*lock), std::move(*index),
                                            std::move(files), *usage);
+  INGOT_TRY(store->migrate(*usage));
   // REAPI: the empty blob is always present.
   auto empty = store->put({}, empty_digest());
   if (!empty) {
     return std::move(empty).error();
   }
+  store->start_background();
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -138,6 +181,28 @@ StoreImpl::StoreImpl(const StoreOptions& options, LockFile lock, std::unique_ptr
   apply(usage);
 }
 
+// Data dirs written before usage format 2 lack the file-byte counter and the eviction order:
+// one pass over the records, once, adds both.
+Result<void> StoreImpl::migrate(const UsageDelta& loaded) {
+  if (loaded.complete) {
+    return {};
+  }
+  UsageDelta total = loaded;
+  total.complete = true;
+  Result<void> failure;
+  INGOT_TRY(m_index->for_each_blob([&](const Hash& hash, const BlobRecord& record) {
+    if (!record.is_inline) {
+      total.file_bytes += static_cast<std::int64_t>(record.stored_size);
+    }
+    failure = m_index->touch(hash, record.created_unix_s);
+    return static_cast<bool>(failure);
+  }));
+  INGOT_TRY(std::move(failure));
+  INGOT_TRY(m_index->set_usage(total));
+  m_file_bytes = static_cast<std::uint64_t>(total.file_bytes);
+  return {};
+}
+
 void StoreImpl::apply(const UsageDelta& d) {
   // Unsigned wrap-around makes adding a negative delta a subtraction.
   m_blobs += static_cast<std::uint64_t>(d.blobs);
@@ -145,11 +210,32 @@ void StoreImpl::apply(const UsageDelta& d) {
   m_stored_bytes += static_cast<std::uint64_t>(d.stored_bytes);
   m_ac_entries += static_cast<std::uint64_t>(d.ac_entries);
   m_kv_entries += static_cast<std::uint64_t>(d.kv_entries);
+  m_ref_entries += static_cast<std::uint64_t>(d.ref_entries);
+  m_file_bytes += static_cast<std::uint64_t>(d.file_bytes);
+  m_pinned_blobs += static_cast<std::uint64_t>(d.pinned_blobs);
+  m_pinned_bytes += static_cast<std::uint64_t>(d.pinned_bytes);
+  m_hits += static_cast<std::uint64_t>(d.hits);
+  m_misses += static_cast<std::uint64_t>(d.misses);
 }
 
 Usage StoreImpl::usage() const {
-  return Usage{m_blobs.load(), m_logical_bytes.load(), m_stored_bytes.load(), m_ac_entries.load(),
-               m_kv_entries.load()};
+  Usage u;
+  u.blobs = m_blobs.load();
+  u.logical_bytes = m_logical_bytes.load();
+  u.stored_bytes = m_stored_bytes.load();
+  u.ac_entries = m_ac_entries.load();
+  u.kv_entries = m_kv_entries.load();
+  u.ref_entries = m_ref_entries.load();
+  u.file_bytes = m_file_bytes.load();
+  u.pinned_blobs = m_pinned_blobs.load();
+  u.pinned_bytes = m_pinned_bytes.load();
+  u.hits = m_hits.load() + m_new_hits.load();
+  u.misses = m_misses.load() + m_new_misses.load();
+  return u;
+}
+
+void StoreImpl::count_lookup(bool hit) {
+  (hit ? m_new_hits : m_new_misses).fetch_add(1, std::memory_order_relaxed);
 }
 
 std::mutex& StoreImpl::stripe(const Hash& hash) {
@@ -157,7 +243,7 @@ std::mutex& StoreImpl::stripe(const Hash& hash) {
 }
 
 std::mutex& StoreImpl::stripe(std::string_view key) {
-  return m_stripes[std::hash<std::string_view>{}(key) % m_stripes.size()];
+  return m_key_stripes[std::hash<std::string_view>{}(key) % m_key_stripes.size()];
 }
 
 Result<std::unique_ptr<BlobWriter>> StoreImpl::begin_write(std::optional<Digest> expected) {
@@ -166,8 +252,11 @@ Result<std::unique_ptr<BlobWriter>> StoreImpl::begin_write(std::optional<Digest>
 
 Result<Digest> StoreImpl::put(ByteView data, std::optional<Digest> expected) {
   auto writer = make_writer(*this, expected);
-  INGOT_TRY(writer->append(data));
-  return writer->commit();
+  if (!writer) {
+    return std::move(writer).error();
+  }
+  INGOT_TRY((*writer)->append(data));
+  return (*writer)->commit();
 }
 
 Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& record,
@@ -178,12 +267,16 @@ Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& re
     return std::move(existing).error();
   }
   if (existing->has_value()) {
+    touch(digest.hash); // written again: in use
     return {};
   }
-  const UsageDelta delta{1, static_cast<std::int64_t>(record.size),
-                         static_cast<std::int64_t>(record.stored_size), 0, 0};
-  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta));
+  UsageDelta delta;
+  delta.blobs = 1;
+  delta.logical_bytes = static_cast<std::int64_t>(record.size);
+  delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
+  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta, now_unix_s()));
   apply(delta);
+  m_index_added += stored.size() + k_record_overhead;
   return {};
 }
 
@@ -195,17 +288,22 @@ Result<void> StoreImpl::commit_file(const Digest& digest, const BlobRecord& reco
     return std::move(existing).error();
   }
   if (existing->has_value()) {
+    touch(digest.hash);
     return {}; // the temp file goes with the writer
   }
   INGOT_TRY(m_index->put_pending(digest.hash));
   INGOT_TRY(m_files.publish(file, digest.hash));
-  const UsageDelta delta{1, static_cast<std::int64_t>(record.size),
-                         static_cast<std::int64_t>(record.stored_size), 0, 0};
-  if (auto r = m_index->put_blob(digest.hash, record, {}, delta); !r) {
+  UsageDelta delta;
+  delta.blobs = 1;
+  delta.logical_bytes = static_cast<std::int64_t>(record.size);
+  delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
+  delta.file_bytes = delta.stored_bytes;
+  if (auto r = m_index->put_blob(digest.hash, record, {}, delta, now_unix_s()); !r) {
     (void)m_files.remove(digest.hash);
     return std::move(r).error();
   }
   apply(delta);
+  m_index_added += k_record_overhead;
   return {};
 }
 
@@ -217,12 +315,17 @@ Result<BlobInfo> StoreImpl::stat(const Hash& hash) {
   if (!blob->has_value()) {
     return missing_blob(hash);
   }
+  touch(hash);
   return info_of(hash, (*blob)->record);
 }
 
 bool StoreImpl::contains(const Hash& hash) {
   auto blob = m_index->get_blob(hash, WithData::no);
-  return blob && blob->has_value();
+  if (blob && blob->has_value()) {
+    touch(hash);
+    return true;
+  }
+  return false;
 }
 
 Result<std::unique_ptr<StoredSource>> StoreImpl::source_of(const Hash& hash, StoredBlob& blob) {
@@ -253,6 +356,7 @@ Result<std::unique_ptr<BlobReader>> StoreImpl::open_read(const Hash& hash,
   if (!source) {
     return std::move(source).error();
   }
+  touch(hash);
   return make_reader(info_of(hash, (*blob)->record), std::move(*source), options);
 }
 
@@ -289,12 +393,30 @@ Result<void> StoreImpl::remove(const Hash& hash) {
   if (!blob->has_value()) {
     return missing_blob(hash);
   }
-  const auto& r = (*blob)->record;
-  const UsageDelta delta{-1, -static_cast<std::int64_t>(r.size),
-                         -static_cast<std::int64_t>(r.stored_size), 0, 0};
+  return erase_blob(hash, (*blob)->record);
+}
+
+Result<void> StoreImpl::erase_blob(const Hash& hash, const BlobRecord& r) {
+  auto pins = m_index->pin_count(hash);
+  if (!pins) {
+    return std::move(pins).error();
+  }
+  UsageDelta delta;
+  delta.blobs = -1;
+  delta.logical_bytes = -static_cast<std::int64_t>(r.size);
+  delta.stored_bytes = -static_cast<std::int64_t>(r.stored_size);
+  if (!r.is_inline) {
+    delta.file_bytes = delta.stored_bytes;
+  }
+  if (*pins > 0) {
+    delta.pinned_blobs = -1;
+    delta.pinned_bytes = delta.stored_bytes;
+  }
   INGOT_TRY(m_index->delete_blob(hash, delta));
   apply(delta);
-  if (!r.is_inline) {
+  if (r.is_inline) {
+    m_index_credit += r.stored_size;
+  } else {
     // Readers that already opened the file keep reading it: unlink only drops the name.
     INGOT_TRY(m_files.remove(hash));
   }
@@ -412,7 +534,8 @@ Result<Entry> StoreImpl::ns_get(Namespace ns, std::string_view key) {
   if (!entry->has_value()) {
     return make_error(Errc::not_found, std::string(to_string(ns)) + " key not found");
   }
-  // An entry whose value is gone is not a hit.
+  // An entry whose value is gone is not a hit (eviction drops such entries; one written
+  // while its value was being evicted can remain).
   if (!contains((*entry)->value.hash)) {
     return make_error(Errc::not_found, std::string(to_string(ns)) + " key's value blob " +
                                            (*entry)->value.hex() + " is gone");
@@ -437,11 +560,15 @@ Result<void> StoreImpl::ns_put(Namespace ns, std::string_view key, const Digest&
     return std::move(existing).error();
   }
   UsageDelta delta;
-  if (!existing->has_value()) {
-    (ns == Namespace::ac ? delta.ac_entries : delta.kv_entries) = 1;
+  std::optional<Hash> previous;
+  if (existing->has_value()) {
+    previous = (*existing)->value.hash;
+  } else {
+    entries_field(delta, ns) = 1;
   }
-  INGOT_TRY(m_index->put_entry(ns, key, Entry{value, now_unix_ms()}, delta));
+  INGOT_TRY(m_index->put_entry(ns, key, Entry{value, now_unix_ms()}, previous, delta));
   apply(delta);
+  m_index_added += 2 * key.size() + k_record_overhead;
   return {};
 }
 
@@ -456,10 +583,18 @@ Result<void> StoreImpl::ns_remove(Namespace ns, std::string_view key) {
     return make_error(Errc::not_found, std::string(to_string(ns)) + " key not found");
   }
   UsageDelta delta;
-  (ns == Namespace::ac ? delta.ac_entries : delta.kv_entries) = -1;
-  INGOT_TRY(m_index->delete_entry(ns, key, delta));
+  entries_field(delta, ns) = -1;
+  INGOT_TRY(m_index->delete_entry(ns, key, (*existing)->value.hash, delta));
   apply(delta);
   return {};
+}
+
+Result<std::vector<std::pair<std::string, Entry>>>
+StoreImpl::ns_list(Namespace ns, std::string_view prefix, std::size_t limit) {
+  if (prefix.size() > k_max_key_size) {
+    return make_error(Errc::invalid_argument, "prefix is longer than any key");
+  }
+  return m_index->list_entries(ns, prefix, limit);
 }
 
 } // namespace ingot::cas

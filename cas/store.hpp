@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ingot::cas {
@@ -27,11 +28,19 @@ std::string_view to_string(Codec codec);
 
 enum class Compression { off, automatic };
 
-enum class Namespace : std::uint8_t { ac, kv };
+// ac: action results (Bazel, ccache's bazel layout); kv: opaque keys; ref: names of trees.
+enum class Namespace : std::uint8_t { ac, kv, ref };
 std::string_view to_string(Namespace ns);
 
 struct StoreOptions {
   std::filesystem::path dir;
+  // The bound on the data dir's size on disk (as `du -sb` counts it, index included); 0 is
+  // none. Writes reserve their space first, evicting least recently used blobs to make room.
+  std::uint64_t max_size = 0;
+  // GC starts in the background above gc_high * max_size and evicts down to gc_low * max_size,
+  // so that writes rarely have to evict for themselves.
+  double gc_high = 0.9;
+  double gc_low = 0.8;
   // Blobs up to this size are kept inline in the index; larger ones become files.
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file
@@ -57,6 +66,60 @@ struct Usage {
   std::uint64_t stored_bytes = 0;  // sum of stored (possibly compressed) sizes
   std::uint64_t ac_entries = 0;
   std::uint64_t kv_entries = 0;
+  std::uint64_t ref_entries = 0;
+  std::uint64_t file_bytes = 0; // stored bytes of blobs kept as files, the rest are inline
+  std::uint64_t pinned_blobs = 0;
+  std::uint64_t pinned_bytes = 0;
+  std::uint64_t hits = 0; // lookups that found what they asked for (count_lookup)
+  std::uint64_t misses = 0;
+};
+
+// What the data dir takes on disk, as the size bound counts it.
+struct Space {
+  std::uint64_t max_size = 0; // 0: no bound
+  std::uint64_t gc_high = 0;
+  std::uint64_t gc_low = 0;
+  std::uint64_t used = 0;     // files + index + other + reserved
+  std::uint64_t files = 0;    // blob files
+  std::uint64_t index = 0;    // the RocksDB index, with inline blobs
+  std::uint64_t other = 0;    // directories and small files
+  std::uint64_t reserved = 0; // writes in flight
+  std::uint64_t pinned = 0;
+};
+
+enum class DryRun { no, yes };
+
+struct GcOptions {
+  // Bytes on disk to get down to; by default the low watermark of max_size.
+  std::optional<std::uint64_t> target;
+  DryRun dry_run = DryRun::no;
+};
+
+struct Evicted {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+
+struct GcReport {
+  bool dry_run = false;
+  std::uint64_t target = 0;
+  std::uint64_t before = 0; // bytes on disk
+  std::uint64_t after = 0;  // estimated, compactions of the index follow
+  bool target_reached = false;
+  // Per namespace: a blob that was an ac, kv or ref value counts there, the others in cas.
+  Evicted cas, ac, kv, ref;
+  std::optional<std::int64_t> oldest_survivor_age_s;
+  double duration_s = 0;
+  std::int64_t finished_unix_s = 0;
+};
+
+struct GcStats {
+  std::uint64_t runs = 0;
+  std::uint64_t evicted_entries = 0;
+  std::uint64_t evicted_bytes = 0;
+  double duration_s = 0; // all runs together
+  std::optional<GcReport> last;
+  std::optional<std::int64_t> oldest_entry_age_s; // the cache's effective retention
 };
 
 // A streaming write. Nothing is visible until commit() succeeds; a writer destroyed without
@@ -138,6 +201,24 @@ public:
   [[nodiscard]] virtual Result<ScrubReport> scrub() = 0;
 
   virtual Usage usage() const = 0;
+  // Counts a client's lookup for the hit rate; persisted with the other counters.
+  virtual void count_lookup(bool hit) = 0;
+
+  // --- space and garbage collection ---
+  virtual Space space() const = 0;
+  // Evicts least recently used unpinned blobs, with the entries whose value they were, until
+  // the data dir is at the target. Cost grows with what is evicted, not with what is stored.
+  [[nodiscard]] virtual Result<GcReport> gc(const GcOptions& options = {}) = 0;
+  virtual GcStats gc_stats() = 0;
+  // Writes the uses recorded since the last flush (reads record them in memory, and a
+  // background thread writes them every second).
+  [[nodiscard]] virtual Result<void> flush_recency() = 0;
+
+  // --- pins: named sets of blobs that are never evicted ---
+  // Replaces the set named `name`; every blob must be stored (Errc::not_found naming it).
+  [[nodiscard]] virtual Result<void> pin(std::string_view name, std::vector<Hash> blobs) = 0;
+  [[nodiscard]] virtual Result<void> unpin(std::string_view name) = 0;
+  [[nodiscard]] virtual Result<bool> is_pinned(std::string_view name) = 0;
 
   // --- namespaces: key -> digest of a stored blob ---
   [[nodiscard]] virtual Result<Entry> ns_get(Namespace ns, std::string_view key) = 0;
@@ -145,6 +226,9 @@ public:
   [[nodiscard]] virtual Result<void> ns_put(Namespace ns, std::string_view key,
                                             const Digest& value) = 0;
   [[nodiscard]] virtual Result<void> ns_remove(Namespace ns, std::string_view key) = 0;
+  // Entries whose key starts with `prefix`, in key order, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<std::pair<std::string, Entry>>>
+  ns_list(Namespace ns, std::string_view prefix, std::size_t limit) = 0;
 
   const std::filesystem::path& dir() const { return m_dir; }
 

@@ -9,7 +9,12 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <cstring>
 #include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace ingot::cas {
 
@@ -28,12 +33,71 @@ std::unique_ptr<StoredSource> file_source(UniqueFd fd, std::filesystem::path pat
 make_reader(const BlobInfo& info, std::unique_ptr<StoredSource> source, const ReadOptions& options);
 
 class StoreImpl;
-std::unique_ptr<BlobWriter> make_writer(StoreImpl& store, std::optional<Digest> expected);
+[[nodiscard]] Result<std::unique_ptr<BlobWriter>> make_writer(StoreImpl& store,
+                                                              std::optional<Digest> expected);
+
+struct HashHasher {
+  std::size_t operator()(const Hash& h) const noexcept {
+    std::size_t v;
+    std::memcpy(&v, h.data(), sizeof v);
+    return v;
+  }
+};
+
+// Space held for a write in flight; given back on destruction.
+class Reservation {
+public:
+  Reservation() = default;
+  Reservation(StoreImpl* store, std::uint64_t bytes) : m_store(store), m_bytes(bytes) {}
+  ~Reservation() { release(); }
+  Reservation(Reservation&& o) noexcept
+      : m_store(std::exchange(o.m_store, nullptr)), m_bytes(std::exchange(o.m_bytes, 0)) {}
+  Reservation& operator=(Reservation&& o) noexcept {
+    release();
+    m_store = std::exchange(o.m_store, nullptr);
+    m_bytes = std::exchange(o.m_bytes, 0);
+    return *this;
+  }
+  std::uint64_t bytes() const { return m_bytes; }
+  void release();
+  // Takes over another reservation of the same store: one holding the sum.
+  void absorb(Reservation&& other) {
+    m_store = other.m_store;
+    m_bytes += std::exchange(other.m_bytes, 0);
+    other.m_store = nullptr;
+  }
+
+private:
+  StoreImpl* m_store = nullptr;
+  std::uint64_t m_bytes = 0;
+};
+
+// Keeps blobs from eviction while held (an upload that found its blob already stored, a pin
+// being set up).
+class Lease {
+public:
+  Lease(StoreImpl& store, std::vector<Hash> hashes);
+  ~Lease();
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+
+private:
+  StoreImpl& m_store;
+  std::vector<Hash> m_hashes;
+};
 
 class StoreImpl final : public Store {
 public:
   StoreImpl(const StoreOptions& options, LockFile lock, std::unique_ptr<Index> index,
             BlobFiles files, const UsageDelta& usage);
+  ~StoreImpl() override;
+  StoreImpl(const StoreImpl&) = delete;
+  StoreImpl& operator=(const StoreImpl&) = delete;
+
+  // Starts the thread that writes recency and runs GC; after open() has finished its writes.
+  void start_background();
+  // Brings a data dir written by an older version up to date (once).
+  [[nodiscard]] Result<void> migrate(const UsageDelta& loaded);
 
   Result<std::unique_ptr<BlobWriter>> begin_write(std::optional<Digest> expected) override;
   Result<Digest> put(ByteView data, std::optional<Digest> expected) override;
@@ -46,9 +110,26 @@ public:
   Result<void> verify(const Hash& hash) override;
   Result<ScrubReport> scrub() override;
   Usage usage() const override;
+  void count_lookup(bool hit) override;
+  Space space() const override;
+  Result<GcReport> gc(const GcOptions& options) override;
+  GcStats gc_stats() override;
+  Result<void> flush_recency() override;
+  Result<void> pin(std::string_view name, std::vector<Hash> blobs) override;
+  Result<void> unpin(std::string_view name) override;
+  Result<bool> is_pinned(std::string_view name) override;
   Result<Entry> ns_get(Namespace ns, std::string_view key) override;
   Result<void> ns_put(Namespace ns, std::string_view key, const Digest& value) override;
   Result<void> ns_remove(Namespace ns, std::string_view key) override;
+  Result<std::vector<std::pair<std::string, Entry>>> ns_list(Namespace ns, std::string_view prefix,
+                                                             std::size_t limit) override;
+
+  // For writers: space for `bytes` more on disk, evicting to make room; Errc::no_space when
+  // pinned data and other writes leave none.
+  [[nodiscard]] Result<Reservation> reserve(std::uint64_t bytes);
+  void release(std::uint64_t bytes) { m_reserved -= bytes; }
+  void hold(const Hash& hash);
+  void unhold(const Hash& hash);
 
   // For writers: make a finished blob visible. A blob already present is kept as it is.
   [[nodiscard]] Result<void> commit_inline(const Digest& digest, const BlobRecord& record,
@@ -71,6 +152,21 @@ private:
   std::mutex& stripe(const Hash& hash);
   std::mutex& stripe(std::string_view key);
   void apply(const UsageDelta& delta);
+  // Records a use of a stored blob, in memory; flush_recency() writes it.
+  void touch(const Hash& hash);
+  // Removes a blob with its record (the caller holds its stripe).
+  [[nodiscard]] Result<void> erase_blob(const Hash& hash, const BlobRecord& record);
+  // Drops the entries whose value was `hash`, counting them into `report`.
+  [[nodiscard]] Result<void> drop_entries_of(const Hash& hash, std::uint64_t bytes,
+                                             GcReport& report);
+  [[nodiscard]] Result<void> evict(std::uint64_t target, DryRun dry_run, GcReport& report);
+  [[nodiscard]] Result<void> adjust_pin(const Hash& hash, int change);
+  bool held(const Hash& hash);
+  void measure_disk();
+  std::uint64_t used_bytes() const;
+  std::uint64_t index_bytes() const;
+  void background();
+  std::string no_room_message(std::uint64_t bytes) const;
 
   StoreOptions m_options;
   LockFile m_lock;
@@ -86,6 +182,50 @@ private:
   std::atomic<std::uint64_t> m_stored_bytes{0};
   std::atomic<std::uint64_t> m_ac_entries{0};
   std::atomic<std::uint64_t> m_kv_entries{0};
+  std::atomic<std::uint64_t> m_ref_entries{0};
+  std::atomic<std::uint64_t> m_file_bytes{0};
+  std::atomic<std::uint64_t> m_pinned_blobs{0};
+  std::atomic<std::uint64_t> m_pinned_bytes{0};
+  std::atomic<std::uint64_t> m_hits{0};
+  std::atomic<std::uint64_t> m_misses{0};
+  // Lookups counted since the last flush, persisted by the background thread.
+  std::atomic<std::uint64_t> m_new_hits{0};
+  std::atomic<std::uint64_t> m_new_misses{0};
+
+  // Namespace keys lock apart from blobs, so eviction may hold a blob and then its entries.
+  std::array<std::mutex, 64> m_key_stripes;
+
+  // Uses recorded since the last flush, sharded to keep readers off each other's locks.
+  struct TouchShard {
+    std::mutex mutex;
+    std::unordered_set<Hash, HashHasher> hashes;
+  };
+  std::array<TouchShard, 16> m_touches;
+
+  // Space: files are counted exactly; the index and the rest are measured every second, with
+  // an estimate of what changed since.
+  std::atomic<std::uint64_t> m_reserved{0};
+  std::atomic<std::uint64_t> m_index_measured{0};
+  std::atomic<std::uint64_t> m_index_added{0};
+  std::atomic<std::uint64_t> m_index_credit{0}; // inline bytes evicted, not yet compacted away
+  std::atomic<std::uint64_t> m_other_measured{0};
+  std::mutex m_reserve_mutex;
+
+  std::mutex m_leases_mutex;
+  std::unordered_map<Hash, int, HashHasher> m_leases;
+  std::mutex m_pin_mutex;
+
+  // One eviction at a time; `m_floor` is where the eviction order's live part starts.
+  std::mutex m_gc_mutex;
+  LruKey m_floor;
+  std::mutex m_stats_mutex;
+  GcStats m_stats;
+
+  std::mutex m_background_mutex;
+  std::condition_variable m_background_cv;
+  bool m_stopping = false;
+  bool m_gc_wanted = false;
+  std::thread m_background;
 };
 
 } // namespace ingot::cas

@@ -16,17 +16,45 @@ namespace {
 constexpr std::size_t k_out_buffer = 1 << 20;
 // Below this, compressing an inline blob saves too little to be worth a decode on read.
 constexpr std::size_t k_min_compress = 128;
+// A write of unknown size reserves space this much at a time.
+constexpr std::uint64_t k_reserve_step = 4 << 20;
+
+// Disk a blob of `size` may take at most: zstd's worst case for incompressible data is a
+// little above the input (the writer only compresses what its probe found compressible),
+// plus the index record.
+std::uint64_t disk_bound(std::uint64_t size) {
+  return size + size / 128 + 1024;
+}
 
 class StoreWriter final : public BlobWriter {
 public:
   StoreWriter(StoreImpl& store, std::optional<Digest> expected)
       : m_store(store), m_expected(expected),
-        m_buffer_limit(std::max<std::uint64_t>(store.options().inline_threshold, k_probe_bytes)),
-        // A build re-pushing unchanged outputs sends blobs the store already holds: those
-        // are hashed to verify them, but not written and fsynced only to be thrown away.
-        m_verify_only(expected && expected->size != k_size_unknown &&
-                      expected->size > store.options().inline_threshold &&
-                      store.contains(expected->hash)) {}
+        m_buffer_limit(std::max<std::uint64_t>(store.options().inline_threshold, k_probe_bytes)) {
+    // A build re-pushing unchanged outputs sends blobs the store already holds: those are
+    // hashed to verify them, but not written and fsynced only to be thrown away. The lease
+    // keeps GC from evicting the blob until the upload ends.
+    if (size_known() && expected->size > store.options().inline_threshold) {
+      m_lease.emplace(store, std::vector<Hash>{expected->hash});
+      m_verify_only = store.contains(expected->hash);
+      if (!m_verify_only) {
+        m_lease.reset();
+      }
+    }
+  }
+
+  // Space first: a write that cannot have it fails before a byte is written.
+  Result<void> reserve_up_front() {
+    if (m_verify_only || !size_known()) {
+      return {};
+    }
+    auto r = m_store.reserve(disk_bound(m_expected->size));
+    if (!r) {
+      return std::move(r).error();
+    }
+    m_reservation = std::move(*r);
+    return {};
+  }
 
   ~StoreWriter() override {
     if (m_xxh != nullptr) {
@@ -57,6 +85,9 @@ public:
     if (!r) {
       fail();
     }
+    // Committed bytes are counted as stored now: the space held for them goes back.
+    m_reservation.release();
+    m_lease.reset();
     return r;
   }
 
@@ -66,6 +97,22 @@ public:
 
 private:
   enum class State { open, done, failed };
+
+  bool size_known() const { return m_expected && m_expected->size != k_size_unknown; }
+
+  // For writes of unknown size: more space as the bytes arrive.
+  Result<void> reserve_more() {
+    const std::uint64_t need = disk_bound(m_size);
+    if (need <= m_reservation.bytes()) {
+      return {};
+    }
+    auto more = m_store.reserve(std::max(need - m_reservation.bytes(), k_reserve_step));
+    if (!more) {
+      return std::move(more).error();
+    }
+    m_reservation.absorb(std::move(*more));
+    return {};
+  }
 
   Result<void> append_checked(ByteView chunk) {
     if (m_expected && m_expected->size != k_size_unknown &&
@@ -78,6 +125,9 @@ private:
     m_size += chunk.size();
     if (m_verify_only) {
       return {};
+    }
+    if (!size_known()) {
+      INGOT_TRY(reserve_more());
     }
     if (!m_file) {
       // Fill the buffer first, so the codec probe sees the head of the blob.
@@ -207,12 +257,16 @@ private:
     m_file.reset();
     m_buffer = {};
     m_out = {};
+    m_reservation.release();
+    m_lease.reset();
   }
 
   StoreImpl& m_store;
   std::optional<Digest> m_expected;
   const std::uint64_t m_buffer_limit;
-  const bool m_verify_only;
+  std::optional<Lease> m_lease;
+  bool m_verify_only = false;
+  Reservation m_reservation;
   State m_state = State::open;
   Sha256 m_sha;
   std::uint64_t m_size = 0;
@@ -228,8 +282,10 @@ private:
 
 } // namespace
 
-std::unique_ptr<BlobWriter> make_writer(StoreImpl& store, std::optional<Digest> expected) {
-  return std::make_unique<StoreWriter>(store, expected);
+Result<std::unique_ptr<BlobWriter>> make_writer(StoreImpl& store, std::optional<Digest> expected) {
+  auto writer = std::make_unique<StoreWriter>(store, expected);
+  INGOT_TRY(writer->reserve_up_front());
+  return std::unique_ptr<BlobWriter>(std::move(writer));
 }
 
 } // namespace ingot::cas

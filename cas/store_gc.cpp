@@ -1,0 +1,549 @@
+// Space and garbage collection: reservations against --max-size, recency recorded off the
+// read path, eviction in least-recently-used order, pins and leases.
+//
+// The eviction order is a column of the index keyed by (last use, hash), so a GC run reads
+// exactly the entries it evicts, plus the ones it must skip (leased, or touched meanwhile);
+// it never scans what stays.
+#include "cas/store_impl.hpp"
+#include "util/hex.hpp"
+#include "util/size.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <sys/stat.h>
+
+namespace ingot::cas {
+
+namespace {
+
+// Eviction reads the order in batches of this many keys.
+constexpr std::size_t k_scan_batch = 256;
+// Index bytes an evicted record frees besides its inline data.
+constexpr std::uint64_t k_record_overhead = 160;
+// How often the background thread writes recency and measures the disk.
+constexpr auto k_background_period = std::chrono::milliseconds(500);
+
+std::int64_t now_unix_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Apparent sizes, as `du -sb` adds them up: every file and directory below `path`.
+std::uint64_t apparent_size(const std::filesystem::path& path) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(path, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0) {
+      total += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  return total;
+}
+
+std::uint64_t size_of(const std::filesystem::path& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+Evicted& bucket(GcReport& report, Namespace ns) {
+  switch (ns) {
+  case Namespace::ac:
+    return report.ac;
+  case Namespace::kv:
+    return report.kv;
+  case Namespace::ref:
+    break;
+  }
+  return report.ref;
+}
+
+std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
+  switch (ns) {
+  case Namespace::ac:
+    return delta.ac_entries;
+  case Namespace::kv:
+    return delta.kv_entries;
+  case Namespace::ref:
+    break;
+  }
+  return delta.ref_entries;
+}
+
+} // namespace
+
+void Reservation::release() {
+  if (m_store != nullptr && m_bytes > 0) {
+    m_store->release(m_bytes);
+  }
+  m_store = nullptr;
+  m_bytes = 0;
+}
+
+Lease::Lease(StoreImpl& store, std::vector<Hash> hashes)
+    : m_store(store), m_hashes(std::move(hashes)) {
+  for (const auto& h : m_hashes) {
+    m_store.hold(h);
+  }
+}
+
+Lease::~Lease() {
+  for (const auto& h : m_hashes) {
+    m_store.unhold(h);
+  }
+}
+
+void StoreImpl::hold(const Hash& hash) {
+  std::lock_guard lock(m_leases_mutex);
+  ++m_leases[hash];
+}
+
+void StoreImpl::unhold(const Hash& hash) {
+  std::lock_guard lock(m_leases_mutex);
+  auto it = m_leases.find(hash);
+  if (it != m_leases.end() && --it->second == 0) {
+    m_leases.erase(it);
+  }
+}
+
+bool StoreImpl::held(const Hash& hash) {
+  std::lock_guard lock(m_leases_mutex);
+  return m_leases.contains(hash);
+}
+
+StoreImpl::~StoreImpl() {
+  {
+    std::lock_guard lock(m_background_mutex);
+    m_stopping = true;
+  }
+  m_background_cv.notify_all();
+  if (m_background.joinable()) {
+    m_background.join();
+  }
+  (void)flush_recency();
+}
+
+void StoreImpl::start_background() {
+  measure_disk();
+  m_background = std::thread([this] { background(); });
+}
+
+void StoreImpl::background() {
+  std::unique_lock lock(m_background_mutex);
+  while (!m_stopping) {
+    m_background_cv.wait_for(lock, k_background_period,
+                             [this] { return m_stopping || m_gc_wanted; });
+    if (m_stopping) {
+      break;
+    }
+    m_gc_wanted = false;
+    lock.unlock();
+    (void)flush_recency();
+    measure_disk();
+    const auto s = space();
+    if (s.max_size > 0 && s.used > s.gc_high) {
+      (void)gc({});
+    }
+    lock.lock();
+  }
+}
+
+// --- recency ---
+
+void StoreImpl::touch(const Hash& hash) {
+  auto& shard = m_touches[hash[2] % m_touches.size()];
+  std::lock_guard lock(shard.mutex);
+  shard.hashes.insert(hash);
+}
+
+Result<void> StoreImpl::flush_recency() {
+  const auto tick = now_unix_s();
+  for (auto& shard : m_touches) {
+    std::unordered_set<Hash, HashHasher> hashes;
+    {
+      std::lock_guard lock(shard.mutex);
+      hashes.swap(shard.hashes);
+    }
+    for (const auto& hash : hashes) {
+      std::lock_guard lock(stripe(hash));
+      INGOT_TRY(m_index->touch(hash, tick));
+    }
+  }
+  UsageDelta counts;
+  counts.hits = static_cast<std::int64_t>(m_new_hits.exchange(0));
+  counts.misses = static_cast<std::int64_t>(m_new_misses.exchange(0));
+  if (!is_zero(counts)) {
+    if (auto r = m_index->add_usage(counts); !r) {
+      m_new_hits += static_cast<std::uint64_t>(counts.hits);
+      m_new_misses += static_cast<std::uint64_t>(counts.misses);
+      return r;
+    }
+    apply(counts);
+  }
+  return {};
+}
+
+// --- space ---
+
+void StoreImpl::measure_disk() {
+  const auto& dir = this->dir();
+  const std::uint64_t index = apparent_size(dir / "index") + size_of(dir / "index");
+  // The bytes the estimate expected, less what was measured: what compactions gave back of
+  // the evicted inline bytes.
+  const std::uint64_t expected = m_index_measured.load() + m_index_added.exchange(0);
+  const std::uint64_t reclaimed = expected > index ? expected - index : 0;
+  std::uint64_t credit = m_index_credit.load();
+  while (
+      !m_index_credit.compare_exchange_weak(credit, credit > reclaimed ? credit - reclaimed : 0)) {
+  }
+  m_index_measured = index;
+  // Everything else but blob files (counted exactly) and temp files (reserved): the
+  // directories themselves and the small files at the top.
+  std::uint64_t other = size_of(dir) + size_of(dir / "blobs") + size_of(dir / "tmp");
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "blobs", ec)) {
+    other += size_of(e.path());
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.is_regular_file(ec)) {
+      other += size_of(e.path());
+    }
+  }
+  m_other_measured = other;
+}
+
+std::uint64_t StoreImpl::index_bytes() const {
+  const std::uint64_t grown = m_index_measured.load() + m_index_added.load();
+  // Evicted inline bytes count as freed before compaction frees them, up to a bound: the
+  // slack the size bound allows for (README, "Disk bound").
+  const std::uint64_t cap = m_options.max_size / 32;
+  const std::uint64_t credit = std::min(m_index_credit.load(), cap);
+  return grown > credit ? grown - credit : 0;
+}
+
+std::uint64_t StoreImpl::used_bytes() const {
+  return m_file_bytes.load() + index_bytes() + m_other_measured.load() + m_reserved.load();
+}
+
+Space StoreImpl::space() const {
+  Space s;
+  s.max_size = m_options.max_size;
+  s.gc_high = static_cast<std::uint64_t>(static_cast<double>(s.max_size) * m_options.gc_high);
+  s.gc_low = static_cast<std::uint64_t>(static_cast<double>(s.max_size) * m_options.gc_low);
+  s.files = m_file_bytes.load();
+  s.index = index_bytes();
+  s.other = m_other_measured.load();
+  s.reserved = m_reserved.load();
+  s.used = s.files + s.index + s.other + s.reserved;
+  s.pinned = m_pinned_bytes.load();
+  return s;
+}
+
+std::string StoreImpl::no_room_message(std::uint64_t bytes) const {
+  const auto s = space();
+  return "no room for " + format_size(bytes) + " under --max-size " + format_size(s.max_size) +
+         ": " + format_size(s.pinned) + " is pinned, " + format_size(s.reserved) +
+         " is held by uploads in flight and nothing else can be evicted; raise --max-size or "
+         "unpin refs or releases";
+}
+
+Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
+  if (m_options.max_size == 0) {
+    m_reserved += bytes;
+    return Reservation(this, bytes);
+  }
+  if (bytes > m_options.max_size) {
+    return make_error(Errc::no_space, "a blob of " + format_size(bytes) +
+                                          " cannot fit under --max-size " +
+                                          format_size(m_options.max_size));
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    {
+      std::lock_guard lock(m_reserve_mutex);
+      if (used_bytes() + bytes <= m_options.max_size) {
+        m_reserved += bytes;
+        if (used_bytes() > space().gc_high) {
+          {
+            std::lock_guard wake(m_background_mutex);
+            m_gc_wanted = true;
+          }
+          m_background_cv.notify_one();
+        }
+        return Reservation(this, bytes);
+      }
+    }
+    // Full: evict for this write now, down to the low watermark so the next writes find room.
+    GcReport report;
+    std::lock_guard gc_lock(m_gc_mutex);
+    const auto low = space().gc_low;
+    const auto target = std::min(low, m_options.max_size - bytes);
+    INGOT_TRY(evict(target, DryRun::no, report));
+  }
+  return make_error(Errc::no_space, no_room_message(bytes));
+}
+
+// --- eviction ---
+
+Result<void> StoreImpl::drop_entries_of(const Hash& hash, std::uint64_t bytes, GcReport& report) {
+  auto refs = m_index->entries_of(hash);
+  if (!refs) {
+    return std::move(refs).error();
+  }
+  bool counted = false;
+  for (const auto& ref : *refs) {
+    std::lock_guard lock(stripe(ref.key));
+    auto entry = m_index->get_entry(ref.ns, ref.key);
+    if (!entry) {
+      return std::move(entry).error();
+    }
+    if (!entry->has_value() || (*entry)->value.hash != hash) {
+      INGOT_TRY(m_index->delete_back_reference(hash, ref));
+      continue;
+    }
+    UsageDelta delta;
+    entries_field(delta, ref.ns) = -1;
+    INGOT_TRY(m_index->delete_entry(ref.ns, ref.key, hash, delta));
+    apply(delta);
+    auto& b = bucket(report, ref.ns);
+    ++b.entries;
+    if (!counted) {
+      b.bytes += bytes;
+      counted = true;
+    }
+  }
+  if (!counted) {
+    report.cas.bytes += bytes;
+  }
+  ++report.cas.entries;
+  return {};
+}
+
+Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& report) {
+  const std::uint64_t start = used_bytes();
+  std::uint64_t freed = 0;
+  LruKey from = m_floor;
+  bool advance_floor = dry_run == DryRun::no;
+  bool skip_first = false;
+  while (start > target + freed) {
+    auto keys = m_index->lru_scan(from, k_scan_batch + (skip_first ? 1 : 0));
+    if (!keys) {
+      return std::move(keys).error();
+    }
+    auto it = keys->begin();
+    if (skip_first && it != keys->end() && *it == from) {
+      ++it;
+    }
+    if (it == keys->end()) {
+      break;
+    }
+    for (; it != keys->end() && start > target + freed; ++it) {
+      const LruKey key = *it;
+      from = key;
+      skip_first = true;
+      if (key.hash == empty_digest().hash || held(key.hash)) {
+        advance_floor = false; // still there: the next run must see it again
+        continue;
+      }
+      std::lock_guard lock(stripe(key.hash));
+      auto last = m_index->last_use(key.hash);
+      if (!last) {
+        return std::move(last).error();
+      }
+      if (!*last || **last != key.tick) {
+        continue; // used or removed since the scan read it
+      }
+      auto blob = m_index->get_blob(key.hash, WithData::no);
+      if (!blob) {
+        return std::move(blob).error();
+      }
+      if (!blob->has_value()) {
+        continue;
+      }
+      const auto record = (*blob)->record;
+      freed += record.stored_size + k_record_overhead;
+      if (dry_run == DryRun::yes) {
+        auto refs = m_index->entries_of(key.hash);
+        if (!refs) {
+          return std::move(refs).error();
+        }
+        ++report.cas.entries;
+        if (refs->empty()) {
+          report.cas.bytes += record.stored_size;
+        }
+        for (const auto& ref : *refs) {
+          auto& b = bucket(report, ref.ns);
+          ++b.entries;
+          b.bytes += &ref == &refs->front() ? record.stored_size : 0;
+        }
+        continue;
+      }
+      INGOT_TRY(erase_blob(key.hash, record));
+      INGOT_TRY(drop_entries_of(key.hash, record.stored_size, report));
+      if (advance_floor) {
+        m_floor = key;
+      }
+    }
+  }
+  report.target_reached = start <= target + freed;
+  return {};
+}
+
+Result<GcReport> StoreImpl::gc(const GcOptions& options) {
+  const auto started = std::chrono::steady_clock::now();
+  GcReport report;
+  report.dry_run = options.dry_run == DryRun::yes;
+  if (options.target) {
+    report.target = *options.target;
+  } else if (m_options.max_size > 0) {
+    report.target = space().gc_low;
+  } else {
+    return make_error(Errc::invalid_argument,
+                      "no GC target: give one (--target SIZE) or set a size bound (--max-size)");
+  }
+  INGOT_TRY(flush_recency()); // the order must know about the latest reads
+  {
+    std::lock_guard gc_lock(m_gc_mutex);
+    report.before = used_bytes();
+    INGOT_TRY(evict(report.target, options.dry_run, report));
+    const std::uint64_t freed =
+        report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
+    report.after =
+        report.dry_run ? (report.before > freed ? report.before - freed : 0) : used_bytes();
+    auto oldest = m_index->lru_scan(m_floor, 2);
+    if (!oldest) {
+      return std::move(oldest).error();
+    }
+    for (const auto& key : *oldest) {
+      if (key.hash != empty_digest().hash) {
+        report.oldest_survivor_age_s = std::max<std::int64_t>(0, now_unix_s() - key.tick);
+        break;
+      }
+    }
+  }
+  report.duration_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report.finished_unix_s = now_unix_s();
+  if (!report.dry_run) {
+    std::lock_guard lock(m_stats_mutex);
+    ++m_stats.runs;
+    m_stats.evicted_entries += report.cas.entries;
+    m_stats.evicted_bytes +=
+        report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
+    m_stats.duration_s += report.duration_s;
+    m_stats.last = report;
+  }
+  return report;
+}
+
+GcStats StoreImpl::gc_stats() {
+  GcStats stats;
+  {
+    std::lock_guard lock(m_stats_mutex);
+    stats = m_stats;
+  }
+  LruKey from;
+  {
+    std::lock_guard lock(m_gc_mutex);
+    from = m_floor;
+  }
+  if (auto oldest = m_index->lru_scan(from, 2)) {
+    for (const auto& key : *oldest) {
+      if (key.hash != empty_digest().hash) {
+        stats.oldest_entry_age_s = std::max<std::int64_t>(0, now_unix_s() - key.tick);
+        break;
+      }
+    }
+  }
+  return stats;
+}
+
+// --- pins ---
+
+Result<void> StoreImpl::adjust_pin(const Hash& hash, int change) {
+  std::lock_guard lock(stripe(hash));
+  auto blob = m_index->get_blob(hash, WithData::no);
+  if (!blob) {
+    return std::move(blob).error();
+  }
+  if (!blob->has_value()) {
+    if (change > 0) {
+      return make_error(Errc::not_found, "blob " + to_hex(hash) + " is not stored");
+    }
+    return {}; // removed by an admin while pinned: nothing left to unpin
+  }
+  auto count = m_index->pin_count(hash);
+  if (!count) {
+    return std::move(count).error();
+  }
+  if (change < 0 && *count == 0) {
+    return {};
+  }
+  const std::uint32_t next = change > 0 ? *count + 1 : *count - 1;
+  UsageDelta delta;
+  if ((*count == 0) != (next == 0)) {
+    const auto bytes = static_cast<std::int64_t>((*blob)->record.stored_size);
+    delta.pinned_blobs = next == 0 ? -1 : 1;
+    delta.pinned_bytes = next == 0 ? -bytes : bytes;
+  }
+  INGOT_TRY(m_index->set_pin_count(hash, next, delta));
+  apply(delta);
+  return {};
+}
+
+Result<void> StoreImpl::pin(std::string_view name, std::vector<Hash> blobs) {
+  std::sort(blobs.begin(), blobs.end());
+  blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
+  std::lock_guard lock(m_pin_mutex);
+  const Lease lease(*this, blobs); // nothing in the set is evicted while it is being pinned
+  for (const auto& h : blobs) {
+    if (!contains(h)) {
+      return make_error(Errc::not_found, "cannot pin blob " + to_hex(h) + ": it is not stored");
+    }
+  }
+  auto old = m_index->get_pin_set(name);
+  if (!old) {
+    return std::move(old).error();
+  }
+  std::sort(old->begin(), old->end());
+  // New pins first, then the set, then the old pins go: a crash in between leaves a blob
+  // pinned once too often, never one unpinned too early.
+  std::vector<Hash> added;
+  std::set_difference(blobs.begin(), blobs.end(), old->begin(), old->end(),
+                      std::back_inserter(added));
+  for (const auto& h : added) {
+    INGOT_TRY(adjust_pin(h, +1));
+  }
+  INGOT_TRY(m_index->put_pin_set(name, blobs));
+  std::vector<Hash> dropped;
+  std::set_difference(old->begin(), old->end(), blobs.begin(), blobs.end(),
+                      std::back_inserter(dropped));
+  for (const auto& h : dropped) {
+    INGOT_TRY(adjust_pin(h, -1));
+  }
+  return {};
+}
+
+Result<void> StoreImpl::unpin(std::string_view name) {
+  std::lock_guard lock(m_pin_mutex);
+  auto old = m_index->get_pin_set(name);
+  if (!old) {
+    return std::move(old).error();
+  }
+  INGOT_TRY(m_index->put_pin_set(name, {}));
+  for (const auto& h : *old) {
+    INGOT_TRY(adjust_pin(h, -1));
+  }
+  return {};
+}
+
+Result<bool> StoreImpl::is_pinned(std::string_view name) {
+  auto set = m_index->get_pin_set(name);
+  if (!set) {
+    return std::move(set).error();
+  }
+  return !set->empty();
+}
+
+} // namespace ingot::cas
