@@ -19,12 +19,6 @@ constexpr std::size_t k_scrub_chunk = 1 << 20;
 // What a record adds to the index besides inline bytes: key, record, last use, eviction order.
 constexpr std::uint64_t k_record_overhead = 160;
 
-std::int64_t now_unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
   switch (ns) {
   case Namespace::ac:
@@ -274,7 +268,7 @@ Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& re
   delta.blobs = 1;
   delta.logical_bytes = static_cast<std::int64_t>(record.size);
   delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
-  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta, now_unix_s()));
+  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta, now()));
   apply(delta);
   m_index_added += stored.size() + k_record_overhead;
   return {};
@@ -298,7 +292,7 @@ Result<void> StoreImpl::commit_file(const Digest& digest, const BlobRecord& reco
   delta.logical_bytes = static_cast<std::int64_t>(record.size);
   delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
   delta.file_bytes = delta.stored_bytes;
-  if (auto r = m_index->put_blob(digest.hash, record, {}, delta, now_unix_s()); !r) {
+  if (auto r = m_index->put_blob(digest.hash, record, {}, delta, now()); !r) {
     (void)m_files.remove(digest.hash);
     return std::move(r).error();
   }

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,8 @@ struct StoreOptions {
   // so that writes rarely have to evict for themselves.
   double gc_high = 0.9;
   double gc_low = 0.8;
+  // Unix seconds for recency; tests set a clock they move by hand.
+  std::function<std::int64_t()> clock = {};
   // Blobs up to this size are kept inline in the index; larger ones become files.
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file

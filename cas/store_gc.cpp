@@ -23,12 +23,6 @@ constexpr std::uint64_t k_record_overhead = 160;
 // How often the background thread writes recency and measures the disk.
 constexpr auto k_background_period = std::chrono::milliseconds(500);
 
-std::int64_t now_unix_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Apparent sizes, as `du -sb` adds them up: every file and directory below `path`.
 std::uint64_t apparent_size(const std::filesystem::path& path) {
   std::uint64_t total = 0;
@@ -73,6 +67,15 @@ std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
 }
 
 } // namespace
+
+std::int64_t StoreImpl::now() const {
+  if (m_options.clock) {
+    return m_options.clock();
+  }
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 void Reservation::release() {
   if (m_store != nullptr && m_bytes > 0) {
@@ -159,7 +162,7 @@ void StoreImpl::touch(const Hash& hash) {
 }
 
 Result<void> StoreImpl::flush_recency() {
-  const auto tick = now_unix_s();
+  const auto tick = now();
   for (auto& shard : m_touches) {
     std::unordered_set<Hash, HashHasher> hashes;
     {
@@ -417,14 +420,14 @@ Result<GcReport> StoreImpl::gc(const GcOptions& options) {
     }
     for (const auto& key : *oldest) {
       if (key.hash != empty_digest().hash) {
-        report.oldest_survivor_age_s = std::max<std::int64_t>(0, now_unix_s() - key.tick);
+        report.oldest_survivor_age_s = std::max<std::int64_t>(0, now() - key.tick);
         break;
       }
     }
   }
   report.duration_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  report.finished_unix_s = now_unix_s();
+  report.finished_unix_s = now();
   if (!report.dry_run) {
     std::lock_guard lock(m_stats_mutex);
     ++m_stats.runs;
@@ -451,7 +454,7 @@ GcStats StoreImpl::gc_stats() {
   if (auto oldest = m_index->lru_scan(from, 2)) {
     for (const auto& key : *oldest) {
       if (key.hash != empty_digest().hash) {
-        stats.oldest_entry_age_s = std::max<std::int64_t>(0, now_unix_s() - key.tick);
+        stats.oldest_entry_age_s = std::max<std::int64_t>(0, now() - key.tick);
         break;
       }
     }

@@ -138,6 +138,8 @@ public:
                                          TempFile& file);
 
   const StoreOptions& options() const { return m_options; }
+  // Unix seconds, from StoreOptions::clock when a test set one.
+  std::int64_t now() const;
   BlobFiles& files() { return m_files; }
 
 private:
