@@ -114,6 +114,7 @@ SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& m
     auto info = store.stat(digest->hash);
     const bool present = info && info->digest.size == digest->size;
     metrics.record_lookup(Lookup::cas, present);
+    store.count_lookup(present);
     if (!present) {
       missing.push_back(digest_json(*digest));
     }
@@ -139,6 +140,7 @@ SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& met
       r["message"] = "too large for a batch; GET /cas/" + digest->hex();
     } else if (auto data = store.get(digest->hash); !data) {
       metrics.record_lookup(Lookup::cas, false);
+      store.count_lookup(false);
       r["status"] = status_of(data.error());
       r["message"] = data.error().message;
     } else if (data->size() != digest->size) {
@@ -146,6 +148,7 @@ SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& met
       r["message"] = "stored blob has another size";
     } else {
       metrics.record_lookup(Lookup::cas, true);
+      store.count_lookup(true);
       total += data->size();
       if (total > k_max_json_body / 2) {
         return error_response(413, "batch would exceed " + std::to_string(k_max_json_body / 2) +

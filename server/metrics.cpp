@@ -70,7 +70,37 @@ void Metrics::record_lookup(Lookup where, bool hit) {
   (hit ? m_hits : m_misses)[static_cast<std::size_t>(where)]++;
 }
 
-std::string Metrics::prometheus(const cas::Usage& usage) const {
+StoreSnapshot snapshot(cas::Store& store) {
+  return {store.usage(), store.space(), store.gc_stats()};
+}
+
+nlohmann::json gc_report_json(const cas::GcReport& r) {
+  const auto evicted = [](const cas::Evicted& e) {
+    return nlohmann::json{{"entries", e.entries}, {"bytes", e.bytes}};
+  };
+  nlohmann::json j{
+      {"dry_run", r.dry_run},
+      {"target_bytes", r.target},
+      {"before_bytes", r.before},
+      {"after_bytes", r.after},
+      {"target_reached", r.target_reached},
+      {"evicted",
+       {{"cas", evicted(r.cas)},
+        {"ac", evicted(r.ac)},
+        {"kv", evicted(r.kv)},
+        {"ref", evicted(r.ref)}}},
+      {"oldest_survivor_age_seconds", nullptr},
+      {"duration_seconds", r.duration_s},
+      {"finished_unix_seconds", r.finished_unix_s},
+  };
+  if (r.oldest_survivor_age_s) {
+    j["oldest_survivor_age_seconds"] = *r.oldest_survivor_age_s;
+  }
+  return j;
+}
+
+std::string Metrics::prometheus(const StoreSnapshot& store) const {
+  const auto& usage = store.usage;
   std::ostringstream o;
   o << "# HELP ingot_http_requests_total HTTP requests by route, method and status.\n"
        "# TYPE ingot_http_requests_total counter\n";
@@ -136,6 +166,35 @@ std::string Metrics::prometheus(const cas::Usage& usage) const {
     << "ingot_entries{namespace=\"cas\"} " << usage.blobs << '\n'
     << "ingot_entries{namespace=\"ac\"} " << usage.ac_entries << '\n'
     << "ingot_entries{namespace=\"kv\"} " << usage.kv_entries << '\n'
+    << "ingot_entries{namespace=\"ref\"} " << usage.ref_entries << '\n'
+    << "# HELP ingot_disk_bytes The data dir's size on disk, as the size bound counts it.\n"
+       "# TYPE ingot_disk_bytes gauge\n"
+    << "ingot_disk_bytes " << store.space.used << '\n'
+    << "# HELP ingot_max_size_bytes The size bound (--max-size); 0 when there is none.\n"
+       "# TYPE ingot_max_size_bytes gauge\n"
+    << "ingot_max_size_bytes " << store.space.max_size << '\n'
+    << "# HELP ingot_reserved_bytes Space held for uploads in flight.\n"
+       "# TYPE ingot_reserved_bytes gauge\n"
+    << "ingot_reserved_bytes " << store.space.reserved << '\n'
+    << "# HELP ingot_pinned_bytes Stored bytes of pinned blobs (never evicted).\n"
+       "# TYPE ingot_pinned_bytes gauge\n"
+    << "ingot_pinned_bytes " << usage.pinned_bytes << '\n'
+    << "# HELP ingot_gc_runs_total Garbage collection runs.\n"
+       "# TYPE ingot_gc_runs_total counter\n"
+    << "ingot_gc_runs_total " << store.gc.runs << '\n'
+    << "# HELP ingot_gc_duration_seconds_total Time spent in garbage collection.\n"
+       "# TYPE ingot_gc_duration_seconds_total counter\n"
+    << "ingot_gc_duration_seconds_total " << store.gc.duration_s << '\n'
+    << "# HELP ingot_gc_evicted_entries_total Blobs evicted by garbage collection.\n"
+       "# TYPE ingot_gc_evicted_entries_total counter\n"
+    << "ingot_gc_evicted_entries_total " << store.gc.evicted_entries << '\n'
+    << "# HELP ingot_gc_evicted_bytes_total Stored bytes evicted by garbage collection.\n"
+       "# TYPE ingot_gc_evicted_bytes_total counter\n"
+    << "ingot_gc_evicted_bytes_total " << store.gc.evicted_bytes << '\n'
+    << "# HELP ingot_oldest_entry_age_seconds Age of the least recently used evictable blob: "
+       "the cache's effective retention.\n"
+       "# TYPE ingot_oldest_entry_age_seconds gauge\n"
+    << "ingot_oldest_entry_age_seconds " << store.gc.oldest_entry_age_s.value_or(0) << '\n'
     << "# HELP ingot_open_connections Connections open now.\n"
        "# TYPE ingot_open_connections gauge\n"
     << "ingot_open_connections " << m_connections.load() << '\n'
@@ -148,7 +207,8 @@ std::string Metrics::prometheus(const cas::Usage& usage) const {
   return o.str();
 }
 
-std::string Metrics::stats_json(const cas::Usage& usage) const {
+std::string Metrics::stats_json(const StoreSnapshot& store) const {
+  const auto& usage = store.usage;
   nlohmann::json lookups = nlohmann::json::object();
   for (std::size_t i = 0; i < k_lookup_names.size(); ++i) {
     const auto hits = m_hits[i].load();
@@ -163,7 +223,29 @@ std::string Metrics::stats_json(const cas::Usage& usage) const {
   const nlohmann::json j{
       {"stored_bytes", usage.stored_bytes},
       {"logical_bytes", usage.logical_bytes},
-      {"entries", {{"cas", usage.blobs}, {"ac", usage.ac_entries}, {"kv", usage.kv_entries}}},
+      {"entries",
+       {{"cas", usage.blobs},
+        {"ac", usage.ac_entries},
+        {"kv", usage.kv_entries},
+        {"ref", usage.ref_entries}}},
+      {"disk",
+       {{"used_bytes", store.space.used},
+        {"max_size_bytes", store.space.max_size},
+        {"gc_high_bytes", store.space.gc_high},
+        {"gc_low_bytes", store.space.gc_low},
+        {"files_bytes", store.space.files},
+        {"index_bytes", store.space.index},
+        {"reserved_bytes", store.space.reserved},
+        {"pinned_bytes", usage.pinned_bytes}}},
+      {"gc",
+       {{"runs", store.gc.runs},
+        {"evicted_entries", store.gc.evicted_entries},
+        {"evicted_bytes", store.gc.evicted_bytes},
+        {"duration_seconds", store.gc.duration_s},
+        {"oldest_entry_age_seconds", store.gc.oldest_entry_age_s
+                                         ? nlohmann::json(*store.gc.oldest_entry_age_s)
+                                         : nlohmann::json(nullptr)},
+        {"last", store.gc.last ? gc_report_json(*store.gc.last) : nlohmann::json(nullptr)}}},
       {"lookups", lookups},
       {"bytes_received", m_bytes_in.load()},
       {"bytes_sent", m_bytes_out.load()},

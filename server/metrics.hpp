@@ -11,9 +11,21 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace ingot::server {
 
 enum class Lookup { cas, ac, kv };
+
+// What the store reports, read once per /metrics or /v1/stats request.
+struct StoreSnapshot {
+  cas::Usage usage;
+  cas::Space space;
+  cas::GcStats gc;
+};
+StoreSnapshot snapshot(cas::Store& store);
+
+nlohmann::json gc_report_json(const cas::GcReport& report);
 
 class Metrics {
 public:
@@ -28,11 +40,11 @@ public:
   void connection_refused() { ++m_connections_refused; }
   std::int64_t open_connections() const { return m_connections.load(); }
 
-  std::string prometheus(const cas::Usage& usage) const;
-  std::string stats_json(const cas::Usage& usage) const;
+  std::string prometheus(const StoreSnapshot& store) const;
+  std::string stats_json(const StoreSnapshot& store) const;
 
 private:
-  static constexpr std::size_t k_routes = 10; // RouteKind values + "none"
+  static constexpr std::size_t k_routes = 13; // RouteKind values + "none"
   static constexpr std::size_t k_methods = 8;
   static constexpr std::size_t k_statuses = 20;
   static constexpr std::size_t k_buckets = 15;

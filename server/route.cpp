@@ -85,6 +85,12 @@ Result<std::string> kv_key(std::string_view raw) {
   return key;
 }
 
+Route of_kind(RouteKind kind) {
+  Route r;
+  r.kind = kind;
+  return r;
+}
+
 Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view what) {
   auto hash = cas::parse_hash(hex);
   if (!hash) {
@@ -119,6 +125,12 @@ std::string_view to_string(RouteKind kind) {
     return "metrics";
   case RouteKind::healthz:
     return "healthz";
+  case RouteKind::gc:
+    return "gc";
+  case RouteKind::refs:
+    return "refs";
+  case RouteKind::trees:
+    return "trees";
   }
   return "unknown";
 }
@@ -163,6 +175,21 @@ Access required_access(RouteKind kind, std::string_view m) {
     return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
   case RouteKind::healthz:
     return read_method ? Access{true, 0, {}} : refuse("GET, HEAD");
+  case RouteKind::gc:
+    if (read_method) {
+      return {true, k_scope_read, {}};
+    }
+    return m == "POST" ? Access{true, k_scope_admin, {}} : refuse("GET, HEAD, POST");
+  case RouteKind::refs:
+    if (read_method) {
+      return {true, k_scope_read, {}};
+    }
+    if (m == "PUT" || m == "DELETE") {
+      return {true, k_scope_write, {}};
+    }
+    return refuse("GET, HEAD, PUT, DELETE");
+  case RouteKind::trees:
+    return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
   }
   return refuse("");
 }
@@ -195,17 +222,51 @@ Result<Route> parse_route(std::string_view target) {
     r.collection = target.size() > 5 && target.back() == '/';
     route = std::move(r);
   } else if (target == "/v1/blobs:findMissing") {
-    route = Route{RouteKind::find_missing, {}, {}, {}};
+    route = of_kind(RouteKind::find_missing);
   } else if (target == "/v1/blobs:batchRead") {
-    route = Route{RouteKind::batch_read, {}, {}, {}};
+    route = of_kind(RouteKind::batch_read);
   } else if (target == "/v1/blobs:batchUpdate") {
-    route = Route{RouteKind::batch_update, {}, {}, {}};
+    route = of_kind(RouteKind::batch_update);
   } else if (target == "/v1/stats") {
-    route = Route{RouteKind::stats, {}, {}, {}};
+    route = of_kind(RouteKind::stats);
   } else if (target == "/metrics") {
-    route = Route{RouteKind::metrics, {}, {}, {}};
+    route = of_kind(RouteKind::metrics);
   } else if (target == "/healthz") {
-    route = Route{RouteKind::healthz, {}, {}, {}};
+    route = of_kind(RouteKind::healthz);
+  } else if (target == "/v1/gc") {
+    route = of_kind(RouteKind::gc);
+  } else if (target == "/v1/refs" || target == "/v1/refs/") {
+    route = of_kind(RouteKind::refs); // the listing
+  } else if (target.starts_with("/v1/refs/")) {
+    auto name = kv_key(target.substr(9));
+    if (!name) {
+      return bad("ref name: " + name.error().message);
+    }
+    Route r;
+    r.kind = RouteKind::refs;
+    r.key = std::move(*name);
+    route = std::move(r);
+  } else if (target.starts_with("/v1/trees/")) {
+    const auto rest = target.substr(10);
+    const auto slash = rest.find('/');
+    std::uint64_t size = 0;
+    bool ok =
+        slash != std::string_view::npos && slash + 1 < rest.size() && rest.size() - slash - 1 <= 19;
+    for (std::size_t i = slash + 1; ok && i < rest.size(); ++i) {
+      ok = rest[i] >= '0' && rest[i] <= '9';
+      size = size * 10 + static_cast<std::uint64_t>(rest[i] - '0');
+    }
+    if (!ok) {
+      return bad("/v1/trees/ needs a digest: /v1/trees/<64 hex>/<size in bytes>");
+    }
+    auto digest = cas::parse_digest(rest.substr(0, slash), size);
+    if (!digest) {
+      return bad("/v1/trees/: " + digest.error().message);
+    }
+    Route r;
+    r.kind = RouteKind::trees;
+    r.digest = *digest;
+    route = std::move(r);
   }
   if (route) {
     route->query = std::string(query);

@@ -20,15 +20,19 @@ enum class RouteKind {
   stats,
   metrics,
   healthz,
+  gc,
+  refs,
+  trees,
 };
 
 std::string_view to_string(RouteKind kind);
 
 struct Route {
   RouteKind kind = RouteKind::healthz;
-  cas::Hash hash{};  // cas and ac
-  std::string key;   // ac: the 64-hex key; kv: the key below /kv/
-  std::string query; // after '?', undecoded
+  cas::Hash hash{};     // cas and ac
+  std::string key;      // ac: the 64-hex key; kv: the key below /kv/; refs: the name (or empty)
+  cas::Digest digest{}; // trees
+  std::string query;    // after '?', undecoded
   // kv: the target ended in '/', the WebDAV spelling of a collection (RFC 4918 5.2).
   bool collection = false;
 };

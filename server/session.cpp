@@ -7,8 +7,10 @@
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
 #include "server/http_fields.hpp"
+#include "server/refs.hpp"
 #include "server/route.hpp"
 #include "server/upload.hpp"
+#include "util/size.hpp"
 
 #include <chrono>
 #include <functional>
@@ -18,6 +20,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 namespace ingot::server {
 
@@ -172,6 +175,12 @@ private:
     case http::verb::head:
       return handle_get();
     case http::verb::put:
+      if (m_route->kind == RouteKind::refs) {
+        if (length && *length > k_max_json_body) {
+          return reject(413, "JSON body is over " + std::to_string(k_max_json_body) + " bytes");
+        }
+        return read_json_body();
+      }
       if (length && *length > m_ctx.options.max_blob_size) {
         return reject(413, "body of " + std::to_string(*length) + " bytes is over the limit of " +
                                std::to_string(m_ctx.options.max_blob_size) + " (--max-blob-size)");
@@ -289,6 +298,11 @@ private:
         [this] {
           SimpleResponse res;
           switch (m_route->kind) {
+          case RouteKind::gc:
+            return run_gc();
+          case RouteKind::refs:
+            res = put_ref(m_ctx.store, *m_route, m_json);
+            break;
           case RouteKind::find_missing:
             res = find_missing(m_ctx.store, m_json, m_ctx.metrics);
             break;
@@ -302,6 +316,38 @@ private:
           m_json.clear();
           send_simple(std::move(res));
         });
+  }
+
+  // POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to
+  // ?target=SIZE. It waits on the disk, so it runs on the blocking pool.
+  void run_gc() {
+    cas::GcOptions options;
+    const auto& q = m_route->query;
+    if (q.find("dry_run=1") != std::string::npos || q.find("dry_run=true") != std::string::npos) {
+      options.dry_run = cas::DryRun::yes;
+    }
+    if (const auto t = q.find("target="); t != std::string::npos) {
+      const auto value = q.substr(t + 7, q.find('&', t) - (t + 7));
+      auto size = parse_size(value);
+      if (!size) {
+        return send_error(400, "target '" + value + "' is not a size like 10GiB");
+      }
+      options.target = *size;
+    }
+    auto work = [self = shared_from_this(), options] {
+      auto report = self->m_ctx.store.gc(options);
+      net::post(self->m_stream.get_executor(), [self, report = std::move(report)]() mutable {
+        if (!report) {
+          return self->send_error(status_of(report.error()), report.error().message);
+        }
+        self->send_simple({200, "application/json", gc_report_json(*report).dump(2) + "\n"});
+      });
+    };
+    m_phase = Phase::responding;
+    if (m_ctx.run_blocking) {
+      return m_ctx.run_blocking(std::move(work));
+    }
+    work();
   }
 
   void handle_put() {
@@ -364,14 +410,21 @@ private:
       return send_simple({200, "text/plain", "ok\n"});
     case RouteKind::metrics:
       return send_simple(
-          {200, "text/plain; version=0.0.4", m_ctx.metrics.prometheus(m_ctx.store.usage())});
+          {200, "text/plain; version=0.0.4", m_ctx.metrics.prometheus(snapshot(m_ctx.store))});
     case RouteKind::stats:
-      return send_simple({200, "application/json", m_ctx.metrics.stats_json(m_ctx.store.usage())});
+    case RouteKind::gc:
+      return send_simple(
+          {200, "application/json", m_ctx.metrics.stats_json(snapshot(m_ctx.store))});
+    case RouteKind::refs:
+      return send_simple(get_ref(m_ctx.store, *m_route));
+    case RouteKind::trees:
+      return send_simple(get_tree(m_ctx.store, *m_route));
     default:
       break;
     }
     auto info = resolve_blob(m_ctx.store, *m_route);
     m_ctx.metrics.record_lookup(lookup_of(m_route->kind), info.has_value());
+    m_ctx.store.count_lookup(info.has_value());
     if (!info) {
       return send_error(status_of(info.error()), info.error().message);
     }
@@ -486,6 +539,8 @@ private:
     case RouteKind::ac:
       r = m_ctx.store.ns_remove(cas::Namespace::ac, m_route->key);
       break;
+    case RouteKind::refs:
+      return send_simple(delete_ref(m_ctx.store, *m_route));
     default:
       r = m_ctx.store.ns_remove(cas::Namespace::kv, m_route->key);
       break;

@@ -151,7 +151,7 @@ TEST_F(ApiTest, FindMissingCountsLookups) {
       {"digests",
        {digest_json(a), digest_json(cas::digest_of("x")), digest_json(cas::digest_of("y"))}}};
   parse_ok(find_missing(*m_store, request.dump(), m_metrics));
-  const auto text = m_metrics.prometheus(m_store->usage());
+  const auto text = m_metrics.prometheus(snapshot(*m_store));
   EXPECT_NE(text.find("ingot_cache_lookups_total{namespace=\"cas\",result=\"hit\"} 1\n"),
             std::string::npos)
       << text;

@@ -1,0 +1,35 @@
+// Trees and refs: a tree is a REAPI v2 Directory Merkle tree in the CAS; a ref names the
+// root of one, and a pinned ref keeps the tree's whole closure from eviction.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/api.hpp"
+#include "server/route.hpp"
+
+#include <string_view>
+
+namespace ingot::server {
+
+// Every digest of a tree: its Directory blobs and its files. Errc::not_found names the first
+// blob that is missing (the tree is incomplete), Errc::invalid_argument a blob that is not a
+// Directory.
+struct TreeClosure {
+  std::vector<cas::Digest> directories; // the root first, each once
+  std::vector<std::string> directory_bytes;
+  std::vector<cas::Digest> files;
+};
+[[nodiscard]] Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root);
+
+// GET /v1/trees/{hash}/{size}: the REAPI Tree message (root and every child Directory).
+SimpleResponse get_tree(cas::Store& store, const Route& route);
+
+// /v1/refs/{name}: GET, PUT (JSON {"digest": "<hash>/<size>", "pinned": bool}), DELETE;
+// GET /v1/refs?prefix=P lists.
+SimpleResponse get_ref(cas::Store& store, const Route& route);
+SimpleResponse put_ref(cas::Store& store, const Route& route, std::string_view body);
+SimpleResponse delete_ref(cas::Store& store, const Route& route);
+
+// The pin set that a pinned ref holds.
+std::string ref_pin_name(std::string_view ref);
+
+} // namespace ingot::server
