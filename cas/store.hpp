@@ -213,6 +213,9 @@ public:
   // the data dir is at the target. Cost grows with what is evicted, not with what is stored.
   [[nodiscard]] virtual Result<GcReport> gc(const GcOptions& options = {}) = 0;
   virtual GcStats gc_stats() = 0;
+  // The bound the data dir was last served with (a server records it), for tools that open
+  // the data dir without one.
+  virtual std::optional<std::uint64_t> recorded_max_size() = 0;
   // Writes the uses recorded since the last flush (reads record them in memory, and a
   // background thread writes them every second).
   [[nodiscard]] virtual Result<void> flush_recency() = 0;

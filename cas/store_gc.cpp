@@ -128,7 +128,78 @@ StoreImpl::~StoreImpl() {
   (void)flush_recency();
 }
 
+namespace {
+
+constexpr std::string_view k_last_gc = "last_gc";
+constexpr std::string_view k_max_size = "max_size";
+
+// The last GC report, kept in the index so that `ingot stats` shows it after a restart.
+std::string encode_report(const GcReport& r) {
+  std::string out;
+  for (const auto v : {r.target, r.before, r.after, r.cas.entries, r.cas.bytes, r.ac.entries,
+                       r.ac.bytes, r.kv.entries, r.kv.bytes, r.ref.entries, r.ref.bytes,
+                       static_cast<std::uint64_t>(r.oldest_survivor_age_s.value_or(-1)),
+                       static_cast<std::uint64_t>(r.duration_s * 1e6),
+                       static_cast<std::uint64_t>(r.finished_unix_s),
+                       static_cast<std::uint64_t>(r.target_reached)}) {
+    out += std::to_string(v) + ' ';
+  }
+  return out;
+}
+
+std::optional<GcReport> decode_report(const std::string& text) {
+  std::vector<std::uint64_t> v;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t used = 0;
+    try {
+      v.push_back(std::stoull(text.substr(pos), &used));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    pos += used + 1;
+  }
+  if (v.size() != 15) {
+    return std::nullopt;
+  }
+  GcReport r;
+  r.target = v[0];
+  r.before = v[1];
+  r.after = v[2];
+  r.cas = {v[3], v[4]};
+  r.ac = {v[5], v[6]};
+  r.kv = {v[7], v[8]};
+  r.ref = {v[9], v[10]};
+  if (static_cast<std::int64_t>(v[11]) >= 0) {
+    r.oldest_survivor_age_s = static_cast<std::int64_t>(v[11]);
+  }
+  r.duration_s = static_cast<double>(v[12]) / 1e6;
+  r.finished_unix_s = static_cast<std::int64_t>(v[13]);
+  r.target_reached = v[14] != 0;
+  return r;
+}
+
+} // namespace
+
+std::optional<std::uint64_t> StoreImpl::recorded_max_size() {
+  auto value = m_index->get_meta(k_max_size);
+  if (!value || !*value) {
+    return std::nullopt;
+  }
+  try {
+    return std::stoull(**value);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 void StoreImpl::start_background() {
+  if (auto last = m_index->get_meta(k_last_gc); last && *last) {
+    m_stats.last = decode_report(**last);
+  }
+  if (m_options.max_size > 0) {
+    (void)m_index->put_meta(k_max_size, std::to_string(m_options.max_size));
+  }
   measure_disk();
   m_background = std::thread([this] { background(); });
 }
@@ -436,6 +507,7 @@ Result<GcReport> StoreImpl::gc(const GcOptions& options) {
         report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
     m_stats.duration_s += report.duration_s;
     m_stats.last = report;
+    (void)m_index->put_meta(k_last_gc, encode_report(report));
   }
   return report;
 }

@@ -114,6 +114,7 @@ public:
   Space space() const override;
   Result<GcReport> gc(const GcOptions& options) override;
   GcStats gc_stats() override;
+  std::optional<std::uint64_t> recorded_max_size() override;
   Result<void> flush_recency() override;
   Result<void> pin(std::string_view name, std::vector<Hash> blobs) override;
   Result<void> unpin(std::string_view name) override;

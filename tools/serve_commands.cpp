@@ -19,6 +19,8 @@ struct ServeArgs {
   std::string data = "./ingot-data";
   std::string listen = "127.0.0.1:8080";
   std::string max_size;
+  double gc_high = 0.9;
+  double gc_low = 0.8;
   std::string max_blob_size = "64GiB";
   std::string anonymous = "read";
   std::string log_format = "text";
@@ -70,8 +72,17 @@ int cmd_serve(const ServeArgs& a) {
     return usage_error("--max-blob-size: '" + a.max_blob_size + "' is not a size like 4GiB");
   }
   options.max_blob_size = *max_blob;
-  if (!a.max_size.empty() && !parse_size(a.max_size)) {
-    return usage_error("--max-size: '" + a.max_size + "' is not a size like 20GiB");
+  std::uint64_t max_size = 0;
+  if (!a.max_size.empty()) {
+    auto parsed = parse_size(a.max_size);
+    if (!parsed) {
+      return usage_error("--max-size: '" + a.max_size + "' is not a size like 20GiB");
+    }
+    max_size = *parsed;
+  }
+  if (!(0 < a.gc_low && a.gc_low <= a.gc_high && a.gc_high <= 1)) {
+    return usage_error("--gc-low and --gc-high are fractions of --max-size with 0 < low <= high "
+                       "<= 1, e.g. --gc-high 0.9 --gc-low 0.8");
   }
   if (a.anonymous == "none") {
     options.anonymous = 0;
@@ -91,6 +102,9 @@ int cmd_serve(const ServeArgs& a) {
 
   cas::StoreOptions store_options;
   store_options.dir = a.data;
+  store_options.max_size = max_size;
+  store_options.gc_high = a.gc_high;
+  store_options.gc_low = a.gc_low;
   auto store = cas::Store::open(store_options);
   if (!store) {
     return report(store.error());
@@ -100,10 +114,12 @@ int cmd_serve(const ServeArgs& a) {
     return report(server.error());
   }
   const auto usage = (*store)->usage();
-  std::fprintf(stderr, "ingot: serving %s (%llu blobs, %s) on http://%s:%u/\n", a.data.c_str(),
-               static_cast<unsigned long long>(usage.blobs),
-               format_size(usage.stored_bytes).c_str(), options.host.c_str(),
-               static_cast<unsigned>((*server)->port()));
+  const auto space = (*store)->space();
+  std::fprintf(stderr, "ingot: serving %s (%llu blobs, %s on disk, %s) on http://%s:%u/\n",
+               a.data.c_str(), static_cast<unsigned long long>(usage.blobs),
+               format_size(space.used).c_str(),
+               max_size > 0 ? ("bounded to " + format_size(max_size)).c_str() : "no size bound",
+               options.host.c_str(), static_cast<unsigned>((*server)->port()));
   std::fflush(stderr);
   (*server)->run();
   std::fprintf(stderr, "ingot: stopped\n");
@@ -170,7 +186,16 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
   serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any free)")
       ->capture_default_str();
   serve->add_option("--max-size", serve_args.max_size,
-                    "Bound on stored bytes, e.g. 20GiB (garbage collection: not yet enforced)");
+                    "Bound on the data dir's size on disk (index included), e.g. 20GiB; least "
+                    "recently used blobs are evicted to stay under it (default: no bound)");
+  serve
+      ->add_option("--gc-high", serve_args.gc_high,
+                   "Fraction of --max-size at which background GC starts")
+      ->capture_default_str();
+  serve
+      ->add_option("--gc-low", serve_args.gc_low,
+                   "Fraction of --max-size that background GC evicts down to")
+      ->capture_default_str();
   serve
       ->add_option("--max-blob-size", serve_args.max_blob_size,
                    "Largest request body accepted; larger gets 413")

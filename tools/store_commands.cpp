@@ -1,4 +1,4 @@
-// put, get, stats, fsck: direct access to a local data dir (the server must not be running
+// put, get, fsck: direct access to a local data dir (the server must not be running
 // on it; the data dir's lock says so if it is).
 #include "cas/store.hpp"
 #include "tools/commands.hpp"
@@ -136,21 +136,6 @@ int cmd_get(const std::string& data, const std::string& hex, const std::string& 
   return k_exit_ok;
 }
 
-int cmd_stats(const std::string& data) {
-  auto store = open_store(data);
-  if (!store) {
-    return fail(store.error());
-  }
-  const auto u = (*store)->usage();
-  std::printf("data dir      %s\n", data.c_str());
-  std::printf("blobs         %llu\n", static_cast<unsigned long long>(u.blobs));
-  std::printf("logical size  %s\n", format_size(u.logical_bytes).c_str());
-  std::printf("stored size   %s\n", format_size(u.stored_bytes).c_str());
-  std::printf("ac entries    %llu\n", static_cast<unsigned long long>(u.ac_entries));
-  std::printf("kv entries    %llu\n", static_cast<unsigned long long>(u.kv_entries));
-  return k_exit_ok;
-}
-
 int cmd_fsck(const std::string& data) {
   auto store = open_store(data);
   if (!store) {
@@ -201,14 +186,6 @@ void add_store_commands(CLI::App& app, std::function<int()>& run) {
   get->callback([&run] {
     run = [] {
       return cmd_get(data, digest, output);
-    };
-  });
-
-  auto* stats = app.add_subcommand("stats", "Print usage of a local data dir");
-  stats->add_option("--data", data, data_help);
-  stats->callback([&run] {
-    run = [] {
-      return cmd_stats(data);
     };
   });
 
