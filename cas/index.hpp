@@ -23,6 +23,9 @@ struct StoredBlob {
 
 enum class WithData { no, yes };
 
+// The index's tables of records, for fsck's raw access.
+enum class IndexTable : std::uint8_t { blobs, ac, kv };
+
 class Index {
 public:
   [[nodiscard]] static Result<std::unique_ptr<Index>> open(const std::filesystem::path& dir);
@@ -54,6 +57,21 @@ public:
   // Visits every blob record in hash order until `visit` returns false.
   using BlobVisitor = std::function<bool(const Hash&, const BlobRecord&)>;
   [[nodiscard]] virtual Result<void> for_each_blob(const BlobVisitor& visit) = 0;
+
+  // --- for fsck: values as stored, decodable or not ---
+
+  // Visits every key and value of the blobs, ac and kv tables, in that order, all from one
+  // snapshot, until `visit` returns false. Returns the usage counters of that same snapshot,
+  // so that a caller can compare what the records add up to with what is recorded while
+  // other writes go on.
+  using RawVisitor =
+      std::function<bool(IndexTable table, std::string_view key, std::string_view value)>;
+  [[nodiscard]] virtual Result<UsageDelta> for_each_raw(const RawVisitor& visit) = 0;
+  // Deletes one key whatever its value holds, with `delta` in the same batch.
+  [[nodiscard]] virtual Result<void> delete_raw(IndexTable table, std::string_view key,
+                                                const UsageDelta& delta) = 0;
+  // Commits a usage delta alone: fsck's correction when the counters and records disagree.
+  [[nodiscard]] virtual Result<void> add_usage(const UsageDelta& delta) = 0;
 };
 
 } // namespace ingot::cas

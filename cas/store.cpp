@@ -123,9 +123,10 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   }
   auto store = std::make_unique<StoreImpl>(options, std::move(*lock), std::move(*index),
                                            std::move(files), *usage);
-  // REAPI: the empty blob is always present.
+  // REAPI: the empty blob is always present. An unreadable record of it (Errc::corrupt) must
+  // not keep `ingot fsck --repair` from opening the data dir to write it again.
   auto empty = store->put({}, empty_digest());
-  if (!empty) {
+  if (!empty && empty.error().code != Errc::corrupt) {
     return std::move(empty).error();
   }
   return std::unique_ptr<Store>(std::move(store));

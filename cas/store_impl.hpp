@@ -45,6 +45,7 @@ public:
   Result<void> remove(const Hash& hash) override;
   Result<void> verify(const Hash& hash) override;
   Result<ScrubReport> scrub() override;
+  Result<FsckReport> fsck(Repair repair) override; // in store_fsck.cpp
   Usage usage() const override;
   Result<Entry> ns_get(Namespace ns, std::string_view key) override;
   Result<void> ns_put(Namespace ns, std::string_view key, const Digest& value) override;
@@ -60,6 +61,8 @@ public:
   BlobFiles& files() { return m_files; }
 
 private:
+  friend class FsckRun; // store_fsck.cpp: checks and repairs under the same locks as writes
+
   enum class Check {
     ok,
     corrupt,
