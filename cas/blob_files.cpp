@@ -59,7 +59,11 @@ Result<void> BlobFiles::prepare() {
   // the lock), so none of them can still become a blob.
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(m_tmp, ec)) {
-    std::filesystem::remove_all(entry.path(), ec);
+    std::error_code removed;
+    std::filesystem::remove_all(entry.path(), removed);
+    if (!removed) {
+      m_removed_temps.push_back(entry.path().filename().string());
+    }
   }
   for (unsigned b = 0; b < 256; ++b) {
     INGOT_TRY(make_dir(m_blobs / shard_name(static_cast<std::uint8_t>(b))));
@@ -100,6 +104,12 @@ Result<void> BlobFiles::remove(const Hash& hash) {
     return errno_error(errno, "cannot remove " + path.string());
   }
   return {};
+}
+
+bool BlobFiles::is_own_temp(std::string_view name) {
+  // create_temp() names start with the pid; prepare() emptied tmp/ when this process opened
+  // the data dir, so any other name was put there by someone else since.
+  return name.starts_with(std::to_string(::getpid()) + "-");
 }
 
 std::filesystem::path BlobFiles::path_of(const Hash& hash) const {

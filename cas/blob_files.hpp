@@ -6,6 +6,9 @@
 #include "util/result.hpp"
 
 #include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace ingot::cas {
 
@@ -49,9 +52,15 @@ public:
 
   std::filesystem::path path_of(const Hash& hash) const;
 
+  // For fsck: the names prepare() removed from tmp/, and whether a name in tmp/ is one that
+  // create_temp() of this process gives (a write in flight, not a leftover).
+  const std::vector<std::string>& removed_temps() const { return m_removed_temps; }
+  static bool is_own_temp(std::string_view name);
+
 private:
   std::filesystem::path m_blobs;
   std::filesystem::path m_tmp;
+  std::vector<std::string> m_removed_temps;
 };
 
 } // namespace ingot::cas

@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
@@ -500,6 +501,48 @@ public:
     return {};
   }
 
+  Result<UsageDelta> for_each_raw(const RawVisitor& visit) override {
+    // One snapshot for the records and the counters: every commit writes both in one batch,
+    // so in a snapshot they agree unless something is wrong, whatever writes run meanwhile.
+    rocksdb::ManagedSnapshot snapshot(m_db.get());
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot.snapshot();
+    options.fill_cache = false; // a full pass must not evict the hot set
+    for (const auto table : {IndexTable::blobs, IndexTable::ac, IndexTable::kv}) {
+      std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(options, cf(table)));
+      bool more = true;
+      for (it->SeekToFirst(); more && it->Valid(); it->Next()) {
+        more = visit(table, it->key().ToStringView(), it->value().ToStringView());
+      }
+      if (!it->status().ok()) {
+        return to_error(it->status(), "scanning index records");
+      }
+      if (!more) {
+        break;
+      }
+    }
+    std::string value;
+    const auto s = m_db->Get(options, m_meta, k_usage_key, &value);
+    if (s.IsNotFound()) {
+      return UsageDelta{};
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading usage counters");
+    }
+    auto usage = decode_usage(value);
+    if (!usage) {
+      return make_error(Errc::corrupt, "index: unreadable usage counters");
+    }
+    return *usage;
+  }
+
+  Result<void> delete_raw(IndexTable table, std::string_view key,
+                          const UsageDelta& delta) override {
+    rocksdb::WriteBatch batch;
+    batch.Delete(cf(table), key);
+    return commit(batch, delta, "removing an index record");
+  }
+
 private:
   rocksdb::ColumnFamilyHandle* cf(Namespace ns) const {
     switch (ns) {
@@ -525,6 +568,18 @@ private:
       batch.Put(m_lru, lru_key(tick, hash), "");
     }
     batch.Put(m_last_use, slice(hash), encode_int(tick));
+  }
+
+  rocksdb::ColumnFamilyHandle* cf(IndexTable table) const {
+    switch (table) {
+    case IndexTable::blobs:
+      return m_blobs;
+    case IndexTable::ac:
+      return m_ac;
+    case IndexTable::kv:
+      break;
+    }
+    return m_kv;
   }
 
   Result<void> commit(rocksdb::WriteBatch& batch, const UsageDelta& delta, const char* what) {

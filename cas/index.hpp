@@ -43,6 +43,8 @@ struct IndexOptions {
   // bound has to cover.
   std::uint64_t write_buffer_size = 16 << 20;
 };
+// The index's tables of records, for fsck's raw access.
+enum class IndexTable : std::uint8_t { blobs, ac, kv };
 
 class Index {
 public:
@@ -88,6 +90,7 @@ public:
   // --- small named values (settings, the last GC report) ---
   [[nodiscard]] virtual Result<std::optional<std::string>> get_meta(std::string_view name) = 0;
   [[nodiscard]] virtual Result<void> put_meta(std::string_view name, std::string_view value) = 0;
+  // Commits a usage delta alone (flushed counters; fsck's correction of disagreeing ones).
   [[nodiscard]] virtual Result<void> add_usage(const UsageDelta& delta) = 0;
   // Replaces the usage total (a migration from an older format).
   [[nodiscard]] virtual Result<void> set_usage(const UsageDelta& total) = 0;
@@ -116,6 +119,19 @@ public:
   // Visits every blob record in hash order until `visit` returns false.
   using BlobVisitor = std::function<bool(const Hash&, const BlobRecord&)>;
   [[nodiscard]] virtual Result<void> for_each_blob(const BlobVisitor& visit) = 0;
+
+  // --- for fsck: values as stored, decodable or not ---
+
+  // Visits every key and value of the blobs, ac and kv tables, in that order, all from one
+  // snapshot, until `visit` returns false. Returns the usage counters of that same snapshot,
+  // so that a caller can compare what the records add up to with what is recorded while
+  // other writes go on.
+  using RawVisitor =
+      std::function<bool(IndexTable table, std::string_view key, std::string_view value)>;
+  [[nodiscard]] virtual Result<UsageDelta> for_each_raw(const RawVisitor& visit) = 0;
+  // Deletes one key whatever its value holds, with `delta` in the same batch.
+  [[nodiscard]] virtual Result<void> delete_raw(IndexTable table, std::string_view key,
+                                                const UsageDelta& delta) = 0;
 };
 
 } // namespace ingot::cas

@@ -159,10 +159,15 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   auto store = std::make_unique<StoreImpl>(options, std::move(*lock), std::move(*index),
                                            std::move(files), *usage);
   INGOT_TRY(store->migrate(*usage));
-  // REAPI: the empty blob is always present.
-  auto empty = store->put({}, empty_digest());
-  if (!empty) {
-    return std::move(empty).error();
+  // REAPI: the empty blob is always present. An unreadable record of it (Errc::corrupt) must
+  // not keep `ingot fsck --repair` from opening the data dir to write it again. Put only when
+  // absent: a put reserves space, and in a data dir reopened with a --max-size below its use,
+  // reserving evicts; open would keep its caller waiting for a GC the background thread does.
+  if (!store->contains(empty_digest().hash)) {
+    auto empty = store->put({}, empty_digest());
+    if (!empty && empty.error().code != Errc::corrupt) {
+      return std::move(empty).error();
+    }
   }
   store->start_background();
   return std::unique_ptr<Store>(std::move(store));

@@ -172,6 +172,45 @@ struct ScrubReport {
   std::vector<Digest> missing; // indexed, but the blob file is gone
 };
 
+enum class Repair { no, yes };
+
+// The ways the index, blobs/ and tmp/ can disagree with each other or with a checksum.
+enum class FsckIssue : std::uint8_t {
+  missing_file,    // a blob record whose file is gone
+  corrupt_blob,    // stored bytes that fail their XXH3 checksum
+  bad_blob_record, // a blob record that cannot be decoded
+  bad_entry,       // an ac/kv value that cannot be decoded, or names the wrong size
+  dangling_entry,  // an ac/kv entry whose value blob is not stored, or is damaged
+  orphan_file,     // anything under blobs/ that no blob record accounts for
+  temp_file,       // a file in tmp/ that no write in flight owns
+  usage_mismatch,  // the persisted usage counters disagree with the records
+};
+std::string_view to_string(FsckIssue issue); // "missing_file", …
+
+struct FsckFinding {
+  FsckIssue issue = FsckIssue::corrupt_blob;
+  // What it is about: a hex hash, a namespace key ("kv 'a/b'") or a path relative to the data
+  // dir ("blobs/ab/ab12…").
+  std::string subject;
+  std::string detail; // what is wrong, one line
+  bool repaired = false;
+  // With Repair::yes, what was done ("removed orphan file blobs/ab/ab12…"), or why it could
+  // not be. A temp file left by an earlier process is removed by Store::open whatever the
+  // mode, and reported as repaired.
+  std::string action;
+};
+
+struct FsckReport {
+  std::uint64_t blobs_checked = 0;
+  std::uint64_t stored_bytes_checked = 0;
+  std::uint64_t entries_checked = 0;
+  std::uint64_t files_checked = 0; // entries in tmp/ and under blobs/, shard dirs aside
+  std::vector<FsckFinding> findings;
+
+  // Findings that no repair dealt with: zero means the data dir is consistent now.
+  std::size_t unrepaired() const;
+};
+
 // An expected digest whose size is not known up front (a chunked upload): only the hash is
 // checked on commit.
 inline constexpr std::uint64_t k_size_unknown = ~std::uint64_t{0};
@@ -202,6 +241,11 @@ public:
   // Errc::corrupt when the stored bytes no longer match their checksum.
   [[nodiscard]] virtual Result<void> verify(const Hash& hash) = 0;
   [[nodiscard]] virtual Result<ScrubReport> scrub() = 0;
+  // Checks the index, blobs/ and tmp/ against each other and every blob against its checksum
+  // (see FsckIssue). With Repair::yes it drops damaged records and entries and removes what
+  // nothing refers to, saying in each finding what it did. It walks all of blobs/, so it is
+  // for admins, not for a request path. Safe while other threads use the store.
+  [[nodiscard]] virtual Result<FsckReport> fsck(Repair repair) = 0;
 
   virtual Usage usage() const = 0;
   // Counts a client's lookup for the hit rate; persisted with the other counters.

@@ -23,6 +23,12 @@ constexpr std::uint64_t k_record_overhead = 160;
 // How often the background thread writes recency and measures the disk.
 constexpr auto k_background_period = std::chrono::milliseconds(500);
 
+// Evicted inline bytes count as freed before compaction frees them, up to this much: the
+// slack the size bound allows for (README, "Disk bound").
+std::uint64_t credit_cap(std::uint64_t max_size) {
+  return max_size / 32;
+}
+
 // Apparent sizes, as `du -sb` adds them up: every file and directory below `path`.
 std::uint64_t apparent_size(const std::filesystem::path& path) {
   std::uint64_t total = 0;
@@ -290,10 +296,7 @@ void StoreImpl::measure_disk() {
 
 std::uint64_t StoreImpl::index_bytes() const {
   const std::uint64_t grown = m_index_measured.load() + m_index_added.load();
-  // Evicted inline bytes count as freed before compaction frees them, up to a bound: the
-  // slack the size bound allows for (README, "Disk bound").
-  const std::uint64_t cap = m_options.max_size / 32;
-  const std::uint64_t credit = std::min(m_index_credit.load(), cap);
+  const std::uint64_t credit = std::min(m_index_credit.load(), credit_cap(m_options.max_size));
   return grown > credit ? grown - credit : 0;
 }
 
@@ -396,11 +399,24 @@ Result<void> StoreImpl::drop_entries_of(const Hash& hash, std::uint64_t bytes, G
 
 Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& report) {
   const std::uint64_t start = used_bytes();
+  // Under a bound, `freed` is what used_bytes() will show: a file's bytes, and an inline
+  // blob's only while the credit index_bytes() gives them lasts. Counting an inline blob in
+  // full past that credit let a write's eviction stop with no room made, and the write fail
+  // with no_space while files could still go. Going on for such blobs without end would empty
+  // an all-inline store for nothing a compaction has not yet given back: the estimate of what
+  // the disk gets back in time, `estimate`, may pass the request by the credit cap, no more.
+  // Without a bound there is no credit, and the two are the same.
+  const std::uint64_t cap = credit_cap(m_options.max_size);
+  std::uint64_t credit = m_index_credit.load();
   std::uint64_t freed = 0;
+  std::uint64_t estimate = 0;
+  const auto more = [&] {
+    return start > target + freed && estimate < start - target + cap;
+  };
   LruKey from = m_floor;
   bool advance_floor = dry_run == DryRun::no;
   bool skip_first = false;
-  while (start > target + freed) {
+  while (more()) {
     auto keys = m_index->lru_scan(from, k_scan_batch + (skip_first ? 1 : 0));
     if (!keys) {
       return std::move(keys).error();
@@ -412,7 +428,7 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
     if (it == keys->end()) {
       break;
     }
-    for (; it != keys->end() && start > target + freed; ++it) {
+    for (; it != keys->end() && more(); ++it) {
       const LruKey key = *it;
       from = key;
       skip_first = true;
@@ -436,7 +452,16 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
         continue;
       }
       const auto record = (*blob)->record;
-      freed += record.stored_size + k_record_overhead;
+      estimate += record.stored_size + k_record_overhead;
+      if (m_options.max_size == 0) {
+        freed += record.stored_size + k_record_overhead;
+      } else if (!record.is_inline) {
+        freed += record.stored_size;
+      } else {
+        const std::uint64_t credited = std::min(credit, cap);
+        credit += record.stored_size;
+        freed += std::min(credit, cap) - credited;
+      }
       if (dry_run == DryRun::yes) {
         auto refs = m_index->entries_of(key.hash);
         if (!refs) {
@@ -597,7 +622,18 @@ Result<void> StoreImpl::pin(std::string_view name, std::vector<Hash> blobs) {
   for (const auto& h : dropped) {
     INGOT_TRY(adjust_pin(h, -1));
   }
+  if (!dropped.empty()) {
+    forget_floor();
+  }
   return {};
+}
+
+// An unpinned blob goes back into the eviction order at its last use, which may lie below
+// the floor where eviction resumes: the next run starts from the beginning of the order, or
+// the blob would never be evicted again (until a restart).
+void StoreImpl::forget_floor() {
+  std::lock_guard gc_lock(m_gc_mutex);
+  m_floor = {};
 }
 
 Result<void> StoreImpl::unpin(std::string_view name) {
@@ -610,6 +646,7 @@ Result<void> StoreImpl::unpin(std::string_view name) {
   for (const auto& h : *old) {
     INGOT_TRY(adjust_pin(h, -1));
   }
+  forget_floor();
   return {};
 }
 

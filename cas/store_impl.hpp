@@ -109,6 +109,7 @@ public:
   Result<void> remove(const Hash& hash) override;
   Result<void> verify(const Hash& hash) override;
   Result<ScrubReport> scrub() override;
+  Result<FsckReport> fsck(Repair repair) override; // in store_fsck.cpp
   Usage usage() const override;
   void count_lookup(bool hit) override;
   Space space() const override;
@@ -144,6 +145,8 @@ public:
   BlobFiles& files() { return m_files; }
 
 private:
+  friend class FsckRun; // store_fsck.cpp: checks and repairs under the same locks as writes
+
   enum class Check {
     ok,
     corrupt,
@@ -164,6 +167,7 @@ private:
                                              GcReport& report);
   [[nodiscard]] Result<void> evict(std::uint64_t target, DryRun dry_run, GcReport& report);
   [[nodiscard]] Result<void> adjust_pin(const Hash& hash, int change);
+  void forget_floor();
   bool held(const Hash& hash);
   void measure_disk();
   std::uint64_t used_bytes() const;

@@ -19,6 +19,15 @@ constexpr std::size_t k_min_compress = 128;
 // A write of unknown size reserves space this much at a time.
 constexpr std::uint64_t k_reserve_step = 4 << 20;
 
+// Less under a small bound: a 4 MiB step under --max-size 8MiB refuses a 2 KB blob as soon as
+// the index and the rest take half the bound.
+std::uint64_t reserve_step(std::uint64_t max_size) {
+  if (max_size == 0) {
+    return k_reserve_step;
+  }
+  return std::clamp<std::uint64_t>(max_size / 64, 64 << 10, k_reserve_step);
+}
+
 // Disk a blob of `size` may take at most: zstd's worst case for incompressible data is a
 // little above the input (the writer only compresses what its probe found compressible),
 // plus the index record.
@@ -106,7 +115,8 @@ private:
     if (need <= m_reservation.bytes()) {
       return {};
     }
-    auto more = m_store.reserve(std::max(need - m_reservation.bytes(), k_reserve_step));
+    auto more = m_store.reserve(
+        std::max(need - m_reservation.bytes(), reserve_step(m_store.options().max_size)));
     if (!more) {
       return std::move(more).error();
     }

@@ -16,10 +16,12 @@ inline constexpr int k_exit_usage = 2;
 inline constexpr int k_exit_not_found = 3;
 inline constexpr int k_exit_corrupt = 4;
 
-// Registers put, get and fsck; `run` is set to the chosen subcommand's action.
+// Registers put and get; `run` is set to the chosen subcommand's action.
 void add_store_commands(CLI::App& app, std::function<int()>& run);
 // Registers gc and stats.
 void add_gc_commands(CLI::App& app, std::function<int()>& run);
+// Registers fsck.
+void add_fsck_command(CLI::App& app, std::function<int()>& run);
 // Registers serve and token.
 void add_serve_commands(CLI::App& app, std::function<int()>& run);
 

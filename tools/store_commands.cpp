@@ -1,4 +1,4 @@
-// put, get, fsck: direct access to a local data dir (the server must not be running
+// put, get: direct access to a local data dir (the server must not be running
 // on it; the data dir's lock says so if it is).
 #include "cas/store.hpp"
 #include "tools/commands.hpp"
@@ -136,28 +136,6 @@ int cmd_get(const std::string& data, const std::string& hex, const std::string& 
   return k_exit_ok;
 }
 
-int cmd_fsck(const std::string& data) {
-  auto store = open_store(data);
-  if (!store) {
-    return fail(store.error());
-  }
-  auto report = (*store)->scrub();
-  if (!report) {
-    return fail(report.error());
-  }
-  for (const auto& d : report->corrupt) {
-    std::printf("corrupt  %s\n", d.to_string().c_str());
-  }
-  for (const auto& d : report->missing) {
-    std::printf("missing  %s\n", d.to_string().c_str());
-  }
-  std::printf("checked %llu blobs (%s stored): %zu corrupt, %zu missing\n",
-              static_cast<unsigned long long>(report->checked),
-              format_size(report->stored_bytes).c_str(), report->corrupt.size(),
-              report->missing.size());
-  return report->corrupt.empty() && report->missing.empty() ? k_exit_ok : k_exit_corrupt;
-}
-
 } // namespace
 
 void add_store_commands(CLI::App& app, std::function<int()>& run) {
@@ -186,15 +164,6 @@ void add_store_commands(CLI::App& app, std::function<int()>& run) {
   get->callback([&run] {
     run = [] {
       return cmd_get(data, digest, output);
-    };
-  });
-
-  auto* fsck = app.add_subcommand("fsck", "Check every stored blob against its checksum "
-                                          "(exit 4 when any is corrupt or missing)");
-  fsck->add_option("--data", data, data_help);
-  fsck->callback([&run] {
-    run = [] {
-      return cmd_fsck(data);
     };
   });
 }
