@@ -193,6 +193,8 @@ TEST(RouteTest, FixedRoutes) {
       {"/v1/stats", RouteKind::stats},
       {"/metrics", RouteKind::metrics},
       {"/healthz", RouteKind::healthz},
+      {"/v1/gc", RouteKind::gc},
+      {"/v1/refs", RouteKind::refs},
   };
   for (const auto& [target, kind] : cases) {
     const auto r = parse_route(target);
@@ -203,6 +205,35 @@ TEST(RouteTest, FixedRoutes) {
     EXPECT_EQ(with_query->kind, kind);
     EXPECT_EQ(with_query->query, "pretty=1");
   }
+}
+
+TEST(RouteTest, RefsTakeAValidatedNameOfAnyDepth) {
+  const auto listing = parse_route("/v1/refs/?prefix=app/");
+  ASSERT_TRUE(listing);
+  EXPECT_EQ(listing->kind, RouteKind::refs);
+  EXPECT_EQ(listing->key, ""); // the listing
+  EXPECT_EQ(listing->query, "prefix=app/");
+  const auto named = parse_route("/v1/refs/app/release%201.4");
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->kind, RouteKind::refs);
+  EXPECT_EQ(named->key, "app/release 1.4");
+  EXPECT_TRUE(refused_with("/v1/refs/app/../x", Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/refs/a//b", Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/refs/a%00b", Errc::invalid_argument));
+}
+
+TEST(RouteTest, TreesTakeAFullDigest) {
+  const auto r = parse_route("/v1/trees/" + std::string(k_hex) + "/5");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::trees);
+  EXPECT_EQ(r->digest.hex(), k_hex);
+  EXPECT_EQ(r->digest.size, 5u);
+  EXPECT_TRUE(refused_with("/v1/trees/" + std::string(k_hex), Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/trees/" + std::string(k_hex) + "/", Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/trees/" + std::string(k_hex) + "/-1", Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/trees/" + std::string(k_hex) + "/5x", Errc::invalid_argument));
+  EXPECT_TRUE(
+      refused_with("/v1/trees/" + upper(std::string(k_hex)) + "/5", Errc::invalid_argument));
 }
 
 TEST(RouteTest, UnknownRoutesAreNotFound) {
@@ -218,9 +249,9 @@ TEST(RouteTest, UnknownRoutesAreNotFound) {
 
 TEST(RouteTest, KindsHaveDistinctNames) {
   const RouteKind kinds[] = {
-      RouteKind::cas,          RouteKind::ac,         RouteKind::kv,
-      RouteKind::find_missing, RouteKind::batch_read, RouteKind::batch_update,
-      RouteKind::stats,        RouteKind::metrics,    RouteKind::healthz};
+      RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
+      RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
+      RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees};
   for (std::size_t i = 0; i < std::size(kinds); ++i) {
     EXPECT_NE(to_string(kinds[i]), "unknown");
     for (std::size_t j = i + 1; j < std::size(kinds); ++j) {
@@ -232,9 +263,9 @@ TEST(RouteTest, KindsHaveDistinctNames) {
 // --- what each method on each route needs ---------------------------------------------------
 
 constexpr RouteKind k_kinds[] = {
-    RouteKind::cas,          RouteKind::ac,         RouteKind::kv,
-    RouteKind::find_missing, RouteKind::batch_read, RouteKind::batch_update,
-    RouteKind::stats,        RouteKind::metrics,    RouteKind::healthz};
+    RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
+    RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
+    RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees};
 constexpr std::string_view k_methods[] = {"GET",   "HEAD",     "PUT",   "POST",    "DELETE",
                                           "MKCOL", "PROPFIND", "PATCH", "OPTIONS", "TRACE"};
 
@@ -302,6 +333,18 @@ TEST(RequiredAccessTest, Monitoring) {
   EXPECT_TRUE(needs(RouteKind::healthz, "GET", 0));
   EXPECT_TRUE(needs(RouteKind::healthz, "HEAD", 0));
   EXPECT_TRUE(refused(RouteKind::healthz, "DELETE"));
+}
+
+TEST(RequiredAccessTest, GcRunsNeedAdminAndRefsNeedWrite) {
+  EXPECT_TRUE(needs(RouteKind::gc, "POST", k_scope_admin));
+  EXPECT_TRUE(needs(RouteKind::gc, "GET", k_scope_read));
+  EXPECT_TRUE(refused(RouteKind::gc, "DELETE"));
+  EXPECT_TRUE(needs(RouteKind::refs, "GET", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::refs, "PUT", k_scope_write));
+  EXPECT_TRUE(needs(RouteKind::refs, "DELETE", k_scope_write));
+  EXPECT_TRUE(refused(RouteKind::refs, "POST"));
+  EXPECT_TRUE(needs(RouteKind::trees, "GET", k_scope_read));
+  EXPECT_TRUE(refused(RouteKind::trees, "PUT"));
 }
 
 TEST(RequiredAccessTest, AllowListsExactlyTheAllowedMethods) {
