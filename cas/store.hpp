@@ -109,7 +109,9 @@ struct GcReport {
   std::uint64_t before = 0; // bytes on disk
   std::uint64_t after = 0;  // estimated, compactions of the index follow
   bool target_reached = false;
-  // Per namespace: a blob that was an ac, kv or ref value counts there, the others in cas.
+  // cas.entries counts every evicted blob; ac/kv/ref entries count the entries dropped with
+  // their value blob. Each evicted blob's bytes count once: under the namespace of an entry
+  // that named it, or under cas.
   Evicted cas, ac, kv, ref;
   std::optional<std::int64_t> oldest_survivor_age_s;
   double duration_s = 0;

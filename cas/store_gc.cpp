@@ -432,7 +432,10 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
       const LruKey key = *it;
       from = key;
       skip_first = true;
-      if (key.hash == empty_digest().hash || held(key.hash)) {
+      if (key.hash == empty_digest().hash) {
+        continue; // REAPI: always present; the floor may pass it
+      }
+      if (held(key.hash)) {
         advance_floor = false; // still there: the next run must see it again
         continue;
       }
@@ -449,6 +452,14 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
         return std::move(blob).error();
       }
       if (!blob->has_value()) {
+        continue;
+      }
+      // A pin taken since the scan read the key (pins take this lock too) keeps the blob.
+      auto pins = m_index->pin_count(key.hash);
+      if (!pins) {
+        return std::move(pins).error();
+      }
+      if (*pins > 0) {
         continue;
       }
       const auto record = (*blob)->record;

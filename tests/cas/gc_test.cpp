@@ -1,0 +1,716 @@
+// The size bound and garbage collection (cas/store_gc.cpp): the bound holds on disk, eviction
+// follows last use, entries go with their values, pins and leases protect, reservations are
+// given back, dry runs change nothing, and a store opened over its bound shrinks after open.
+//
+// Recency is in seconds of StoreOptions::clock, which these tests move by hand: the order of
+// eviction never depends on how fast the machine is.
+#include "cas/store_fixture.hpp"
+#include "support/files.hpp"
+#include "util/size.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <sys/stat.h>
+
+namespace ingot::cas {
+namespace {
+
+using namespace store_test;
+using test::files_under;
+using test::read_and_hash;
+
+constexpr std::uint64_t k_max = 8 * k_mib;
+// Well above k_threshold: a file in blobs/, whose disk use the test can see.
+constexpr std::size_t k_blob = 100 * 1024;
+constexpr std::size_t k_chunk = 64 * 1024;
+// A flood writes ten times the bound.
+constexpr int k_flood = static_cast<int>(10 * k_max / k_blob);
+
+// What `du -sb` reports: the apparent size of every file and directory below `dir`, and of
+// `dir` itself. Files that vanish during the walk (RocksDB compactions) count as gone.
+std::uint64_t disk_usage(const fs::path& dir) {
+  std::uint64_t total = 0;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0) {
+    total += static_cast<std::uint64_t>(st.st_size);
+  }
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (::lstat(it->path().c_str(), &st) == 0) {
+      total += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  return total;
+}
+
+std::uint64_t evicted_bytes(const GcReport& r) {
+  return r.cas.bytes + r.ac.bytes + r.kv.bytes + r.ref.bytes;
+}
+
+GcOptions down_to(std::uint64_t target, DryRun dry_run = DryRun::no) {
+  GcOptions options;
+  options.target = target;
+  options.dry_run = dry_run;
+  return options;
+}
+
+class GcTest : public ::testing::Test {
+protected:
+  GcTest() {
+    m_options.dir = m_tmp.path() / "data";
+    m_options.inline_threshold = k_threshold;
+    m_options.compression = Compression::automatic;
+    m_options.clock = [this] {
+      return m_now.load();
+    };
+  }
+
+  // Opens (or reopens) the store with a bound; 0 is none.
+  void open(std::uint64_t max_size) {
+    m_store.reset();
+    m_options.max_size = max_size;
+    auto store = Store::open(m_options);
+    ASSERT_TRUE(store) << store.error().message;
+    m_store = std::move(*store);
+  }
+
+  Store& store() { return *m_store; }
+  void advance(std::int64_t seconds = 1) { m_now += seconds; }
+
+  // Streams a blob in with its digest known up front, as an upload of known size does.
+  Digest put_blob(const std::string& data) {
+    auto d = write_in_chunks(*m_store, data, k_chunk, digest_of(data));
+    EXPECT_TRUE(ok(d));
+    return d ? *d : Digest{};
+  }
+
+  Digest put_file_blob(std::uint64_t seed) { return put_blob(random_bytes(k_blob, seed)); }
+
+  // Looks at blobs/ rather than asking the store: every read through the store records a use,
+  // and would move the blob in the very order these tests check.
+  bool on_disk(const Digest& d) const { return !blob_files_of(m_options.dir, d).empty(); }
+
+  // Reads the blob back whole and checks its bytes by their digest.
+  ::testing::AssertionResult reads_back(const Digest& d) {
+    auto got = read_and_hash(*m_store, d.hash);
+    if (!got) {
+      return ::testing::AssertionFailure() << d.hex() << ": " << got.error().message;
+    }
+    if (*got != d) {
+      return ::testing::AssertionFailure() << d.hex() << " read back as " << got->hex();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  // Declared first, so that it outlives the store, whose destructor still asks for the time.
+  std::atomic<std::int64_t> m_now{1'000'000};
+  TempDir m_tmp;
+  StoreOptions m_options;
+  std::unique_ptr<Store> m_store;
+};
+
+// --- the bound ---------------------------------------------------------------------------------
+
+// The index is measured in the background and estimated in between, and RocksDB writes its
+// WAL, flushes and compacts on its own schedule: the data dir may pass the bound by the credit
+// index_bytes() gives evicted inline bytes before a compaction frees them (max_size / 32),
+// never more. Measured, it has not passed the bound at all (the figure is printed).
+constexpr std::uint64_t k_disk_slack = k_max / 32;
+
+TEST_F(GcTest, DiskUseStaysUnderTheBoundWhileTenTimesItIsWritten) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::uint64_t max_used = 0;
+  std::uint64_t max_disk = 0;
+  const auto check = [&](int i) {
+    const auto s = store().space();
+    max_used = std::max(max_used, s.used);
+    ASSERT_LE(s.used, k_max) << "after write " << i;
+    const auto disk = disk_usage(m_options.dir);
+    max_disk = std::max(max_disk, disk);
+    ASSERT_LE(disk, k_max + k_disk_slack) << "after write " << i;
+  };
+  for (int i = 0; i < k_flood; ++i) {
+    advance();
+    put_file_blob(static_cast<std::uint64_t>(i));
+    ASSERT_NO_FATAL_FAILURE(check(i));
+    // Small blobs go inline, into the index; now and then one of unknown size, which
+    // reserves a larger step.
+    for (int j = 0; j < 2; ++j) {
+      const auto small = random_bytes(2000, 1'000'000 + static_cast<std::uint64_t>(2 * i + j));
+      const bool unknown_size = j == 0 && i % 20 == 19;
+      const auto put = unknown_size ? store().put(as_bytes(small))
+                                    : store().put(as_bytes(small), digest_of(small));
+      const auto s = store().space();
+      ASSERT_TRUE(ok(put)) << "after write " << i << ": used " << s.used << ", files " << s.files
+                           << ", index " << s.index << ", other " << s.other << ", reserved "
+                           << s.reserved << ", on disk " << disk_usage(m_options.dir);
+      ASSERT_NO_FATAL_FAILURE(check(i));
+    }
+  }
+  const auto overshoot = max_disk > k_max ? max_disk - k_max : 0;
+  std::cout << "bound " << k_max << " B; largest space().used " << max_used
+            << " B; largest on disk " << max_disk << " B; overshoot " << overshoot << " B ("
+            << format_size(overshoot) << ", " << 100.0 * static_cast<double>(overshoot) / k_max
+            << "% of the bound)\n";
+  // The bound made room by evicting: most of what was written is gone.
+  EXPECT_LT(store().usage().file_bytes, k_max);
+  EXPECT_LT(store().usage().blobs, static_cast<std::uint64_t>(3 * k_flood) / 4);
+  EXPECT_EQ(store().space().reserved, 0U);
+  EXPECT_TRUE(tmp_files(m_options.dir).empty());
+}
+
+// A GC's report agrees with space(): evicted inline blobs free their index bytes only when a
+// compaction rewrites the index, and until then count as freed only within a small credit.
+TEST_F(GcTest, ATargetReportedReachedIsWhatSpaceShows) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  // The oldest: 1.5 MB of inline blobs, more than the credit; then files.
+  for (std::uint64_t i = 0; i < 750; ++i) {
+    advance();
+    const auto small = random_bytes(2000, i);
+    ASSERT_TRUE(ok(store().put(as_bytes(small), digest_of(small))));
+  }
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    advance();
+    put_file_blob(1000 + i);
+  }
+  const auto before = store().space();
+  ASSERT_LT(before.used, before.gc_high) << "the background GC would run meanwhile";
+  const std::uint64_t target = before.used - k_mib;
+
+  const auto report = store().gc(down_to(target));
+  ASSERT_TRUE(ok(report));
+  ASSERT_GE(report->cas.entries, 1U);
+  const auto used = store().space().used;
+  if (report->target_reached) {
+    // Give or take what the index grew by meanwhile: the eviction's own deletes.
+    EXPECT_LE(used, target + 64 * 1024) << "reported reached, missed by " << used - target;
+  } else {
+    EXPECT_GT(used, target);
+  }
+}
+
+// --- eviction order ------------------------------------------------------------------------------
+
+TEST_F(GcTest, BlobsReadRegularlySurviveAFlood) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::vector<Digest> hot;
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    hot.push_back(put_file_blob(100 + i));
+  }
+  const Digest first_flood = put_file_blob(1000);
+  for (int i = 0; i < k_flood; ++i) {
+    advance();
+    put_file_blob(1001 + static_cast<std::uint64_t>(i));
+    if (i % 10 != 9) {
+      continue;
+    }
+    // Every 1 MiB of new data, a client reads the hot set, each way a client can.
+    advance();
+    for (std::size_t j = 0; j < hot.size(); ++j) {
+      switch ((static_cast<std::size_t>(i) / 10 + j) % 3) {
+      case 0:
+        ASSERT_TRUE(ok(read_blob(store(), hot[j].hash))) << "hot blob " << j << " at " << i;
+        break;
+      case 1:
+        ASSERT_TRUE(ok(store().stat(hot[j].hash))) << "hot blob " << j << " at " << i;
+        break;
+      default:
+        ASSERT_TRUE(store().contains(hot[j].hash)) << "hot blob " << j << " at " << i;
+        break;
+      }
+    }
+    ASSERT_TRUE(ok(store().flush_recency()));
+  }
+  for (const auto& d : hot) {
+    EXPECT_TRUE(reads_back(d));
+  }
+  EXPECT_FALSE(on_disk(first_flood)) << "the flood evicted nothing: the test proves nothing";
+}
+
+// Eviction one blob at a time, with a target just under the current use: the first run must
+// take the oldest, the next the next oldest.
+TEST_F(GcTest, ColdBlobsAreEvictedOldestFirst) {
+  ASSERT_NO_FATAL_FAILURE(open(0)); // no bound: only these GC runs evict
+  advance();
+  const Digest a = put_file_blob(1);
+  advance();
+  const Digest b = put_file_blob(2);
+  advance();
+  const Digest c = put_file_blob(3);
+  advance();
+  const Digest newest = put_file_blob(4);
+
+  const std::vector<Digest> order{a, b, c};
+  for (int run = 0; run < 10 && on_disk(c); ++run) {
+    const auto report = store().gc(down_to(store().space().used - 1));
+    ASSERT_TRUE(ok(report));
+    EXPECT_GE(report->cas.entries, 1U);
+    for (std::size_t i = 1; i < order.size(); ++i) {
+      if (!on_disk(order[i])) {
+        ASSERT_FALSE(on_disk(order[i - 1]))
+            << "blob " << i << " was evicted before the older blob " << i - 1;
+      }
+    }
+  }
+  EXPECT_FALSE(on_disk(a));
+  EXPECT_FALSE(on_disk(b));
+  EXPECT_FALSE(on_disk(c));
+  EXPECT_TRUE(on_disk(newest)) << "GC went further than its target";
+}
+
+TEST_F(GcTest, AReadMovesABlobBehindNewerOnes) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  const Digest a = put_file_blob(1);
+  advance();
+  const Digest b = put_file_blob(2);
+  advance();
+  const Digest c = put_file_blob(3);
+  advance();
+  ASSERT_TRUE(ok(read_blob(store(), a.hash))); // a is now the most recently used
+
+  ASSERT_TRUE(ok(store().gc(down_to(store().space().used - 1))));
+  EXPECT_FALSE(on_disk(b));
+  EXPECT_TRUE(on_disk(a));
+  EXPECT_TRUE(on_disk(c));
+  ASSERT_TRUE(ok(store().gc(down_to(store().space().used - 1))));
+  EXPECT_FALSE(on_disk(c));
+  EXPECT_TRUE(on_disk(a));
+}
+
+// --- completeness ------------------------------------------------------------------------------
+
+const std::string k_ac_key = "a3f1c0d2e4b5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+
+TEST_F(GcTest, EvictingAValueDropsTheEntriesNamingIt) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  const Digest value = put_file_blob(1);
+  ASSERT_TRUE(ok(store().ns_put(Namespace::ac, k_ac_key, value)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "ccache/ab/cdef", value)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::ref, "refs/heads/main", value)));
+  // Naming a value is a use of it: recorded now, before the clock moves on.
+  ASSERT_TRUE(ok(store().flush_recency()));
+  advance();
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    put_file_blob(10 + i); // newer, and named by nothing
+  }
+  advance();
+  const Digest kept = put_file_blob(20);
+  ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "ccache/ab/kept", kept)));
+  const Usage before = store().usage();
+  ASSERT_EQ(before.ac_entries, 1U);
+  ASSERT_EQ(before.kv_entries, 2U);
+  ASSERT_EQ(before.ref_entries, 1U);
+
+  const auto report = store().gc(down_to(store().space().used - 1));
+  ASSERT_TRUE(ok(report));
+  ASSERT_FALSE(on_disk(value));
+  ASSERT_TRUE(on_disk(kept));
+
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::ac, k_ac_key), Errc::not_found));
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::kv, "ccache/ab/cdef"), Errc::not_found));
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::ref, "refs/heads/main"), Errc::not_found));
+  EXPECT_TRUE(store().ns_list(Namespace::ac, "", 10).value().empty());
+  EXPECT_TRUE(store().ns_list(Namespace::ref, "", 10).value().empty());
+  const auto kv = store().ns_list(Namespace::kv, "", 10).value();
+  ASSERT_EQ(kv.size(), 1U);
+  EXPECT_EQ(kv[0].first, "ccache/ab/kept");
+  EXPECT_EQ(store().ns_get(Namespace::kv, "ccache/ab/kept").value().value, kept);
+
+  const Usage after = store().usage();
+  EXPECT_EQ(after.ac_entries, 0U);
+  EXPECT_EQ(after.kv_entries, 1U);
+  EXPECT_EQ(after.ref_entries, 0U);
+  EXPECT_EQ(report->ac.entries, 1U);
+  EXPECT_EQ(report->kv.entries, 1U);
+  EXPECT_EQ(report->ref.entries, 1U);
+  // Every evicted blob counts once in cas.entries; its bytes in exactly one bucket.
+  EXPECT_EQ(report->cas.entries, before.blobs - after.blobs);
+  EXPECT_EQ(evicted_bytes(*report), before.stored_bytes - after.stored_bytes);
+
+  // The counters were committed with the removals.
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  expect_same_usage(store().usage(), after);
+}
+
+// --- pins ----------------------------------------------------------------------------------------
+
+TEST_F(GcTest, PinnedBlobsSurviveAFloodAndStayReadable) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::vector<Digest> pinned;
+  std::vector<Hash> hashes;
+  std::uint64_t pinned_bytes = 0;
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    pinned.push_back(put_file_blob(100 + i));
+    hashes.push_back(pinned.back().hash);
+    pinned_bytes += store().stat(pinned.back().hash).value().stored_size;
+  }
+  ASSERT_TRUE(ok(store().pin("release/1.0", hashes)));
+  EXPECT_TRUE(store().is_pinned("release/1.0").value());
+  EXPECT_FALSE(store().is_pinned("release/2.0").value());
+  EXPECT_EQ(store().usage().pinned_blobs, 5U);
+  EXPECT_EQ(store().usage().pinned_bytes, pinned_bytes);
+  EXPECT_EQ(store().space().pinned, pinned_bytes);
+
+  const Digest first_flood = put_file_blob(1000);
+  for (int i = 0; i < k_flood; ++i) {
+    advance();
+    put_file_blob(1001 + static_cast<std::uint64_t>(i));
+  }
+  ASSERT_FALSE(on_disk(first_flood)) << "the flood evicted nothing: the test proves nothing";
+  for (const auto& d : pinned) {
+    EXPECT_TRUE(reads_back(d));
+  }
+  EXPECT_EQ(store().usage().pinned_bytes, pinned_bytes);
+  // A GC asked to empty the store leaves them too.
+  ASSERT_TRUE(ok(store().gc(down_to(0))));
+  for (const auto& d : pinned) {
+    EXPECT_TRUE(on_disk(d));
+  }
+}
+
+// The pins are set in one run of the server and dropped in the next, after that run has
+// already evicted: the unpinned blobs (older than anything evicted so far) must still go.
+TEST_F(GcTest, UnpinnedBlobsBecomeEvictableAgain) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::vector<Digest> pinned;
+  std::vector<Hash> hashes;
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    pinned.push_back(put_file_blob(100 + i));
+    hashes.push_back(pinned.back().hash);
+  }
+  ASSERT_TRUE(ok(store().pin("release/1.0", hashes)));
+  std::uint64_t seed = 1000;
+  const auto flood = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      advance();
+      put_file_blob(seed++);
+    }
+  };
+  flood(k_flood / 4);
+  advance(3600);
+  ASSERT_NO_FATAL_FAILURE(open(k_max)); // a restart
+  flood(k_flood / 4);
+  for (const auto& d : pinned) {
+    ASSERT_TRUE(on_disk(d));
+  }
+
+  ASSERT_TRUE(ok(store().unpin("release/1.0")));
+  EXPECT_FALSE(store().is_pinned("release/1.0").value());
+  EXPECT_EQ(store().usage().pinned_blobs, 0U);
+  EXPECT_EQ(store().usage().pinned_bytes, 0U);
+  EXPECT_EQ(store().space().pinned, 0U);
+  flood(k_flood / 2);
+  for (std::size_t i = 0; i < pinned.size(); ++i) {
+    EXPECT_FALSE(on_disk(pinned[i])) << "formerly pinned blob " << i << " was never evicted";
+    EXPECT_FALSE(store().contains(pinned[i].hash));
+  }
+}
+
+TEST_F(GcTest, PinnedDataFillingTheBoundRefusesWritesWithNoSpace) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::vector<Digest> pinned;
+  std::vector<Hash> hashes;
+  std::optional<Error> refused;
+  for (std::uint64_t i = 0; i < 2 * k_max / k_blob && !refused; ++i) {
+    const auto data = random_bytes(k_blob, i);
+    auto d = write_in_chunks(store(), data, k_chunk, digest_of(data));
+    if (!d) {
+      refused = std::move(d).error();
+      break;
+    }
+    pinned.push_back(*d);
+    hashes.push_back(d->hash);
+    ASSERT_TRUE(ok(store().pin("release/1.0", hashes)));
+  }
+  ASSERT_TRUE(refused) << "wrote twice the bound, all of it pinned";
+  EXPECT_TRUE(fails_with(*refused, Errc::no_space));
+  const auto s = store().space();
+  EXPECT_GT(s.pinned, k_max / 2) << "refused before pinned data filled the bound";
+  EXPECT_LE(s.used, k_max);
+  EXPECT_EQ(s.reserved, 0U);
+  // The message names what fills the bound, the bound, and the way out.
+  EXPECT_NE(refused->message.find(format_size(s.pinned) + " is pinned"), std::string::npos)
+      << refused->message;
+  EXPECT_NE(refused->message.find(format_size(k_max)), std::string::npos) << refused->message;
+  EXPECT_NE(refused->message.find("unpin"), std::string::npos) << refused->message;
+
+  for (const auto& d : pinned) {
+    EXPECT_TRUE(reads_back(d));
+  }
+  EXPECT_EQ(store().usage().pinned_blobs, pinned.size());
+
+  ASSERT_TRUE(ok(store().unpin("release/1.0")));
+  EXPECT_EQ(store().usage().pinned_bytes, 0U);
+  advance();
+  const auto data = random_bytes(k_blob, 99'999);
+  EXPECT_TRUE(ok(write_in_chunks(store(), data, k_chunk, digest_of(data))));
+}
+
+// --- leases --------------------------------------------------------------------------------------
+
+// An upload of a blob the store already holds is only verified, not written: the stored copy
+// is what the upload will point at, so GC must not take it meanwhile.
+TEST_F(GcTest, ReuploadOfAStoredBlobKeepsItUntilCommit) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  const auto data = random_bytes(k_blob, 1);
+  const Digest leased = put_blob(data); // the oldest: first in line for eviction
+  advance();
+  const Digest other = put_file_blob(2);
+  advance();
+
+  auto writer = store().begin_write(leased);
+  ASSERT_TRUE(ok(writer));
+  ASSERT_TRUE(ok((*writer)->append(as_bytes(std::string_view(data).substr(0, k_blob / 2)))));
+  ASSERT_TRUE(ok(store().gc(down_to(0))));
+  EXPECT_FALSE(on_disk(other)) << "GC evicted nothing: the test proves nothing";
+  EXPECT_TRUE(on_disk(leased));
+  ASSERT_TRUE(ok((*writer)->append(as_bytes(std::string_view(data).substr(k_blob / 2)))));
+  const auto committed = (*writer)->commit();
+  ASSERT_TRUE(ok(committed));
+  EXPECT_EQ(*committed, leased);
+  EXPECT_TRUE(reads_back(leased));
+
+  // The commit ended the lease.
+  advance();
+  ASSERT_TRUE(ok(store().gc(down_to(0))));
+  EXPECT_FALSE(on_disk(leased));
+}
+
+TEST_F(GcTest, AnAbandonedReuploadEndsItsLease) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  const auto data = random_bytes(k_blob, 1);
+  const Digest d = put_blob(data);
+  {
+    auto writer = store().begin_write(d);
+    ASSERT_TRUE(ok(writer));
+    ASSERT_TRUE(ok((*writer)->append(as_bytes(std::string_view(data).substr(0, 1000)))));
+  }
+  ASSERT_TRUE(ok(store().gc(down_to(0))));
+  EXPECT_FALSE(on_disk(d));
+}
+
+// --- reservations --------------------------------------------------------------------------------
+
+TEST_F(GcTest, WritesThatEndWithoutCommitGiveTheirSpaceBack) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  ASSERT_EQ(store().space().reserved, 0U);
+  const auto data = random_bytes(k_mib, 7);
+  const ByteView half = as_bytes(std::string_view(data).substr(0, k_mib / 2));
+  {
+    SCOPED_TRACE("abandoned, size known");
+    auto writer = store().begin_write(digest_of(data));
+    ASSERT_TRUE(ok(writer));
+    EXPECT_GE(store().space().reserved, k_mib);
+    ASSERT_TRUE(ok((*writer)->append(half)));
+  }
+  EXPECT_EQ(store().space().reserved, 0U);
+  {
+    SCOPED_TRACE("abandoned, size unknown");
+    auto writer = store().begin_write();
+    ASSERT_TRUE(ok(writer));
+    ASSERT_TRUE(ok((*writer)->append(half)));
+    EXPECT_GE(store().space().reserved, k_mib / 2);
+  }
+  EXPECT_EQ(store().space().reserved, 0U);
+  {
+    SCOPED_TRACE("failed commit");
+    Digest wrong = digest_of("something else entirely");
+    wrong.size = data.size();
+    auto writer = store().begin_write(wrong);
+    ASSERT_TRUE(ok(writer));
+    ASSERT_TRUE(ok((*writer)->append(as_bytes(data))));
+    EXPECT_TRUE(fails_with((*writer)->commit(), Errc::invalid_argument));
+    EXPECT_EQ(store().space().reserved, 0U) << "held until the writer is destroyed";
+  }
+  EXPECT_EQ(store().space().reserved, 0U);
+  EXPECT_TRUE(tmp_files(m_options.dir).empty());
+  // Nothing leaked: the whole bound is still there for one write.
+  const auto big = random_bytes(4 * k_mib, 8);
+  EXPECT_TRUE(ok(write_in_chunks(store(), big, k_chunk, digest_of(big))));
+}
+
+TEST_F(GcTest, ABlobLargerThanTheBoundIsRefusedBeforeAnythingIsEvicted) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  std::vector<Digest> stored;
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    advance();
+    stored.push_back(put_file_blob(i));
+  }
+  const Usage before = store().usage();
+  Digest huge = digest_of("a digest that announces 9 MiB");
+  huge.size = 9 * k_mib;
+  auto writer = store().begin_write(huge);
+  ASSERT_TRUE(fails_with(writer, Errc::no_space));
+  EXPECT_NE(writer.error().message.find(format_size(k_max)), std::string::npos)
+      << writer.error().message;
+  EXPECT_EQ(store().space().reserved, 0U);
+  expect_same_usage(store().usage(), before);
+  for (const auto& d : stored) {
+    EXPECT_TRUE(on_disk(d));
+  }
+
+  // Of unknown size, it is refused once it outgrows the bound, and leaves nothing held.
+  auto stream = store().begin_write();
+  ASSERT_TRUE(ok(stream));
+  Result<void> appended;
+  for (std::uint64_t i = 0; i < 9 && appended; ++i) {
+    appended = (*stream)->append(as_bytes(random_bytes(k_mib, 100 + i)));
+  }
+  EXPECT_TRUE(fails_with(appended, Errc::no_space));
+  EXPECT_EQ(store().space().reserved, 0U);
+  EXPECT_TRUE(tmp_files(m_options.dir).empty());
+}
+
+// --- dry run -------------------------------------------------------------------------------------
+
+TEST_F(GcTest, DryRunReportsWhatWouldGoAndRemovesNothing) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  std::vector<Digest> blobs;
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    advance();
+    blobs.push_back(put_file_blob(i));
+    // Naming a value is a use of it: each is named in its own second, keeping the order.
+    if (i == 0 || i == 5) {
+      ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "k" + std::to_string(i), blobs[i])));
+    } else if (i == 1) {
+      ASSERT_TRUE(ok(store().ns_put(Namespace::ac, k_ac_key, blobs[i])));
+    }
+    ASSERT_TRUE(ok(store().flush_recency()));
+  }
+  const Usage before = store().usage();
+  const auto runs_before = store().gc_stats().runs;
+  // Room for two and a half blobs less: three must go.
+  const std::uint64_t target = store().space().used - 5 * k_blob / 2;
+
+  const auto dry = store().gc(down_to(target, DryRun::yes));
+  ASSERT_TRUE(ok(dry));
+  EXPECT_TRUE(dry->dry_run);
+  EXPECT_EQ(dry->cas.entries, 3U);
+  EXPECT_EQ(dry->kv.entries, 1U);
+  EXPECT_EQ(dry->ac.entries, 1U);
+  EXPECT_EQ(dry->ref.entries, 0U);
+  EXPECT_GE(evicted_bytes(*dry), 3 * k_blob);
+  EXPECT_TRUE(dry->target_reached);
+  expect_same_usage(store().usage(), before);
+  for (const auto& d : blobs) {
+    EXPECT_TRUE(on_disk(d));
+  }
+  // Listed, not looked up: a lookup is a use of the value, and would reorder what goes.
+  EXPECT_EQ(store().ns_list(Namespace::kv, "", 10).value().size(), 2U);
+  EXPECT_EQ(store().ns_list(Namespace::ac, "", 10).value().size(), 1U);
+  EXPECT_EQ(store().gc_stats().runs, runs_before) << "a dry run counted as a run";
+
+  // The real run does what the dry run said.
+  const auto real = store().gc(down_to(target));
+  ASSERT_TRUE(ok(real));
+  EXPECT_FALSE(real->dry_run);
+  EXPECT_EQ(real->cas.entries, dry->cas.entries);
+  EXPECT_EQ(real->kv.entries, dry->kv.entries);
+  EXPECT_EQ(real->ac.entries, dry->ac.entries);
+  EXPECT_EQ(evicted_bytes(*real), evicted_bytes(*dry));
+  EXPECT_EQ(store().usage().blobs, before.blobs - dry->cas.entries);
+  EXPECT_FALSE(on_disk(blobs[2]));
+  EXPECT_TRUE(on_disk(blobs[3]));
+  EXPECT_EQ(store().gc_stats().runs, runs_before + 1);
+}
+
+// --- start-up over the bound ---------------------------------------------------------------------
+
+class GcOverTheBoundTest : public GcTest {
+protected:
+  static constexpr std::uint64_t k_small = 2 * k_mib;
+  static constexpr std::uint64_t k_blobs = 60; // 6 MiB, three times k_small
+
+  // Fills the store without a bound, then reopens it with one well below what it holds.
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(open(0));
+    for (std::uint64_t i = 0; i < k_blobs; ++i) {
+      advance();
+      m_written.push_back(put_file_blob(i));
+    }
+    m_before = store().usage();
+    m_files_before = files_under(m_options.dir / "blobs").size();
+    advance();
+    ASSERT_NO_FATAL_FAILURE(open(k_small));
+  }
+
+  // Open itself evicts nothing: it must not hold a server's start-up for a GC.
+  void expect_untouched_by_open() {
+    EXPECT_EQ(store().usage().blobs, m_before.blobs);
+    EXPECT_EQ(store().usage().file_bytes, m_before.file_bytes);
+    EXPECT_EQ(files_under(m_options.dir / "blobs").size(), m_files_before);
+  }
+
+  void expect_newest_kept() {
+    EXPECT_LT(store().usage().blobs, m_before.blobs);
+    EXPECT_TRUE(on_disk(m_written.back())) << "the most recently written blob was evicted";
+    EXPECT_FALSE(on_disk(m_written.front()));
+  }
+
+  std::vector<Digest> m_written;
+  Usage m_before;
+  std::size_t m_files_before = 0;
+};
+
+TEST_F(GcOverTheBoundTest, OpenLeavesTheDataAndTheBackgroundBringsItUnder) {
+  expect_untouched_by_open();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store().space().used > k_small && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); // polling, not a guess
+  }
+  EXPECT_LE(store().space().used, k_small);
+  EXPECT_LE(disk_usage(m_options.dir), k_small + k_small / 16);
+  expect_newest_kept();
+}
+
+TEST_F(GcOverTheBoundTest, OpenLeavesTheDataAndGcBringsItUnder) {
+  expect_untouched_by_open();
+  const auto report = store().gc();
+  ASSERT_TRUE(ok(report));
+  EXPECT_TRUE(report->target_reached);
+  EXPECT_LE(store().space().used, store().space().gc_low);
+  expect_newest_kept();
+}
+
+// --- cost -------------------------------------------------------------------------------------
+
+// A small GC in a store of many entries takes exactly the oldest ones, and nothing else: it
+// walks the eviction order from its start, not the whole store.
+TEST_F(GcTest, ASmallGcAmongFiftyThousandEntriesTakesExactlyTheOldest) {
+  constexpr std::size_t k_entries = 50'000;
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  std::vector<Digest> written;
+  written.reserve(k_entries);
+  for (std::size_t i = 0; i < k_entries; ++i) {
+    advance(); // each entry its own second: the eviction order is the order of writing
+    const auto data = random_bytes(100, i);
+    auto d = store().put(as_bytes(data));
+    ASSERT_TRUE(ok(d));
+    written.push_back(*d);
+  }
+  ASSERT_EQ(store().usage().blobs, k_entries + 1); // and the empty blob
+
+  const auto report = store().gc(down_to(store().space().used - 100 * 1024));
+  ASSERT_TRUE(ok(report));
+  const std::uint64_t evicted = report->cas.entries;
+  ASSERT_GE(evicted, 1U);
+  EXPECT_LT(evicted, k_entries / 10);
+  EXPECT_EQ(store().usage().blobs, k_entries + 1 - evicted);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < k_entries; ++i) {
+    if (store().contains(written[i].hash) != (i >= evicted)) {
+      if (wrong++ == 0) {
+        ADD_FAILURE() << "entry " << i << " of " << k_entries << " is "
+                      << (i >= evicted ? "gone" : "still there") << " after evicting " << evicted;
+      }
+    }
+  }
+  EXPECT_EQ(wrong, 0U);
+}
+
+} // namespace
+} // namespace ingot::cas
