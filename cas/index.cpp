@@ -379,6 +379,17 @@ public:
     return commit(batch, delta, "storing counters");
   }
 
+  Result<void> compact() override {
+    rocksdb::CompactRangeOptions options;
+    options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+    for (auto* cf : {m_blobs, m_lru, m_last_use}) {
+      if (const auto s = m_db->CompactRange(options, cf, nullptr, nullptr); !s.ok()) {
+        return to_error(s, "compacting");
+      }
+    }
+    return {};
+  }
+
   Result<void> set_usage(const UsageDelta& total) override {
     rocksdb::WriteBatch batch;
     batch.Put(m_meta, k_usage_key, encode_usage(total));

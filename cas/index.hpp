@@ -92,6 +92,8 @@ public:
   [[nodiscard]] virtual Result<void> put_meta(std::string_view name, std::string_view value) = 0;
   // Commits a usage delta alone (flushed counters; fsck's correction of disagreeing ones).
   [[nodiscard]] virtual Result<void> add_usage(const UsageDelta& delta) = 0;
+  // Compacts the tables eviction deletes from, so deleted inline blobs give their space back.
+  [[nodiscard]] virtual Result<void> compact() = 0;
   // Replaces the usage total (a migration from an older format).
   [[nodiscard]] virtual Result<void> set_usage(const UsageDelta& total) = 0;
 

@@ -273,9 +273,11 @@ Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& re
   delta.blobs = 1;
   delta.logical_bytes = static_cast<std::int64_t>(record.size);
   delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
-  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta, now()));
+  INGOT_TRY(m_index->put_blob(digest.hash, record, stored, delta, tick()));
   apply(delta);
-  m_index_added += stored.size() + k_record_overhead;
+  // Twice: RocksDB keeps the bytes in its log until the memtable holding them is flushed to
+  // a table file, so for a while they are on disk twice. The next measurement corrects it.
+  m_index_added += 2 * stored.size() + k_record_overhead;
   return {};
 }
 
@@ -297,7 +299,7 @@ Result<void> StoreImpl::commit_file(const Digest& digest, const BlobRecord& reco
   delta.logical_bytes = static_cast<std::int64_t>(record.size);
   delta.stored_bytes = static_cast<std::int64_t>(record.stored_size);
   delta.file_bytes = delta.stored_bytes;
-  if (auto r = m_index->put_blob(digest.hash, record, {}, delta, now()); !r) {
+  if (auto r = m_index->put_blob(digest.hash, record, {}, delta, tick()); !r) {
     (void)m_files.remove(digest.hash);
     return std::move(r).error();
   }

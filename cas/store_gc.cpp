@@ -83,6 +83,16 @@ std::int64_t StoreImpl::now() const {
       .count();
 }
 
+std::int64_t StoreImpl::tick() {
+  // Never behind a tick already handed out: a wall clock stepped back must not put new uses
+  // before the eviction floor, where eviction would not see them until a restart.
+  const std::int64_t t = now();
+  std::int64_t last = m_last_tick.load();
+  while (t > last && !m_last_tick.compare_exchange_weak(last, t)) {
+  }
+  return std::max(t, last);
+}
+
 void Reservation::release() {
   if (m_store != nullptr && m_bytes > 0) {
     m_store->release(m_bytes);
@@ -239,7 +249,7 @@ void StoreImpl::touch(const Hash& hash) {
 }
 
 Result<void> StoreImpl::flush_recency() {
-  const auto tick = now();
+  const auto tick = this->tick();
   for (auto& shard : m_touches) {
     std::unordered_set<Hash, HashHasher> hashes;
     {
@@ -332,8 +342,8 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
     return Reservation(this, bytes);
   }
   if (bytes > m_options.max_size) {
-    return make_error(Errc::no_space, "a blob of " + format_size(bytes) +
-                                          " cannot fit under --max-size " +
+    return make_error(Errc::no_space, "a write needing " + format_size(bytes) +
+                                          " on disk cannot fit under --max-size " +
                                           format_size(m_options.max_size));
   }
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -357,6 +367,12 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
     const auto low = space().gc_low;
     const auto target = std::min(low, m_options.max_size - bytes);
     INGOT_TRY(evict(target, DryRun::no, report));
+    if (attempt == 1 && m_index_credit.load() > 0) {
+      // Evicted inline blobs still on disk until RocksDB compacts them: compact now rather
+      // than refuse a write the bound has room for.
+      INGOT_TRY(m_index->compact());
+      measure_disk();
+    }
   }
   return make_error(Errc::no_space, no_room_message(bytes));
 }

@@ -142,6 +142,8 @@ public:
   const StoreOptions& options() const { return m_options; }
   // Unix seconds, from StoreOptions::clock when a test set one.
   std::int64_t now() const;
+  // now(), but never behind an earlier tick: the eviction order's time.
+  std::int64_t tick();
   BlobFiles& files() { return m_files; }
 
 private:
@@ -233,6 +235,7 @@ private:
   bool m_stopping = false;
   bool m_gc_wanted = false;
   std::thread m_background;
+  std::atomic<std::int64_t> m_last_tick{0};
 };
 
 } // namespace ingot::cas
