@@ -205,7 +205,7 @@ public:
   }
 
   Result<void> put_blob(const Hash& hash, const BlobRecord& record, ByteView inline_data,
-                        const UsageDelta& delta, std::int64_t tick) override {
+                        UsageDelta& delta, std::int64_t tick) override {
     auto old = last_use(hash);
     if (!old) {
       return std::move(old).error();
@@ -220,6 +220,10 @@ public:
       batch.Delete(m_meta, pending_key(hash));
     }
     move_in_order(batch, hash, *old, tick, *pins);
+    if (*pins > 0) {
+      delta.pinned_blobs += 1;
+      delta.pinned_bytes += static_cast<std::int64_t>(record.stored_size);
+    }
     return commit(batch, delta, "storing a blob record");
   }
 
@@ -234,7 +238,7 @@ public:
       batch.Delete(m_lru, lru_key(**old, hash));
       batch.Delete(m_last_use, slice(hash));
     }
-    batch.Delete(m_pins, slice(hash));
+    // The pin count stays: a purged blob of a pinned tree is pinned again when uploaded again.
     return commit(batch, delta, "removing a blob record");
   }
 

@@ -61,11 +61,12 @@ public:
   [[nodiscard]] virtual Result<void> clear_pending(const Hash& hash) = 0;
   // The hashes of intents left by writes that never committed (a handful at most).
   [[nodiscard]] virtual Result<std::vector<Hash>> list_pending() = 0;
-  // Stores a record with its last use at `tick`, in the eviction order unless pinned.
+  // Stores a record with its last use at `tick`, in the eviction order unless pinned. A blob
+  // that comes back with a pin count (purged while pinned) adds its pinned bytes to `delta`.
   [[nodiscard]] virtual Result<void> put_blob(const Hash& hash, const BlobRecord& record,
-                                              ByteView inline_data, const UsageDelta& delta,
+                                              ByteView inline_data, UsageDelta& delta,
                                               std::int64_t tick) = 0;
-  // Removes the record with its place in the eviction order and its pin count.
+  // Removes the record with its place in the eviction order (its pin count stays).
   [[nodiscard]] virtual Result<void> delete_blob(const Hash& hash, const UsageDelta& delta) = 0;
 
   // --- recency (callers hold the blob's lock) ---

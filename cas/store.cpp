@@ -394,7 +394,10 @@ Result<void> StoreImpl::remove(const Hash& hash) {
   if (!blob->has_value()) {
     return missing_blob(hash);
   }
-  return erase_blob(hash, (*blob)->record);
+  INGOT_TRY(erase_blob(hash, (*blob)->record));
+  // Entries go with their value blob, as under eviction.
+  GcReport dropped;
+  return drop_entries_of(hash, (*blob)->record.stored_size, dropped);
 }
 
 Result<void> StoreImpl::erase_blob(const Hash& hash, const BlobRecord& r) {

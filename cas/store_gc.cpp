@@ -236,6 +236,13 @@ void StoreImpl::background() {
     if (s.max_size > 0 && s.used > s.gc_high) {
       (void)gc({});
     }
+    // Evicted inline blobs free disk only when RocksDB compacts them. Past the credit the
+    // estimate gives them, the data dir would look full of what is already gone and GC would
+    // evict live entries for it: compact instead.
+    if (s.max_size > 0 && m_index_credit.load() > credit_cap(s.max_size)) {
+      (void)m_index->compact();
+      measure_disk();
+    }
     lock.lock();
   }
 }
@@ -362,11 +369,21 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
       }
     }
     // Full: evict for this write now, down to the low watermark so the next writes find room.
+    // It counts as a GC run: the metrics show every eviction.
+    const auto started = std::chrono::steady_clock::now();
     GcReport report;
     std::lock_guard gc_lock(m_gc_mutex);
     const auto low = space().gc_low;
-    const auto target = std::min(low, m_options.max_size - bytes);
-    INGOT_TRY(evict(target, DryRun::no, report));
+    report.target = std::min(low, m_options.max_size - bytes);
+    report.before = used_bytes();
+    INGOT_TRY(evict(report.target, DryRun::no, report));
+    report.after = used_bytes();
+    report.duration_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    report.finished_unix_s = now();
+    if (report.cas.entries > 0) {
+      note_run(report);
+    }
     if (attempt == 1 && m_index_credit.load() > 0) {
       // Evicted inline blobs still on disk until RocksDB compacts them: compact now rather
       // than refuse a write the bound has room for.
@@ -508,7 +525,9 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
       INGOT_TRY(erase_blob(key.hash, record));
       INGOT_TRY(drop_entries_of(key.hash, record.stored_size, report));
       if (advance_floor) {
-        m_floor = key;
+        // The tick only: a blob written later in the same second may sort before `key` by
+        // its hash, and must not fall below the floor.
+        m_floor = LruKey{key.tick, {}};
       }
     }
   }
@@ -552,16 +571,19 @@ Result<GcReport> StoreImpl::gc(const GcOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report.finished_unix_s = now();
   if (!report.dry_run) {
-    std::lock_guard lock(m_stats_mutex);
-    ++m_stats.runs;
-    m_stats.evicted_entries += report.cas.entries;
-    m_stats.evicted_bytes +=
-        report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
-    m_stats.duration_s += report.duration_s;
-    m_stats.last = report;
-    (void)m_index->put_meta(k_last_gc, encode_report(report));
+    note_run(report);
   }
   return report;
+}
+
+void StoreImpl::note_run(const GcReport& report) {
+  std::lock_guard lock(m_stats_mutex);
+  ++m_stats.runs;
+  m_stats.evicted_entries += report.cas.entries;
+  m_stats.evicted_bytes += report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
+  m_stats.duration_s += report.duration_s;
+  m_stats.last = report;
+  (void)m_index->put_meta(k_last_gc, encode_report(report));
 }
 
 GcStats StoreImpl::gc_stats() {
@@ -594,11 +616,8 @@ Result<void> StoreImpl::adjust_pin(const Hash& hash, int change) {
   if (!blob) {
     return std::move(blob).error();
   }
-  if (!blob->has_value()) {
-    if (change > 0) {
-      return make_error(Errc::not_found, "blob " + to_hex(hash) + " is not stored");
-    }
-    return {}; // removed by an admin while pinned: nothing left to unpin
+  if (!blob->has_value() && change > 0) {
+    return make_error(Errc::not_found, "blob " + to_hex(hash) + " is not stored");
   }
   auto count = m_index->pin_count(hash);
   if (!count) {
@@ -609,7 +628,8 @@ Result<void> StoreImpl::adjust_pin(const Hash& hash, int change) {
   }
   const std::uint32_t next = change > 0 ? *count + 1 : *count - 1;
   UsageDelta delta;
-  if ((*count == 0) != (next == 0)) {
+  // A blob purged while pinned keeps its count (for when it comes back), not its bytes.
+  if (blob->has_value() && (*count == 0) != (next == 0)) {
     const auto bytes = static_cast<std::int64_t>((*blob)->record.stored_size);
     delta.pinned_blobs = next == 0 ? -1 : 1;
     delta.pinned_bytes = next == 0 ? -bytes : bytes;

@@ -171,6 +171,8 @@ private:
   [[nodiscard]] Result<void> adjust_pin(const Hash& hash, int change);
   void forget_floor();
   bool held(const Hash& hash);
+  // Adds a finished run to the GC stats and keeps it as the last report.
+  void note_run(const GcReport& report);
   void measure_disk();
   std::uint64_t used_bytes() const;
   std::uint64_t index_bytes() const;

@@ -94,9 +94,9 @@ public:
     if (!r) {
       fail();
     }
-    // Committed bytes are counted as stored now: the space held for them goes back.
+    // Committed bytes are counted as stored now: the space held for them goes back. The lease
+    // stays until the writer goes, so that an entry naming the blob can still be written.
     m_reservation.release();
-    m_lease.reset();
     return r;
   }
 

@@ -380,9 +380,11 @@ private:
       m_phase = Phase::responding;
       return m_ctx.run_blocking([self = shared_from_this(), writer] {
         auto digest = writer->commit();
-        net::post(self->m_stream.get_executor(), [self, digest = std::move(digest)]() mutable {
-          self->after_commit(std::move(digest));
-        });
+        // The writer (and its lease on a blob uploaded again) lives until the entry is written.
+        net::post(self->m_stream.get_executor(),
+                  [self, writer, digest = std::move(digest)]() mutable {
+                    self->after_commit(std::move(digest));
+                  });
       });
     }
     after_commit(writer->commit());
@@ -395,6 +397,11 @@ private:
     if (m_route->kind != RouteKind::cas) {
       const auto ns = m_route->kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
       if (auto r = m_ctx.store.ns_put(ns, m_route->key, *digest); !r) {
+        if (r.error().code == Errc::not_found) {
+          // Stored a moment ago and evicted before the entry could name it: a full cache.
+          return send_error(503, "the value " + digest->to_string() +
+                                     " was evicted before the entry was written; retry");
+        }
         return send_error(status_of(r.error()), r.error().message);
       }
     }
