@@ -151,6 +151,18 @@ UsageDelta add(const UsageDelta& a, const UsageDelta& b) {
   return sum;
 }
 
+std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
+  switch (ns) {
+  case Namespace::ac:
+    return delta.ac_entries;
+  case Namespace::kv:
+    return delta.kv_entries;
+  case Namespace::ref:
+    break;
+  }
+  return delta.ref_entries;
+}
+
 bool is_zero(const UsageDelta& d) {
   for (const auto* field : usage_fields(d)) {
     if (*field != 0) {

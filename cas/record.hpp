@@ -29,6 +29,9 @@ std::optional<BlobRecord> decode_blob_value(std::string_view value,
 std::string encode_entry(const Entry& entry);
 std::optional<Entry> decode_entry(std::string_view value);
 
+// What a record adds to the index besides inline bytes: key, record, last use, eviction order.
+inline constexpr std::uint64_t k_record_overhead = 160;
+
 // Accounting deltas, summed by the index's merge operator.
 struct UsageDelta {
   std::int64_t blobs = 0;
@@ -45,6 +48,8 @@ struct UsageDelta {
   std::int64_t ref_entries = 0;
   bool complete = true;
 };
+// The entry counter of a namespace.
+std::int64_t& entries_field(UsageDelta& delta, Namespace ns);
 std::string encode_usage(const UsageDelta& delta);
 std::optional<UsageDelta> decode_usage(std::string_view value);
 UsageDelta add(const UsageDelta& a, const UsageDelta& b);

@@ -16,21 +16,6 @@ namespace {
 constexpr std::string_view k_format_line = "ingot data dir, format 1";
 constexpr std::size_t k_scrub_chunk = 1 << 20;
 
-// What a record adds to the index besides inline bytes: key, record, last use, eviction order.
-constexpr std::uint64_t k_record_overhead = 160;
-
-std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
-  switch (ns) {
-  case Namespace::ac:
-    return delta.ac_entries;
-  case Namespace::kv:
-    return delta.kv_entries;
-  case Namespace::ref:
-    break;
-  }
-  return delta.ref_entries;
-}
-
 std::int64_t now_unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -18,8 +18,6 @@ namespace {
 
 // Eviction reads the order in batches of this many keys.
 constexpr std::size_t k_scan_batch = 256;
-// Index bytes an evicted record frees besides its inline data.
-constexpr std::uint64_t k_record_overhead = 160;
 // How often the background thread writes recency and measures the disk.
 constexpr auto k_background_period = std::chrono::milliseconds(500);
 
@@ -58,18 +56,6 @@ Evicted& bucket(GcReport& report, Namespace ns) {
     break;
   }
   return report.ref;
-}
-
-std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
-  switch (ns) {
-  case Namespace::ac:
-    return delta.ac_entries;
-  case Namespace::kv:
-    return delta.kv_entries;
-  case Namespace::ref:
-    break;
-  }
-  return delta.ref_entries;
 }
 
 } // namespace
@@ -236,13 +222,7 @@ void StoreImpl::background() {
     if (s.max_size > 0 && s.used > s.gc_high) {
       (void)gc({});
     }
-    // Evicted inline blobs free disk only when RocksDB compacts them. Past the credit the
-    // estimate gives them, the data dir would look full of what is already gone and GC would
-    // evict live entries for it: compact instead.
-    if (s.max_size > 0 && m_index_credit.load() > credit_cap(s.max_size)) {
-      (void)m_index->compact();
-      measure_disk();
-    }
+
     lock.lock();
   }
 }

@@ -1,6 +1,7 @@
 // gc and stats: an admin's view of a local data dir's space, and eviction with the server
 // stopped (a running server answers the same through POST /v1/gc and GET /v1/stats).
 #include "cas/store.hpp"
+#include "server/metrics.hpp"
 #include "tools/commands.hpp"
 #include "util/size.hpp"
 
@@ -53,26 +54,6 @@ std::string when(std::int64_t unix_s) {
   return buf;
 }
 
-nlohmann::json report_json(const cas::GcReport& r) {
-  const auto evicted = [](const cas::Evicted& e) {
-    return nlohmann::json{{"entries", e.entries}, {"bytes", e.bytes}};
-  };
-  return {{"dry_run", r.dry_run},
-          {"target_bytes", r.target},
-          {"before_bytes", r.before},
-          {"after_bytes", r.after},
-          {"target_reached", r.target_reached},
-          {"evicted",
-           {{"cas", evicted(r.cas)},
-            {"ac", evicted(r.ac)},
-            {"kv", evicted(r.kv)},
-            {"ref", evicted(r.ref)}}},
-          {"oldest_survivor_age_seconds", r.oldest_survivor_age_s
-                                              ? nlohmann::json(*r.oldest_survivor_age_s)
-                                              : nlohmann::json(nullptr)},
-          {"duration_seconds", r.duration_s}};
-}
-
 void print_report(const cas::GcReport& r) {
   const char* verb = r.dry_run ? "would evict" : "evicted";
   std::printf("%s (target %s, from %s to %s)%s\n", r.dry_run ? "dry run" : "gc",
@@ -121,7 +102,7 @@ int cmd_gc(const GcArgs& a) {
     return fail(report.error());
   }
   if (a.json) {
-    std::printf("%s\n", report_json(*report).dump(2).c_str());
+    std::printf("%s\n", server::gc_report_json(*report).dump(2).c_str());
   } else {
     print_report(*report);
   }
@@ -155,10 +136,7 @@ int cmd_stats(const std::string& data, bool json) {
         {"lookups", {{"hits", u.hits}, {"misses", u.misses}, {"hit_rate", hit_rate}}},
         {"oldest_entry_age_seconds",
          gc.oldest_entry_age_s ? nlohmann::json(*gc.oldest_entry_age_s) : nlohmann::json(nullptr)},
-        {"last_gc", gc.last ? report_json(*gc.last) : nlohmann::json(nullptr)}};
-    if (gc.last) {
-      j["last_gc"]["finished_unix_seconds"] = gc.last->finished_unix_s;
-    }
+        {"last_gc", gc.last ? server::gc_report_json(*gc.last) : nlohmann::json(nullptr)}};
     std::printf("%s\n", j.dump(2).c_str());
     return k_exit_ok;
   }
