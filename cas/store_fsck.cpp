@@ -341,7 +341,8 @@ private:
         return std::move(now).error();
       }
       if (!now->has_value()) {
-        return name + " was removed meanwhile";
+        // Removing a value blob removes the entries naming it (repairs drop blobs first).
+        return "dropped " + name + " along with its value blob";
       }
       if ((*now)->value != *value) {
         return "kept " + name + ": it was rewritten meanwhile";
