@@ -95,6 +95,30 @@ Result<Digest> parse_digest(std::string_view hex, std::uint64_t size) {
   return Digest{*h, size};
 }
 
+Result<Digest> parse_digest_text(std::string_view text) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    return make_error(Errc::invalid_argument, "a digest is written <64 hex>/<size in bytes>");
+  }
+  const auto digits = text.substr(slash + 1);
+  const auto not_a_size = [&] {
+    return make_error(Errc::invalid_argument,
+                      "digest size '" + std::string(digits) + "' is not a number of bytes");
+  };
+  // 19 digits always fit in 64 bits.
+  if (digits.empty() || digits.size() > 19) {
+    return not_a_size();
+  }
+  std::uint64_t size = 0;
+  for (const char c : digits) {
+    if (c < '0' || c > '9') {
+      return not_a_size();
+    }
+    size = size * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return parse_digest(text.substr(0, slash), size);
+}
+
 const Digest& empty_digest() {
   static const Digest d = digest_of(ByteView{});
   return d;

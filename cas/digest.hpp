@@ -28,6 +28,8 @@ struct Digest {
 // Strict: exactly 64 lowercase hex characters.
 [[nodiscard]] Result<Hash> parse_hash(std::string_view hex);
 [[nodiscard]] Result<Digest> parse_digest(std::string_view hex, std::uint64_t size);
+// The text form "<64 hex>/<size in bytes>" that Digest::to_string() writes.
+[[nodiscard]] Result<Digest> parse_digest_text(std::string_view text);
 
 // REAPI: the empty blob (e3b0c442…b855, size 0) is always present.
 const Digest& empty_digest();

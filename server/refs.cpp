@@ -31,28 +31,6 @@ SimpleResponse json_response(const json& j, unsigned status = 200) {
   return {status, "application/json", j.dump() + "\n"};
 }
 
-// "<64 hex>/<size>"
-Result<cas::Digest> parse_digest_text(std::string_view text) {
-  const auto slash = text.find('/');
-  if (slash == std::string_view::npos) {
-    return make_error(Errc::invalid_argument, "a digest is written <64 hex>/<size in bytes>");
-  }
-  std::uint64_t size = 0;
-  const auto digits = text.substr(slash + 1);
-  if (digits.empty() || digits.size() > 19) {
-    return make_error(Errc::invalid_argument,
-                      "digest size '" + std::string(digits) + "' is not a number of bytes");
-  }
-  for (const char c : digits) {
-    if (c < '0' || c > '9') {
-      return make_error(Errc::invalid_argument,
-                        "digest size '" + std::string(digits) + "' is not a number of bytes");
-    }
-    size = size * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return cas::parse_digest(text.substr(0, slash), size);
-}
-
 std::string query_value(std::string_view query, std::string_view name) {
   while (!query.empty()) {
     const auto amp = query.find('&');
@@ -206,7 +184,7 @@ SimpleResponse put_ref(cas::Store& store, const Route& route, std::string_view b
     return error_response(
         400, "body must be JSON {\"digest\": \"<64 hex>/<size>\", \"pinned\": true|false}");
   }
-  auto digest = parse_digest_text(j["digest"].get<std::string>());
+  auto digest = cas::parse_digest_text(j["digest"].get<std::string>());
   if (!digest) {
     return error_response(digest.error());
   }

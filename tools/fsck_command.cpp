@@ -30,13 +30,6 @@ listed. The data dir must not be in use: stop the server first.
 
 Exit status: 0 consistent (or everything repaired), 4 problems remain, 1 error.)";
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "ingot: %s\n", e.message.c_str());
-  return e.code == Errc::corrupt            ? k_exit_corrupt
-         : e.code == Errc::invalid_argument ? k_exit_usage
-                                            : k_exit_error;
-}
-
 std::string label(cas::FsckIssue issue) {
   std::string out(to_string(issue));
   for (char& c : out) {

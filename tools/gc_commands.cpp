@@ -23,11 +23,6 @@ struct GcArgs {
   bool json = false;
 };
 
-int fail(const Error& e) {
-  std::fprintf(stderr, "ingot: %s\n", e.message.c_str());
-  return e.code == Errc::invalid_argument ? k_exit_usage : k_exit_error;
-}
-
 std::string age(std::optional<std::int64_t> seconds) {
   if (!seconds) {
     return "-";

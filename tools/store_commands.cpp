@@ -1,4 +1,4 @@
-// put, get: direct access to a local data dir (the server must not be running
+// put and get with --data: direct access to a local data dir (the server must not be running
 // on it; the data dir's lock says so if it is).
 #include "cas/store.hpp"
 #include "tools/commands.hpp"
@@ -11,28 +11,11 @@
 #include <unistd.h>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
 namespace ingot::tools {
 
 namespace {
 
 constexpr std::size_t k_chunk = 1 << 20;
-constexpr const char* k_default_data = "./ingot-data";
-
-int fail(const Error& e) {
-  std::fprintf(stderr, "ingot: %s\n", e.message.c_str());
-  switch (e.code) {
-  case Errc::not_found:
-    return k_exit_not_found;
-  case Errc::corrupt:
-    return k_exit_corrupt;
-  case Errc::invalid_argument:
-    return k_exit_usage;
-  default:
-    return k_exit_error;
-  }
-}
 
 Result<std::unique_ptr<cas::Store>> open_store(const std::string& data) {
   cas::StoreOptions options;
@@ -138,34 +121,12 @@ int cmd_get(const std::string& data, const std::string& hex, const std::string& 
 
 } // namespace
 
-void add_store_commands(CLI::App& app, std::function<int()>& run) {
-  // Shared by every subcommand below; CLI11 options hold references to these.
-  static std::string data = k_default_data;
-  static std::vector<std::string> files;
-  static std::string digest;
-  static std::string output;
-  const std::string data_help = "Data directory (default " + std::string(k_default_data) + ")";
+int put_local(const std::string& data, const std::vector<std::string>& files) {
+  return cmd_put(data, files);
+}
 
-  auto* put = app.add_subcommand("put", "Store files in a local data dir; prints digest, size "
-                                        "and name per file ('-' reads stdin)");
-  put->add_option("--data", data, data_help);
-  put->add_option("files", files, "Files to store")->required();
-  put->callback([&run] {
-    run = [] {
-      return cmd_put(data, files);
-    };
-  });
-
-  auto* get = app.add_subcommand("get", "Write a blob from a local data dir to a file or stdout "
-                                        "(exit 3 when it is not stored)");
-  get->add_option("--data", data, data_help);
-  get->add_option("digest", digest, "SHA-256 of the blob (64 lowercase hex)")->required();
-  get->add_option("-o,--output", output, "Output file (default stdout); written atomically");
-  get->callback([&run] {
-    run = [] {
-      return cmd_get(data, digest, output);
-    };
-  });
+int get_local(const std::string& data, const std::string& hex, const std::string& output) {
+  return cmd_get(data, hex, output);
 }
 
 } // namespace ingot::tools

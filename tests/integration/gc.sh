@@ -22,18 +22,6 @@ SLACK=$((BOUND / 32))
 
 # --- helpers ---------------------------------------------------------------------------------
 
-# json FILE EXPR: a Python expression over the JSON in FILE (as `j`), printed as JSON.
-json() {
-  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(json.dumps(eval(sys.argv[2])))' \
-    "$1" "$2" || fail "cannot evaluate $2 on $(head -c 300 "$1")"
-}
-
-# expect_json FILE PYTHON_CONDITION WHAT: fails with WHAT unless the condition holds.
-expect_json() {
-  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
-    "$1" "$2" || fail "$3: $2 does not hold for $(tr -d ' \n' <"$1" | head -c 1500)"
-}
-
 du_bytes() { du -sb "$1" 2>/dev/null | cut -f1; }
 
 # expect_under_bound DIR BOUND: du -sb DIR is at most BOUND plus the slack.

@@ -22,11 +22,6 @@ MIB=$((1024 * 1024))
 READERS=2
 SAMPLERS=2
 
-json() {
-  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(json.dumps(eval(sys.argv[2])))' \
-    "$1" "$2" || fail "cannot evaluate $2 on $(head -c 300 "$1")"
-}
-
 du_bytes() { du -sb "$1" 2>/dev/null | cut -f1; }
 
 # mval NAME: a sample's value in the phase's last /metrics scrape, 0 when absent.

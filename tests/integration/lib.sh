@@ -55,6 +55,19 @@ fail() {
   exit 1
 }
 
+# The scripts that read JSON need python3 (a test dependency, scripts/deps.sh).
+# json FILE EXPR: a Python expression over the JSON in FILE (as `j`), printed as JSON.
+json() {
+  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(json.dumps(eval(sys.argv[2])))' \
+    "$1" "$2" || fail "cannot evaluate $2 on $(head -c 300 "$1")"
+}
+
+# expect_json FILE PYTHON_CONDITION WHAT: fails with WHAT unless the condition holds.
+expect_json() {
+  python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' \
+    "$1" "$2" || fail "$3: $2 does not hold for $(tr -d ' \n' <"$1" | head -c 1500)"
+}
+
 # start_server DATA_DIR [serve options...]: starts `ingot serve` on a free port and returns once
 # it has printed its first line ("ingot: serving DIR (…) on http://127.0.0.1:PORT/"), read
 # through a fifo: no sleeping. Sets SERVER_PID, SERVER_LOG (all of its stderr), PORT and URL.

@@ -1,0 +1,513 @@
+#include "client/client.hpp"
+
+#include "client/http_pool.hpp"
+#include "util/base64.hpp"
+#include "util/file_io.hpp"
+
+#include <atomic>
+#include <fcntl.h>
+#include <random>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+namespace ingot::client {
+
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::size_t k_find_missing_chunk = 10'000;
+constexpr std::size_t k_read_buffer = 1u << 20;
+
+bool retryable(unsigned status) {
+  // 501 (not implemented) and 507 (no room) would answer the same again at once.
+  return status >= 500 && status != 501 && status != 507;
+}
+
+Errc errc_of(unsigned status) {
+  switch (status) {
+  case 400:
+    return Errc::invalid_argument;
+  case 401:
+  case 403:
+    return Errc::unauthorized;
+  case 404:
+    return Errc::not_found;
+  case 413:
+    return Errc::too_large;
+  case 503:
+    return Errc::busy;
+  case 507:
+    return Errc::no_space;
+  default:
+    return Errc::io;
+  }
+}
+
+// The server's one-line error, or the status alone.
+Error status_error(const Response& r, const std::string& what) {
+  std::string line = r.body.substr(0, r.body.find('\n'));
+  if (line.size() > 300) {
+    line.resize(300);
+  }
+  return make_error(errc_of(r.status),
+                    what + ": HTTP " + std::to_string(r.status) + (line.empty() ? "" : " " + line));
+}
+
+json digest_json(const cas::Digest& d) {
+  return {{"hash", d.hex()}, {"size", d.size}};
+}
+
+Result<cas::Digest> digest_from(const json& j) {
+  if (!j.is_object() || !j.contains("hash") || !j["hash"].is_string() || !j.contains("size") ||
+      !j["size"].is_number_unsigned()) {
+    return make_error(Errc::corrupt, "server sent a digest that is not {hash, size}");
+  }
+  return cas::parse_digest(j["hash"].get<std::string>(), j["size"].get<std::uint64_t>());
+}
+
+// A 2xx answer holding a JSON object; anything else is an error about `what`.
+Result<json> json_answer(Result<Response> response, const std::string& what) {
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, what);
+  }
+  json j = json::parse(response->body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return make_error(Errc::corrupt, what + ": the server's answer is not a JSON object");
+  }
+  return j;
+}
+
+Result<RefInfo> ref_from(const json& j) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("digest") ||
+      !j["digest"].is_string()) {
+    return make_error(Errc::corrupt, "server sent a ref without name and digest");
+  }
+  auto digest = cas::parse_digest_text(j["digest"].get<std::string>());
+  if (!digest) {
+    return std::move(digest).error();
+  }
+  RefInfo ref;
+  ref.name = j["name"].get<std::string>();
+  ref.digest = *digest;
+  ref.pinned = j.value("pinned", false);
+  ref.updated_unix_ms = j.value("updated_unix_ms", std::int64_t{0});
+  return ref;
+}
+
+Error mismatch(const cas::Digest& want, const cas::Digest& got) {
+  return make_error(Errc::corrupt, "blob " + want.to_string() + " arrived as " + got.to_string() +
+                                       ": the server's copy is damaged (run ingot fsck on it)");
+}
+
+// Writes a download to a temporary file beside its destination, hashing as it goes.
+class FileSink final : public BodySink {
+public:
+  FileSink(int fd, fs::path path) : m_fd(fd), m_path(std::move(path)) {}
+
+  Result<void> restart() override {
+    if (::ftruncate(m_fd, 0) != 0 || ::lseek(m_fd, 0, SEEK_SET) != 0) {
+      return errno_error(errno, "cannot rewind " + m_path.string());
+    }
+    (void)m_hasher.finish(); // starts over
+    return {};
+  }
+
+  Result<void> write(ByteView data) override {
+    m_hasher.update(data);
+    return write_all(m_fd, data, m_path);
+  }
+
+  cas::Digest finish() { return m_hasher.finish(); }
+
+private:
+  int m_fd;
+  fs::path m_path;
+  cas::Sha256 m_hasher;
+};
+
+// Tells the retry loop whether a failure was the sink's own (a full disk is not retried).
+class GuardedSink final : public BodySink {
+public:
+  explicit GuardedSink(BodySink& inner) : m_inner(inner) {}
+  Result<void> restart() override { return note(m_inner.restart()); }
+  Result<void> write(ByteView data) override { return note(m_inner.write(data)); }
+  bool failed() const { return m_failed; }
+
+private:
+  Result<void> note(Result<void> r) {
+    m_failed = m_failed || !r;
+    return r;
+  }
+  BodySink& m_inner;
+  bool m_failed = false;
+};
+
+std::chrono::milliseconds backoff_before(unsigned attempt, const ClientOptions& o) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto cap = o.backoff.count();
+  for (unsigned i = 2; i < attempt && cap < o.max_backoff.count(); ++i) {
+    cap *= 2;
+  }
+  cap = std::min<std::int64_t>(cap, o.max_backoff.count());
+  return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
+}
+
+std::string temp_name_for(const fs::path& file) {
+  static std::atomic<std::uint64_t> counter{0};
+  return "." + file.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
+         std::to_string(counter.fetch_add(1));
+}
+
+} // namespace
+
+struct Client::Counters {
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> retries{0};
+};
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
+  auto address = parse_server_url(options.server);
+  if (!address) {
+    return std::move(address).error();
+  }
+  if (options.parallelism == 0 || options.max_attempts == 0) {
+    return make_error(Errc::invalid_argument, "parallelism and attempts must be at least 1");
+  }
+  auto pool = std::make_unique<HttpPool>(*address, options.token, options.timeout);
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(pool)));
+}
+
+Client::Client(ClientOptions options, std::unique_ptr<HttpPool> pool)
+    : m_options(std::move(options)), m_pool(std::move(pool)),
+      m_counters(std::make_unique<Counters>()) {}
+
+Client::~Client() = default;
+
+TransferCounters Client::counters() const {
+  return {m_counters->requests.load(), m_counters->retries.load(), m_pool->bytes_sent(),
+          m_pool->bytes_received()};
+}
+
+Result<Response> Client::call(const Request& request, BodySink* sink) {
+  for (unsigned attempt = 1;; ++attempt) {
+    if (attempt > 1) {
+      ++m_counters->retries;
+      std::this_thread::sleep_for(backoff_before(attempt, m_options));
+    }
+    ++m_counters->requests;
+    std::optional<GuardedSink> guard;
+    if (sink != nullptr) {
+      guard.emplace(*sink);
+    }
+    auto response = m_pool->send(request, guard ? &*guard : nullptr);
+    const bool last = attempt >= m_options.max_attempts;
+    if (!response) {
+      const auto code = response.error().code;
+      const bool transient = code == Errc::io || code == Errc::timeout;
+      if ((guard && guard->failed()) || !transient || last) {
+        auto error = std::move(response).error();
+        if (attempt > 1 && transient) {
+          error.message += " (gave up after " + std::to_string(attempt) + " tries)";
+        }
+        return error;
+      }
+      continue;
+    }
+    if (!retryable(response->status) || last) {
+      return response;
+    }
+  }
+}
+
+Result<std::vector<cas::Digest>> Client::find_missing(std::span<const cas::Digest> digests) {
+  std::vector<cas::Digest> missing;
+  for (std::size_t begin = 0; begin < digests.size(); begin += k_find_missing_chunk) {
+    const auto chunk =
+        digests.subspan(begin, std::min(k_find_missing_chunk, digests.size() - begin));
+    json list = json::array();
+    for (const auto& d : chunk) {
+      list.push_back(digest_json(d));
+    }
+    Request request{Method::post,
+                    "/v1/blobs:findMissing",
+                    "application/json",
+                    json{{"digests", std::move(list)}}.dump(),
+                    {}};
+    auto j = json_answer(call(request), "findMissing");
+    if (!j) {
+      return std::move(j).error();
+    }
+    if (!j->contains("missing") || !(*j)["missing"].is_array()) {
+      return make_error(Errc::corrupt, "findMissing: the answer has no \"missing\" list");
+    }
+    for (const auto& item : (*j)["missing"]) {
+      auto d = digest_from(item);
+      if (!d) {
+        return std::move(d).error();
+      }
+      missing.push_back(*d);
+    }
+  }
+  return missing;
+}
+
+Result<void> Client::put(const cas::Digest& digest, std::string_view bytes) {
+  Request request{
+      Method::put, "/cas/" + digest.hex(), "application/octet-stream", std::string(bytes), {}};
+  auto response = call(request);
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "upload of " + digest.to_string());
+  }
+  return {};
+}
+
+Result<void> Client::put_file(const cas::Digest& digest, const fs::path& file) {
+  Request request{Method::put, "/cas/" + digest.hex(), "application/octet-stream", {}, file};
+  auto response = call(request);
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "upload of " + file.string());
+  }
+  return {};
+}
+
+Result<void> Client::batch_update(std::span<const BlobData> blobs) {
+  json list = json::array();
+  for (const auto& b : blobs) {
+    auto item = digest_json(b.digest);
+    item["data"] = base64_encode(as_bytes(b.bytes));
+    list.push_back(std::move(item));
+  }
+  Request request{Method::post,
+                  "/v1/blobs:batchUpdate",
+                  "application/json",
+                  json{{"requests", std::move(list)}}.dump(),
+                  {}};
+  auto j = json_answer(call(request), "batchUpdate");
+  if (!j) {
+    return std::move(j).error();
+  }
+  const auto& responses = (*j)["responses"];
+  if (!responses.is_array() || responses.size() != blobs.size()) {
+    return make_error(Errc::corrupt, "batchUpdate: the answer does not list every blob");
+  }
+  for (const auto& r : responses) {
+    const auto status = r.value("status", 0u);
+    if (status != 200) {
+      return make_error(errc_of(status), "upload of " + r.value("hash", std::string("?")) +
+                                             ": HTTP " + std::to_string(status) + " " +
+                                             r.value("message", std::string()));
+    }
+  }
+  return {};
+}
+
+Result<std::vector<Result<std::string>>> Client::batch_read(std::span<const cas::Digest> digests) {
+  json list = json::array();
+  for (const auto& d : digests) {
+    list.push_back(digest_json(d));
+  }
+  Request request{Method::post,
+                  "/v1/blobs:batchRead",
+                  "application/json",
+                  json{{"digests", std::move(list)}}.dump(),
+                  {}};
+  auto j = json_answer(call(request), "batchRead");
+  if (!j) {
+    return std::move(j).error();
+  }
+  const auto& responses = (*j)["responses"];
+  if (!responses.is_array() || responses.size() != digests.size()) {
+    return make_error(Errc::corrupt, "batchRead: the answer does not list every blob");
+  }
+  std::vector<Result<std::string>> out;
+  out.reserve(digests.size());
+  for (std::size_t i = 0; i < digests.size(); ++i) {
+    const auto& r = responses[i];
+    const auto status = r.value("status", 0u);
+    if (status != 200) {
+      out.emplace_back(make_error(errc_of(status), "blob " + digests[i].to_string() + ": HTTP " +
+                                                       std::to_string(status) + " " +
+                                                       r.value("message", std::string())));
+      continue;
+    }
+    auto data = r.contains("data") && r["data"].is_string()
+                    ? base64_decode(r["data"].get<std::string>())
+                    : std::nullopt;
+    if (!data) {
+      out.emplace_back(make_error(Errc::corrupt, "batchRead: blob " + digests[i].to_string() +
+                                                     " came without valid base64 data"));
+      continue;
+    }
+    if (const auto got = cas::digest_of(*data); got != digests[i]) {
+      out.emplace_back(mismatch(digests[i], got));
+      continue;
+    }
+    out.emplace_back(std::move(*data));
+  }
+  return out;
+}
+
+Result<std::string> Client::get(const cas::Digest& digest) {
+  auto response = call(Request{Method::get, "/cas/" + digest.hex(), {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status != 200) {
+    return status_error(*response, "blob " + digest.to_string());
+  }
+  if (const auto got = cas::digest_of(response->body); got.hash != digest.hash) {
+    return mismatch(digest, got);
+  }
+  return std::move(response->body);
+}
+
+Result<void> Client::get_to_file(const cas::Digest& digest, const fs::path& file, unsigned mode) {
+  const auto temp = file.parent_path() / temp_name_for(file);
+  auto fd = open_file(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (!fd) {
+    return std::move(fd).error();
+  }
+  FileSink sink(fd->get(), temp);
+  const auto fail = [&](Error e) -> Result<void> {
+    ::unlink(temp.c_str());
+    return e;
+  };
+  auto response = call(Request{Method::get, "/cas/" + digest.hex(), {}, {}, {}}, &sink);
+  if (!response) {
+    return fail(std::move(response).error());
+  }
+  if (response->status != 200) {
+    return fail(status_error(*response, "blob " + digest.to_string()));
+  }
+  if (const auto got = sink.finish(); got.hash != digest.hash) {
+    return fail(mismatch(digest, got));
+  }
+  if (::fchmod(fd->get(), mode) != 0) {
+    return fail(errno_error(errno, "cannot set the mode of " + temp.string()));
+  }
+  fd->reset();
+  if (::rename(temp.c_str(), file.c_str()) != 0) {
+    return fail(errno_error(errno, "cannot rename " + temp.string() + " to " + file.string()));
+  }
+  return {};
+}
+
+Result<std::string> Client::get_tree(const cas::Digest& root) {
+  auto response = call(Request{
+      Method::get, "/v1/trees/" + root.hex() + "/" + std::to_string(root.size), {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status != 200) {
+    return status_error(*response, "tree " + root.to_string());
+  }
+  return std::move(response->body);
+}
+
+Result<RefInfo> Client::get_ref(std::string_view name) {
+  auto j = json_answer(call(Request{Method::get, "/v1/refs/" + encode_path(name), {}, {}, {}}),
+                       "ref '" + std::string(name) + "'");
+  if (!j) {
+    return std::move(j).error();
+  }
+  return ref_from(*j);
+}
+
+Result<RefInfo> Client::put_ref(std::string_view name, const cas::Digest& digest, Pinned pinned) {
+  const json body{{"digest", digest.to_string()}, {"pinned", pinned == Pinned::yes}};
+  auto j = json_answer(
+      call(Request{
+          Method::put, "/v1/refs/" + encode_path(name), "application/json", body.dump(), {}}),
+      "setting ref '" + std::string(name) + "'");
+  if (!j) {
+    return std::move(j).error();
+  }
+  return ref_from(*j);
+}
+
+Result<void> Client::delete_ref(std::string_view name) {
+  auto response = call(Request{Method::del, "/v1/refs/" + encode_path(name), {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "removing ref '" + std::string(name) + "'");
+  }
+  return {};
+}
+
+Result<RefListing> Client::list_refs(std::string_view prefix) {
+  auto j =
+      json_answer(call(Request{Method::get, "/v1/refs?prefix=" + encode_path(prefix), {}, {}, {}}),
+                  "listing refs");
+  if (!j) {
+    return std::move(j).error();
+  }
+  RefListing out;
+  out.truncated = j->value("truncated", false);
+  if (!j->contains("refs") || !(*j)["refs"].is_array()) {
+    return make_error(Errc::corrupt, "ref listing: the answer has no \"refs\" list");
+  }
+  for (const auto& item : (*j)["refs"]) {
+    auto ref = ref_from(item);
+    if (!ref) {
+      return std::move(ref).error();
+    }
+    out.refs.push_back(std::move(*ref));
+  }
+  return out;
+}
+
+Result<cas::Digest> digest_file(const fs::path& file) {
+  auto fd = open_file(file, O_RDONLY | O_CLOEXEC);
+  if (!fd) {
+    return std::move(fd).error();
+  }
+  std::vector<std::uint8_t> buffer(k_read_buffer);
+  cas::Sha256 hasher;
+  for (std::uint64_t offset = 0;;) {
+    auto n = pread_full(fd->get(), buffer, offset, file);
+    if (!n) {
+      return std::move(n).error();
+    }
+    hasher.update(ByteView(buffer.data(), *n));
+    offset += *n;
+    if (*n < buffer.size()) {
+      break;
+    }
+  }
+  return hasher.finish();
+}
+
+std::string encode_path(std::string_view name) {
+  static constexpr char k_hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      const auto u = static_cast<unsigned char>(c);
+      out.push_back(k_hex[u >> 4]);
+      out.push_back(k_hex[u & 15]);
+    }
+  }
+  return out;
+}
+
+} // namespace ingot::client

@@ -1,0 +1,112 @@
+// The Ingot client: blobs, trees and refs over HTTP, with the retry policy in one place.
+#pragma once
+
+#include "cas/digest.hpp"
+#include "client/options.hpp"
+#include "util/result.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingot::client {
+
+class HttpPool;
+struct Request;
+struct Response;
+class BodySink;
+
+// Blobs up to this size travel in batch requests; larger ones stream in a request of their own.
+inline constexpr std::uint64_t k_batch_blob_limit = 64u * 1024;
+// A batch carries at most this many bytes of blobs (before base64) and this many blobs.
+inline constexpr std::uint64_t k_batch_bytes = 4u << 20;
+inline constexpr std::size_t k_batch_count = 4096;
+
+struct BlobData {
+  cas::Digest digest;
+  std::string bytes;
+};
+
+enum class Pinned { no, yes };
+
+struct RefInfo {
+  std::string name;
+  cas::Digest digest;
+  bool pinned = false;
+  std::int64_t updated_unix_ms = 0;
+};
+
+struct RefListing {
+  std::vector<RefInfo> refs;
+  bool truncated = false; // the server lists at most 1000; narrow the prefix for more
+};
+
+struct TransferCounters {
+  std::uint64_t requests = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+};
+
+class Client {
+public:
+  // Checks the options; connects lazily, on the first request.
+  [[nodiscard]] static Result<std::unique_ptr<Client>> create(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const ClientOptions& options() const { return m_options; }
+  TransferCounters counters() const;
+
+  // Blobs. Every blob downloaded is checked against its digest: a mismatch is Errc::corrupt.
+  // get and get_to_file check the hash alone, so a digest of unknown size (0) may be asked for.
+  [[nodiscard]] Result<std::vector<cas::Digest>> find_missing(std::span<const cas::Digest> digests);
+  [[nodiscard]] Result<void> put(const cas::Digest& digest, std::string_view bytes);
+  // Streams the file; the server verifies it against `digest` (a file changed since it was
+  // hashed is refused, not stored).
+  [[nodiscard]] Result<void> put_file(const cas::Digest& digest, const std::filesystem::path& file);
+  // One request for many small blobs; an error names the first blob the server refused.
+  [[nodiscard]] Result<void> batch_update(std::span<const BlobData> blobs);
+  // One request for many small blobs: one result per digest, in order.
+  [[nodiscard]] Result<std::vector<Result<std::string>>>
+  batch_read(std::span<const cas::Digest> digests);
+  [[nodiscard]] Result<std::string> get(const cas::Digest& digest);
+  // Streams the blob into `file`: written beside it under a temporary name, checked, given
+  // `mode`, then renamed over it, so `file` is never seen half-written or unverified.
+  [[nodiscard]] Result<void> get_to_file(const cas::Digest& digest,
+                                         const std::filesystem::path& file, unsigned mode = 0644);
+
+  // Trees: the serialized REAPI `Tree` (root and every Directory) of a root Directory digest.
+  [[nodiscard]] Result<std::string> get_tree(const cas::Digest& root);
+
+  // Refs.
+  [[nodiscard]] Result<RefInfo> get_ref(std::string_view name);
+  [[nodiscard]] Result<RefInfo> put_ref(std::string_view name, const cas::Digest& digest,
+                                        Pinned pinned);
+  [[nodiscard]] Result<void> delete_ref(std::string_view name);
+  [[nodiscard]] Result<RefListing> list_refs(std::string_view prefix);
+
+private:
+  Client(ClientOptions options, std::unique_ptr<HttpPool> pool);
+  // Sends with retries: connection errors, timeouts and retryable 5xx are tried again after
+  // a jittered backoff, up to options().max_attempts tries. Any 4xx returns at once.
+  [[nodiscard]] Result<Response> call(const Request& request, BodySink* sink = nullptr);
+
+  ClientOptions m_options;
+  std::unique_ptr<HttpPool> m_pool;
+  struct Counters;
+  std::unique_ptr<Counters> m_counters;
+};
+
+// SHA-256 and size of a file's content, read in a bounded buffer.
+[[nodiscard]] Result<cas::Digest> digest_file(const std::filesystem::path& file);
+
+// "a b/c" -> "a%20b/c": a ref name or key as a path below a route ('/' kept).
+std::string encode_path(std::string_view name);
+
+} // namespace ingot::client

@@ -1,0 +1,124 @@
+#include "client/options.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace ingot::client {
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// A token file holds the token, perhaps followed by a newline.
+Result<std::string> read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return make_error(Errc::not_found, "cannot read token file " + path);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
+                            token.back() == '\t')) {
+    token.pop_back();
+  }
+  if (token.empty()) {
+    return make_error(Errc::invalid_argument, "token file " + path + " is empty");
+  }
+  if (token.find_first_of("\r\n") != std::string::npos) {
+    return make_error(Errc::invalid_argument, "token file " + path + " holds more than one line");
+  }
+  return token;
+}
+
+} // namespace
+
+Result<ServerAddress> parse_server_url(std::string_view url) {
+  const auto invalid = [&](const std::string& why) {
+    return make_error(Errc::invalid_argument,
+                      "server '" + std::string(url) + "': " + why +
+                          " (expected http://HOST:PORT, as in http://127.0.0.1:8080)");
+  };
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    return invalid("https is not spoken here; put a TLS proxy in front and use http to it");
+  }
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.find("://") != std::string_view::npos) {
+    return invalid("only http:// is supported");
+  }
+  ServerAddress out;
+  const auto slash = rest.find('/');
+  if (slash != std::string_view::npos) {
+    out.base = std::string(rest.substr(slash));
+    while (!out.base.empty() && out.base.back() == '/') {
+      out.base.pop_back();
+    }
+    rest = rest.substr(0, slash);
+  }
+  if (rest.starts_with('[')) {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) {
+      return invalid("unclosed '['");
+    }
+    out.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) {
+      return invalid("junk after ']'");
+    }
+  } else {
+    const auto colon = rest.find(':');
+    out.host = std::string(rest.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon);
+  }
+  if (out.host.empty()) {
+    return invalid("no host");
+  }
+  out.port = "80";
+  if (rest.starts_with(':')) {
+    rest.remove_prefix(1);
+    if (rest.empty() || rest.size() > 5 || rest.find_first_not_of("0123456789") != rest.npos ||
+        std::stoul(std::string(rest)) == 0 || std::stoul(std::string(rest)) > 65535) {
+      return invalid("port must be a number from 1 to 65535");
+    }
+    out.port = std::string(rest);
+  }
+  return out;
+}
+
+Result<ClientOptions> resolve_options(const CredentialFlags& flags, ClientOptions defaults) {
+  ClientOptions out = std::move(defaults);
+  if (!flags.server.empty()) {
+    out.server = flags.server;
+  } else if (auto s = env("INGOT_SERVER"); !s.empty()) {
+    out.server = s;
+  }
+  if (auto parsed = parse_server_url(out.server); !parsed) {
+    return std::move(parsed).error();
+  }
+  if (!flags.token.empty()) {
+    out.token = flags.token;
+  } else if (!flags.token_file.empty()) {
+    auto token = read_token_file(flags.token_file);
+    if (!token) {
+      return std::move(token).error();
+    }
+    out.token = std::move(*token);
+  } else if (auto t = env("INGOT_TOKEN"); !t.empty()) {
+    out.token = t;
+  } else if (auto f = env("INGOT_TOKEN_FILE"); !f.empty()) {
+    auto token = read_token_file(f);
+    if (!token) {
+      return std::move(token).error();
+    }
+    out.token = std::move(*token);
+  }
+  return out;
+}
+
+} // namespace ingot::client
