@@ -272,6 +272,11 @@ public:
   [[nodiscard]] virtual Result<void> unpin(std::string_view name) = 0;
   [[nodiscard]] virtual Result<bool> is_pinned(std::string_view name) = 0;
 
+  // --- records: small named values that neither GC nor a purge ever drops ---
+  // For what must outlive its blobs' fate, such as release records (the blobs are pinned).
+  [[nodiscard]] virtual Result<std::optional<std::string>> get_record(std::string_view name) = 0;
+  [[nodiscard]] virtual Result<void> put_record(std::string_view name, std::string_view value) = 0;
+
   // --- namespaces: key -> digest of a stored blob ---
   [[nodiscard]] virtual Result<Entry> ns_get(Namespace ns, std::string_view key) = 0;
   // The value must already be stored (Errc::not_found otherwise). kv is last-writer-wins.

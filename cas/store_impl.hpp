@@ -117,6 +117,8 @@ public:
   GcStats gc_stats() override;
   std::optional<std::uint64_t> recorded_max_size() override;
   Result<void> flush_recency() override;
+  Result<std::optional<std::string>> get_record(std::string_view name) override;
+  Result<void> put_record(std::string_view name, std::string_view value) override;
   Result<void> pin(std::string_view name, std::vector<Hash> blobs) override;
   Result<void> unpin(std::string_view name) override;
   Result<bool> is_pinned(std::string_view name) override;

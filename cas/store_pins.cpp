@@ -68,6 +68,15 @@ Result<void> StoreImpl::adjust_pin(const Hash& hash, int change) {
   return {};
 }
 
+// Records share the meta table with the store's own settings, under their own prefix.
+Result<std::optional<std::string>> StoreImpl::get_record(std::string_view name) {
+  return m_index->get_meta("record/" + std::string(name));
+}
+
+Result<void> StoreImpl::put_record(std::string_view name, std::string_view value) {
+  return m_index->put_meta("record/" + std::string(name), value);
+}
+
 Result<void> StoreImpl::pin(std::string_view name, std::vector<Hash> blobs) {
   std::sort(blobs.begin(), blobs.end());
   blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());

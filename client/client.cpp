@@ -37,6 +37,8 @@ Errc errc_of(unsigned status) {
     return Errc::unauthorized;
   case 404:
     return Errc::not_found;
+  case 409:
+    return Errc::busy;
   case 413:
     return Errc::too_large;
   case 503:
@@ -470,6 +472,84 @@ Result<RefListing> Client::list_refs(std::string_view prefix) {
     out.refs.push_back(std::move(*ref));
   }
   return out;
+}
+
+Result<std::string> Client::get_text(const std::string& target, const std::string& what) {
+  auto response = call(Request{Method::get, target, {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, what);
+  }
+  return std::move(response->body);
+}
+
+namespace {
+
+std::string release_path(std::string_view project, std::string_view version) {
+  return "/v1/releases/" + encode_path(project) + "/" + encode_path(version);
+}
+
+std::string release_what(std::string_view project, std::string_view version) {
+  return "release " + std::string(project) + " " + std::string(version);
+}
+
+} // namespace
+
+Result<std::string> Client::publish_release(std::string_view project, std::string_view version,
+                                            std::span<const ReleaseArtifact> artifacts) {
+  json list = json::array();
+  for (const auto& a : artifacts) {
+    list.push_back({{"name", a.name}, {"digest", a.digest.to_string()}});
+  }
+  auto response = call(Request{Method::put,
+                               release_path(project, version),
+                               "application/json",
+                               json{{"artifacts", std::move(list)}}.dump(),
+                               {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "publishing " + release_what(project, version));
+  }
+  return std::move(response->body);
+}
+
+Result<std::string> Client::get_release(std::string_view project, std::string_view version) {
+  return get_text(release_path(project, version), release_what(project, version));
+}
+
+Result<std::string> Client::list_releases(std::string_view project) {
+  return get_text("/v1/releases/" + encode_path(project),
+                  "releases of '" + std::string(project) + "'");
+}
+
+Result<std::string> Client::yank_release(std::string_view project, std::string_view version,
+                                         std::string_view reason) {
+  auto response = call(Request{Method::post,
+                               release_path(project, version) + ":yank",
+                               "application/json",
+                               json{{"reason", reason}}.dump(),
+                               {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "yanking " + release_what(project, version));
+  }
+  return std::move(response->body);
+}
+
+Result<std::string> Client::release_file(std::string_view project, std::string_view version,
+                                         std::string_view name) {
+  return get_text(release_path(project, version) + "/" + encode_path(name),
+                  std::string(name) + " of " + release_what(project, version));
+}
+
+Result<std::string> Client::keys() {
+  return get_text("/v1/keys", "signing keys");
 }
 
 Result<cas::Digest> digest_file(const fs::path& file) {

@@ -91,8 +91,28 @@ public:
   [[nodiscard]] Result<void> delete_ref(std::string_view name);
   [[nodiscard]] Result<RefListing> list_refs(std::string_view prefix);
 
+  // Releases. Answers are the server's JSON, as text: the CLI prints them as they are.
+  struct ReleaseArtifact {
+    std::string name;
+    cas::Digest digest;
+  };
+  // 201 → the record; an existing version is Errc::busy ("409 …: releases are immutable").
+  [[nodiscard]] Result<std::string> publish_release(std::string_view project,
+                                                    std::string_view version,
+                                                    std::span<const ReleaseArtifact> artifacts);
+  [[nodiscard]] Result<std::string> get_release(std::string_view project, std::string_view version);
+  [[nodiscard]] Result<std::string> list_releases(std::string_view project);
+  [[nodiscard]] Result<std::string> yank_release(std::string_view project, std::string_view version,
+                                                 std::string_view reason);
+  // A small file of a release (SHA256SUMS and its signatures), as it is; not checked here.
+  [[nodiscard]] Result<std::string> release_file(std::string_view project, std::string_view version,
+                                                 std::string_view name);
+  [[nodiscard]] Result<std::string> keys();
+
 private:
   Client(ClientOptions options, std::unique_ptr<HttpPool> pool);
+  // GET of a JSON or text answer; any status but 2xx is an error about `what`.
+  [[nodiscard]] Result<std::string> get_text(const std::string& target, const std::string& what);
   // Sends with retries: connection errors, timeouts and retryable 5xx are tried again after
   // a jittered backoff, up to options().max_attempts tries. Any 4xx returns at once.
   [[nodiscard]] Result<Response> call(const Request& request, BodySink* sink = nullptr);

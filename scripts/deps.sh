@@ -10,7 +10,10 @@ build_pkgs=(
   librocksdb-dev libssl-dev libsodium-dev libzstd-dev libxxhash-dev libboost-dev
   libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev libspdlog-dev
 )
-test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3)
+test_pkgs=(
+  libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3
+  minisign signify-openbsd
+)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then

@@ -39,7 +39,7 @@ std::size_t status_index(unsigned status) {
 }
 
 std::string_view route_name(std::size_t i) {
-  return i < 9 ? to_string(static_cast<RouteKind>(i)) : std::string_view("none");
+  return i < k_route_kinds ? to_string(static_cast<RouteKind>(i)) : std::string_view("none");
 }
 
 std::int64_t unix_now() {

@@ -44,7 +44,7 @@ public:
   std::string stats_json(const StoreSnapshot& store) const;
 
 private:
-  static constexpr std::size_t k_routes = 13; // RouteKind values + "none"
+  static constexpr std::size_t k_routes = k_route_kinds + 1; // every RouteKind, and "none"
   static constexpr std::size_t k_methods = 8;
   static constexpr std::size_t k_statuses = 20;
   static constexpr std::size_t k_buckets = 15;

@@ -31,22 +31,6 @@ SimpleResponse json_response(const json& j, unsigned status = 200) {
   return {status, "application/json", j.dump() + "\n"};
 }
 
-std::string query_value(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string() : std::string(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) {
-      break;
-    }
-    query.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
 Result<json> ref_json(cas::Store& store, const std::string& name, const cas::Entry& entry) {
   auto pinned = store.is_pinned(ref_pin_name(name));
   if (!pinned) {
@@ -141,10 +125,15 @@ SimpleResponse get_tree(cas::Store& store, const Route& route) {
 
 SimpleResponse get_ref(cas::Store& store, const Route& route) {
   if (route.key.empty()) {
-    auto entries =
-        store.ns_list(cas::Namespace::ref, query_value(route.query, "prefix"), k_max_listed_refs);
+    auto entries = store.ns_list(cas::Namespace::ref, query_param(route.query, "prefix"),
+                                 k_max_listed_refs + 1);
     if (!entries) {
       return error_response(entries.error());
+    }
+    // One more than is listed is asked for, to tell a full page from a cut one.
+    const bool truncated = entries->size() > k_max_listed_refs;
+    if (truncated) {
+      entries->pop_back();
     }
     json refs = json::array();
     for (const auto& [name, entry] : *entries) {
@@ -154,8 +143,7 @@ SimpleResponse get_ref(cas::Store& store, const Route& route) {
       }
       refs.push_back(std::move(*j));
     }
-    return json_response(
-        {{"refs", std::move(refs)}, {"truncated", refs.size() >= k_max_listed_refs}});
+    return json_response({{"refs", std::move(refs)}, {"truncated", truncated}});
   }
   auto entry = store.ns_get(cas::Namespace::ref, route.key);
   if (!entry) {

@@ -131,6 +131,14 @@ std::string_view to_string(RouteKind kind) {
     return "refs";
   case RouteKind::trees:
     return "trees";
+  case RouteKind::releases:
+    return "releases";
+  case RouteKind::release_yank:
+    return "release yank";
+  case RouteKind::keys:
+    return "keys";
+  case RouteKind::audit:
+    return "audit";
   }
   return "unknown";
 }
@@ -189,7 +197,18 @@ Access required_access(RouteKind kind, std::string_view m) {
     }
     return refuse("GET, HEAD, PUT, DELETE");
   case RouteKind::trees:
+  case RouteKind::keys:
     return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
+  case RouteKind::releases:
+    if (read_method) {
+      return {true, k_scope_read, {}};
+    }
+    // Publishing signs with the server's key: a scope of its own (ARCHITECTURE.md "Auth").
+    return m == "PUT" ? Access{true, k_scope_sign, {}} : refuse("GET, HEAD, PUT");
+  case RouteKind::release_yank:
+    return m == "POST" ? Access{true, k_scope_admin, {}} : refuse("POST");
+  case RouteKind::audit:
+    return read_method ? Access{true, k_scope_admin, {}} : refuse("GET, HEAD");
   }
   return refuse("");
 }
@@ -246,6 +265,23 @@ Result<Route> parse_route(std::string_view target) {
     r.kind = RouteKind::refs;
     r.key = std::move(*name);
     route = std::move(r);
+  } else if (target == "/v1/keys") {
+    route = of_kind(RouteKind::keys);
+  } else if (target == "/v1/audit") {
+    route = of_kind(RouteKind::audit);
+  } else if (target.starts_with("/v1/releases/")) {
+    auto key = kv_key(target.substr(13));
+    if (!key) {
+      return bad("release path: " + key.error().message);
+    }
+    Route r;
+    r.kind = RouteKind::releases;
+    r.key = std::move(*key);
+    if (r.key.ends_with(":yank")) {
+      r.kind = RouteKind::release_yank;
+      r.key.resize(r.key.size() - 5);
+    }
+    route = std::move(r);
   } else if (target.starts_with("/v1/trees/")) {
     const auto rest = target.substr(10);
     const auto slash = rest.find('/');
@@ -272,6 +308,26 @@ Result<Route> parse_route(std::string_view target) {
     route->query = std::string(query);
   }
   return route;
+}
+
+std::string query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      if (eq == std::string_view::npos) {
+        return {};
+      }
+      auto value = percent_decode(pair.substr(eq + 1));
+      return value ? std::move(*value) : std::string();
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return {};
 }
 
 } // namespace ingot::server

@@ -40,8 +40,8 @@ const std::string& busy_response() {
 class BeastServer final : public Server {
 public:
   BeastServer(const ServerOptions& options, cas::Store& store,
-              const std::filesystem::path& data_dir)
-      : m_ctx(options, store, data_dir),
+              const std::filesystem::path& data_dir, std::unique_ptr<Releases> releases)
+      : m_ctx(options, store, data_dir, std::move(releases)),
         m_threads(options.threads != 0 ? options.threads
                                        : std::max(1u, std::thread::hardware_concurrency())),
         m_io(static_cast<int>(m_threads)), m_acceptor(net::make_strand(m_io)),
@@ -141,11 +141,17 @@ private:
     boost::system::error_code ec;
     m_acceptor.close(ec);
     m_signals.cancel(ec);
+    // Called outside the lock: a closer may drop the last reference to its session, whose
+    // destructor takes the lock to unregister.
+    std::vector<std::function<void()>> closers;
     {
       std::lock_guard lock(m_ctx.sessions_mutex);
       for (auto& [session, close_if_idle] : m_ctx.idle_closers) {
-        close_if_idle();
+        closers.push_back(close_if_idle);
       }
+    }
+    for (auto& close_if_idle : closers) {
+      close_if_idle();
     }
     m_drain_deadline = std::chrono::steady_clock::now() + m_ctx.options.shutdown_grace;
     wait_for_sessions();
@@ -179,7 +185,11 @@ private:
 
 Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options, cas::Store& store,
                                                const std::filesystem::path& data_dir) {
-  auto server = std::make_unique<BeastServer>(options, store, data_dir);
+  auto releases = Releases::open(options.signing_keys, data_dir);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  auto server = std::make_unique<BeastServer>(options, store, data_dir, std::move(*releases));
   INGOT_TRY(server->listen());
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ingot::server {
 
@@ -33,11 +34,14 @@ struct ServerOptions {
   // On SIGTERM/SIGINT, requests in flight get this long to finish.
   std::chrono::milliseconds shutdown_grace{10'000};
   LogFormat log_format = LogFormat::text;
+  // Ed25519 keys for releases (`ingot keygen`): the first signs, every one is published.
+  std::vector<std::filesystem::path> signing_keys;
 };
 
 class Server {
 public:
-  // Binds and listens. Errc::io naming the address when it cannot (in use, no permission).
+  // Loads the signing keys (an unreadable or loosely permitted key file is an error naming it),
+  // then binds and listens: Errc::io naming the address when it cannot.
   [[nodiscard]] static Result<std::unique_ptr<Server>>
   create(const ServerOptions& options, cas::Store& store, const std::filesystem::path& data_dir);
   virtual ~Server() = default;

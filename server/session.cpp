@@ -175,7 +175,7 @@ private:
     case http::verb::head:
       return handle_get();
     case http::verb::put:
-      if (m_route->kind == RouteKind::refs) {
+      if (m_route->kind == RouteKind::refs || m_route->kind == RouteKind::releases) {
         if (length && *length > k_max_json_body) {
           return reject(413, "JSON body is over " + std::to_string(k_max_json_body) + " bytes");
         }
@@ -303,6 +303,12 @@ private:
           case RouteKind::refs:
             res = put_ref(m_ctx.store, *m_route, m_json);
             break;
+          case RouteKind::releases:
+            res = m_ctx.releases->publish(m_ctx.store, *m_route, m_json, m_user);
+            break;
+          case RouteKind::release_yank:
+            res = m_ctx.releases->yank(m_ctx.store, *m_route, m_json, m_user);
+            break;
           case RouteKind::find_missing:
             res = find_missing(m_ctx.store, m_json, m_ctx.metrics);
             break;
@@ -323,11 +329,10 @@ private:
   void run_gc() {
     cas::GcOptions options;
     const auto& q = m_route->query;
-    if (q.find("dry_run=1") != std::string::npos || q.find("dry_run=true") != std::string::npos) {
+    if (const auto dry = query_param(q, "dry_run"); dry == "1" || dry == "true") {
       options.dry_run = cas::DryRun::yes;
     }
-    if (const auto t = q.find("target="); t != std::string::npos) {
-      const auto value = q.substr(t + 7, q.find('&', t) - (t + 7));
+    if (const auto value = query_param(q, "target"); !value.empty()) {
       auto size = parse_size(value);
       if (!size) {
         return send_error(400, "target '" + value + "' is not a size like 10GiB");
@@ -426,10 +431,19 @@ private:
       return send_simple(get_ref(m_ctx.store, *m_route));
     case RouteKind::trees:
       return send_simple(get_tree(m_ctx.store, *m_route));
+    case RouteKind::keys:
+      return send_simple(m_ctx.releases->keys());
+    case RouteKind::audit:
+      return send_simple(m_ctx.releases->audit());
+    case RouteKind::releases:
+      if (!Releases::is_file(*m_route)) {
+        return send_simple(m_ctx.releases->get(m_ctx.store, *m_route));
+      }
+      break;
     default:
       break;
     }
-    auto info = resolve_blob(m_ctx.store, *m_route);
+    auto info = Releases::is_file(*m_route) ? release_file() : resolve_blob(m_ctx.store, *m_route);
     m_ctx.metrics.record_lookup(lookup_of(m_route->kind), info.has_value());
     m_ctx.store.count_lookup(info.has_value());
     if (!info) {
@@ -535,6 +549,15 @@ private:
       return finish_response(m_status);
     }
     send_next_chunk();
+  }
+
+  // A file of a release is served as the CAS blob its record names (Range and zstd apply).
+  Result<cas::BlobInfo> release_file() {
+    auto digest = m_ctx.releases->file_digest(m_ctx.store, *m_route);
+    if (!digest) {
+      return std::move(digest).error();
+    }
+    return m_ctx.store.stat(digest->hash);
   }
 
   void handle_delete() {

@@ -3,6 +3,7 @@
 #include "client/client.hpp"
 #include "client/parallel.hpp"
 #include "client/transfer.hpp"
+#include "tools/client_flags.hpp"
 #include "tools/commands.hpp"
 #include "tools/progress_bar.hpp"
 #include "util/file_io.hpp"
@@ -23,45 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct ClientArgs {
-  std::string server;
-  std::string token;
-  std::string token_file;
-  unsigned jobs = 8;
-  double timeout_s = 60;
-  unsigned attempts = 5;
-  bool json = false;
-  bool quiet = false;
-};
-
-void add_client_flags(CLI::App* cmd, ClientArgs& a) {
-  cmd->add_option("--server", a.server,
-                  "Server URL (default $INGOT_SERVER, else http://127.0.0.1:8080)");
-  cmd->add_option("--token", a.token, "Bearer token (default $INGOT_TOKEN)");
-  cmd->add_option("--token-file", a.token_file,
-                  "File holding the token (default $INGOT_TOKEN_FILE)");
-  cmd->add_option("-j,--jobs", a.jobs, "Requests in flight at once (default 8)")
-      ->check(CLI::Range(1u, 256u));
-  cmd->add_option("--timeout", a.timeout_s,
-                  "Seconds a connection may make no progress before it is given up (default 60)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--attempts", a.attempts,
-                  "Tries per request on connection errors and 5xx, with backoff (default 5)")
-      ->check(CLI::Range(1u, 100u));
-}
-
-Result<std::unique_ptr<client::Client>> make_client(const ClientArgs& a) {
-  client::ClientOptions defaults;
-  defaults.parallelism = a.jobs;
-  defaults.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(a.timeout_s * 1000));
-  defaults.max_attempts = a.attempts;
-  auto options = client::resolve_options({a.server, a.token, a.token_file}, defaults);
-  if (!options) {
-    return std::move(options).error();
-  }
-  return client::Client::create(std::move(*options));
-}
 
 // "<64 hex>" or "<64 hex>/<size>"; a bare hash leaves the size 0 (unknown).
 Result<cas::Digest> parse_digest_arg(const std::string& text) {

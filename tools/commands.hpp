@@ -39,6 +39,8 @@ inline int fail(const Error& e) {
 // Registers the client's commands: put, get, push-tree, pull-tree and ref. `run` is set to
 // the chosen subcommand's action.
 void add_client_commands(CLI::App& app, std::function<int()>& run);
+// Registers keygen and release (publish, fetch, verify, list, yank).
+void add_release_commands(CLI::App& app, std::function<int()>& run);
 // put and get on a local data dir (the server stopped), for `--data DIR`.
 int put_local(const std::string& data, const std::vector<std::string>& files);
 int get_local(const std::string& data, const std::string& hex, const std::string& output);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -27,6 +28,7 @@ struct ServeArgs {
   unsigned threads = 0;
   std::size_t max_connections = 1024;
   double read_timeout_s = 30;
+  std::vector<std::string> signing_keys;
 };
 
 struct TokenArgs {
@@ -99,6 +101,7 @@ int cmd_serve(const ServeArgs& a) {
   options.threads = a.threads;
   options.max_connections = a.max_connections;
   options.read_timeout = std::chrono::milliseconds(static_cast<long>(a.read_timeout_s * 1000));
+  options.signing_keys.assign(a.signing_keys.begin(), a.signing_keys.end());
 
   cas::StoreOptions store_options;
   store_options.dir = a.data;
@@ -212,6 +215,9 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
       ->add_option("--read-timeout", serve_args.read_timeout_s,
                    "Seconds a request header, or each piece of a body, may take to arrive")
       ->capture_default_str();
+  serve->add_option("--signing-key", serve_args.signing_keys,
+                    "Release signing key from `ingot keygen` (mode 0600); repeat to publish older "
+                    "keys too: the first signs, the others stay listed as retired");
   serve->add_option("--log-format", serve_args.log_format, "Access log on stderr: text, json, off")
       ->capture_default_str();
   serve->callback([&run] {

@@ -195,6 +195,8 @@ TEST(RouteTest, FixedRoutes) {
       {"/healthz", RouteKind::healthz},
       {"/v1/gc", RouteKind::gc},
       {"/v1/refs", RouteKind::refs},
+      {"/v1/keys", RouteKind::keys},
+      {"/v1/audit", RouteKind::audit},
   };
   for (const auto& [target, kind] : cases) {
     const auto r = parse_route(target);
@@ -220,6 +222,29 @@ TEST(RouteTest, RefsTakeAValidatedNameOfAnyDepth) {
   EXPECT_TRUE(refused_with("/v1/refs/app/../x", Errc::invalid_argument));
   EXPECT_TRUE(refused_with("/v1/refs/a//b", Errc::invalid_argument));
   EXPECT_TRUE(refused_with("/v1/refs/a%00b", Errc::invalid_argument));
+}
+
+TEST(RouteTest, ReleasesTakeProjectVersionAndFile) {
+  for (const auto* key : {"acme", "acme/1.4.0", "acme/1.4.0/SHA256SUMS", "acme/1.4.0/bin/tool"}) {
+    const auto r = parse_route(std::string("/v1/releases/") + key);
+    ASSERT_TRUE(r) << key << ": " << r.error().message;
+    EXPECT_EQ(r->kind, RouteKind::releases);
+    EXPECT_EQ(r->key, key);
+  }
+  const auto yank = parse_route("/v1/releases/acme/1.4.0:yank");
+  ASSERT_TRUE(yank);
+  EXPECT_EQ(yank->kind, RouteKind::release_yank);
+  EXPECT_EQ(yank->key, "acme/1.4.0");
+  EXPECT_TRUE(refused_with("/v1/releases/acme/../x", Errc::invalid_argument));
+  EXPECT_TRUE(refused_with("/v1/releases/acme//1.0", Errc::invalid_argument));
+}
+
+TEST(RouteTest, QueryParamsArePercentDecoded) {
+  EXPECT_EQ(query_param("prefix=release%201.0/&x=1", "prefix"), "release 1.0/");
+  EXPECT_EQ(query_param("a=1&dry_run=1", "dry_run"), "1");
+  EXPECT_EQ(query_param("dry_run", "dry_run"), "");
+  EXPECT_EQ(query_param("prefix=%zz", "prefix"), "");
+  EXPECT_EQ(query_param("prefixes=a", "prefix"), "");
 }
 
 TEST(RouteTest, TreesTakeAFullDigest) {
@@ -251,7 +276,8 @@ TEST(RouteTest, KindsHaveDistinctNames) {
   const RouteKind kinds[] = {
       RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
       RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
-      RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees};
+      RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees,
+      RouteKind::releases,   RouteKind::release_yank, RouteKind::keys,  RouteKind::audit};
   for (std::size_t i = 0; i < std::size(kinds); ++i) {
     EXPECT_NE(to_string(kinds[i]), "unknown");
     for (std::size_t j = i + 1; j < std::size(kinds); ++j) {
@@ -265,7 +291,8 @@ TEST(RouteTest, KindsHaveDistinctNames) {
 constexpr RouteKind k_kinds[] = {
     RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
     RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
-    RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees};
+    RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees,
+    RouteKind::releases,   RouteKind::release_yank, RouteKind::keys,  RouteKind::audit};
 constexpr std::string_view k_methods[] = {"GET",   "HEAD",     "PUT",   "POST",    "DELETE",
                                           "MKCOL", "PROPFIND", "PATCH", "OPTIONS", "TRACE"};
 
@@ -345,6 +372,17 @@ TEST(RequiredAccessTest, GcRunsNeedAdminAndRefsNeedWrite) {
   EXPECT_TRUE(refused(RouteKind::refs, "POST"));
   EXPECT_TRUE(needs(RouteKind::trees, "GET", k_scope_read));
   EXPECT_TRUE(refused(RouteKind::trees, "PUT"));
+}
+
+TEST(RequiredAccessTest, PublishingNeedsSignAndYankAndAuditNeedAdmin) {
+  EXPECT_TRUE(needs(RouteKind::releases, "GET", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::releases, "PUT", k_scope_sign));
+  EXPECT_TRUE(refused(RouteKind::releases, "DELETE")); // releases are never deleted
+  EXPECT_TRUE(needs(RouteKind::release_yank, "POST", k_scope_admin));
+  EXPECT_TRUE(refused(RouteKind::release_yank, "GET"));
+  EXPECT_TRUE(needs(RouteKind::keys, "GET", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::audit, "GET", k_scope_admin));
+  EXPECT_TRUE(refused(RouteKind::audit, "POST"));
 }
 
 TEST(RequiredAccessTest, AllowListsExactlyTheAllowedMethods) {
