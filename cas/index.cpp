@@ -664,7 +664,7 @@ Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
   auto blobs = table_options(cache, buffer);
   // Blob values are already compressed by the writer when that pays.
   blobs.compression = rocksdb::kNoCompression;
-  auto small = table_options(cache, std::max<std::uint64_t>(buffer / 4, 1 << 20));
+  auto small = table_options(cache, std::max<std::uint64_t>(buffer / 4, 64 << 10));
   auto meta = small;
   meta.merge_operator = std::make_shared<UsageMerge>();
 

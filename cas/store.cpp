@@ -128,9 +128,17 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   }
   IndexOptions index_options;
   if (options.max_size > 0) {
-    // Memtables and WAL are disk the bound covers: about 1/64 of it, between 1 and 16 MiB.
+    // Memtables and WAL are disk the bound covers: about 1/64 of it, between 256 KiB and
+    // 16 MiB.
     index_options.write_buffer_size =
-        std::clamp<std::uint64_t>(options.max_size / 64, 1 << 20, 16 << 20);
+        std::clamp<std::uint64_t>(options.max_size / 64, 256 << 10, 16 << 20);
+  }
+  StoreOptions resolved = options;
+  if (resolved.inline_threshold == StoreOptions::k_auto_inline_threshold) {
+    constexpr std::uint64_t k_default = 32 * 1024;
+    resolved.inline_threshold =
+        options.max_size > 0 ? std::clamp<std::uint64_t>(options.max_size / 4096, 1024, k_default)
+                             : k_default;
   }
   auto index = Index::open(options.dir / "index", index_options);
   if (!index) {
@@ -141,7 +149,7 @@ Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   if (!usage) {
     return std::move(usage).error();
   }
-  auto store = std::make_unique<StoreImpl>(options, std::move(*lock), std::move(*index),
+  auto store = std::make_unique<StoreImpl>(resolved, std::move(*lock), std::move(*index),
                                            std::move(files), *usage);
   INGOT_TRY(store->migrate(*usage));
   // REAPI: the empty blob is always present. An unreadable record of it (Errc::corrupt) must

@@ -48,7 +48,12 @@ struct StoreOptions {
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file
   // put a new-file fsync, 17x slower at 32 KiB. Above 64 KiB inline gets lose clearly.
-  std::uint64_t inline_threshold = 32 * 1024;
+  // The default, k_auto_inline_threshold, is 32 KiB, or max_size / 4096 when that is smaller
+  // (at least 1 KiB): under a small bound, RocksDB's transient files (WAL, flushes,
+  // compaction outputs, deleted values not yet compacted away) would be a large share of the
+  // bound, while a file is freed the moment its blob is evicted. Store::open resolves it.
+  static constexpr std::uint64_t k_auto_inline_threshold = ~std::uint64_t{0};
+  std::uint64_t inline_threshold = k_auto_inline_threshold;
   Compression compression = Compression::automatic;
   // zstd level for blobs the writer decides to compress. 1 keeps a put near disk speed.
   int zstd_level = 1;
