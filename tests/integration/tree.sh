@@ -96,6 +96,17 @@ grep -q "uploaded 0 (0B), $FILES already on the server" "$TMP/push2.err" ||
   fail "second push summary: $(cat "$TMP/push2.err")"
 ok "$(cat "$TMP/push2.err")"
 
+step "a progress bar on a terminal, and none when stderr is not one"
+mkdir -p "$TMP/pb"
+for i in 1 2 3; do echo "progress $i" >"$TMP/pb/f$i"; done
+command -v script >/dev/null || fail "script (util-linux) is needed to give push-tree a terminal"
+script -qec "'$INGOT' push-tree --server '$URL' '$TMP/pb'" /dev/null >"$TMP/tty.out" 2>&1 ||
+  fail "push-tree on a terminal exited $?: $(cat -v "$TMP/tty.out")"
+grep -Eq 'push \[=+\] 3/3 files .* in [0-9]+:[0-9]{2}' "$TMP/tty.out" ||
+  fail "no progress bar on a terminal: $(cat -v "$TMP/tty.out" | head -c 500)"
+grep -q $'\r' "$TMP/push2.err" && fail "a progress bar was drawn on a stderr that is not a terminal"
+ok "$(tr '\r' '\n' <"$TMP/tty.out" | grep -a 'push \[' | tail -n1 | sed 's/\x1b\[K//')"
+
 step "pull-tree gives the source back, and a second pull downloads nothing"
 DEST="$TMP/dest"
 cli pull1 pull-tree --server "$URL" --json "$ROOT" "$DEST"
