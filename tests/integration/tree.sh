@@ -224,13 +224,16 @@ start_server "$DATA2" --anonymous write
 "$INGOT" push-tree --server "$URL" --jobs 1 --attempts 3 "$BIG" >"$TMP/killed.out" 2>"$TMP/killed.err" &
 PUSH_PID=$!
 _PIDS+=("$PUSH_PID")
-# Wait until part of the tree is stored, then freeze the push so that it cannot finish before
-# the server is gone, kill the server, and let the push find out.
+cas_entries() { curl -s "$URL/metrics" | awk '$1 == "ingot_entries{namespace=\"cas\"}" { print $2 }'; }
+# Wait until part of the tree is stored (beyond the empty blob, always present), then freeze
+# the push so that it cannot finish before the server is gone, kill the server, and let the
+# push find out.
+BASE=$(cas_entries)
 stored=0
 while [[ $stored -lt 20 ]]; do
   kill -0 "$PUSH_PID" 2>/dev/null || fail "the push ended before the server could be killed; $(cat "$TMP/killed.err")"
-  stored=$(curl -s "$URL/metrics" | awk '$1 == "ingot_entries{namespace=\"cas\"}" { print $2 }')
-  stored=${stored:-0}
+  stored=$(cas_entries)
+  stored=$((${stored:-0} - BASE))
 done
 kill -STOP "$PUSH_PID"
 kill -KILL "$SERVER_PID"
