@@ -504,6 +504,9 @@ Result<GcReport> StoreImpl::gc(const GcOptions& options) {
         report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
     report.after =
         report.dry_run ? (report.before > freed ? report.before - freed : 0) : used_bytes();
+    // The run judged its progress by estimates; a measurement that shows the target met (the
+    // index flushed or compacted meanwhile) is met, so the report never contradicts itself.
+    report.target_reached = report.target_reached || report.after <= report.target;
     auto oldest = m_index->lru_scan(m_floor, 2);
     if (!oldest) {
       return std::move(oldest).error();

@@ -110,8 +110,8 @@ TEST_F(GcTest, ATargetReportedReachedIsWhatSpaceShows) {
     // Give or take what the index grew by meanwhile: the eviction's own deletes.
     EXPECT_LE(used, target + 64 * 1024) << "reported reached, missed by " << used - target;
   } else {
-    // Not reached by the index's size when the run ended; RocksDB may flush or compact
-    // afterwards and shrink it, so only the report itself is held to the target.
+    // Not reached as the run ended; RocksDB may flush or compact afterwards and shrink the
+    // index, so the report itself is held to the target.
     EXPECT_GT(report->after, target);
   }
 }
