@@ -25,6 +25,7 @@ struct ServeArgs {
   std::string max_blob_size = "64GiB";
   std::string anonymous = "read";
   std::string log_format = "text";
+  std::string compression = "auto";
   unsigned threads = 0;
   std::size_t max_connections = 1024;
   double read_timeout_s = 30;
@@ -108,6 +109,8 @@ int cmd_serve(const ServeArgs& a) {
   store_options.max_size = max_size;
   store_options.gc_high = a.gc_high;
   store_options.gc_low = a.gc_low;
+  store_options.compression =
+      a.compression == "off" ? cas::Compression::off : cas::Compression::automatic;
   auto store = cas::Store::open(store_options);
   if (!store) {
     return report(store.error());
@@ -218,6 +221,12 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
   serve->add_option("--signing-key", serve_args.signing_keys,
                     "Release signing key from `ingot keygen` (mode 0600); repeat to publish older "
                     "keys too: the first signs, the others stay listed as retired");
+  serve
+      ->add_option("--compression", serve_args.compression,
+                   "At-rest zstd for new blobs: auto (kept only where it saves 1/8 or more) or "
+                   "off; blobs already stored are read either way")
+      ->check(CLI::IsMember({"auto", "off"}))
+      ->capture_default_str();
   serve->add_option("--log-format", serve_args.log_format, "Access log on stderr: text, json, off")
       ->capture_default_str();
   serve->callback([&run] {

@@ -309,6 +309,35 @@ zstd_over_limit() {
 late "413 for a zstd body that decodes to more than --max-blob-size" zstd_over_limit
 
 stop_server
+
+step "--compression off stores new blobs raw; auto stores compressible ones as zstd"
+text_file "$TMP/text3" 20000 # ~1 MB of text: a file blob, well over the inline threshold
+TEXT3=$(sha256 "$TMP/text3")
+for mode in auto off; do
+  start_server "$TMP/data-$mode" --anonymous write --compression "$mode"
+  expect 200 PUT "/cas/$TEXT3" --data-binary @"$TMP/text3"
+  expect 200 GET "/cas/$TEXT3" -H 'Accept-Encoding: zstd'
+  if [[ $mode == auto ]]; then
+    expect_header Content-Encoding '^zstd$'
+    zstd -q -d -c "$BODY" | cmp -s - "$TMP/text3" || fail "the stored zstd frame decodes to other bytes"
+  else
+    [[ -z $(header Content-Encoding) ]] || fail "--compression off stored the blob as $(header Content-Encoding)"
+    expect_body_file "$TMP/text3"
+  fi
+  stop_server
+done
+# A data dir written with compression is still read by a server started with it off.
+start_server "$TMP/data-auto" --anonymous write --compression off
+expect 200 GET "/cas/$TEXT3"
+expect_body_file "$TMP/text3"
+expect 200 GET "/cas/$TEXT3" -H 'Accept-Encoding: zstd'
+expect_header Content-Encoding '^zstd$'
+stop_server
+ok "--compression auto|off decides how new blobs are stored, not how old ones are read"
+"$INGOT" serve --data "$TMP/data-x" --compression fast >/dev/null 2>"$TMP/bad-compression" &&
+  fail "--compression fast was accepted"
+grep -q -- '--compression' "$TMP/bad-compression" || fail "no error names --compression: $(cat "$TMP/bad-compression")"
+
 if [[ ${#LATE_FAILURES[@]} -gt 0 ]]; then
   SERVER_LOG=
   fail "${#LATE_FAILURES[@]} check(s) failed: $(printf '[%s] ' "${LATE_FAILURES[@]}")"
