@@ -339,6 +339,11 @@ Result<std::unique_ptr<StoredSource>> StoreImpl::source_of(const Hash& hash, Sto
 
 Result<std::unique_ptr<BlobReader>> StoreImpl::open_read(const Hash& hash,
                                                          const ReadOptions& options) {
+  return open_read(hash, [&options](const BlobInfo&) { return options; });
+}
+
+Result<std::unique_ptr<BlobReader>>
+StoreImpl::open_read(const Hash& hash, FunctionRef<ReadOptions(const BlobInfo&)> plan) {
   auto blob = m_index->get_blob(hash, WithData::yes);
   if (!blob) {
     return std::move(blob).error();
@@ -351,7 +356,8 @@ Result<std::unique_ptr<BlobReader>> StoreImpl::open_read(const Hash& hash,
     return std::move(source).error();
   }
   touch(hash);
-  return make_reader(info_of(hash, (*blob)->record), std::move(*source), options);
+  const auto info = info_of(hash, (*blob)->record);
+  return make_reader(info, std::move(*source), plan(info));
 }
 
 Result<std::string> StoreImpl::get(const Hash& hash) {

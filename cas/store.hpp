@@ -10,6 +10,7 @@
 
 #include "cas/digest.hpp"
 #include "util/bytes.hpp"
+#include "util/function_ref.hpp"
 #include "util/result.hpp"
 
 #include <cstdint>
@@ -241,6 +242,11 @@ public:
   virtual bool contains(const Hash& hash) = 0;
   [[nodiscard]] virtual Result<std::unique_ptr<BlobReader>>
   open_read(const Hash& hash, const ReadOptions& options = {}) = 0;
+  // The same, with the options chosen from the blob's info within the one index lookup: an
+  // HTTP Range or encoding depends on the size and codec, and a stat() first would be a
+  // second lookup on every request. `plan` runs inside the store and must not call it.
+  [[nodiscard]] virtual Result<std::unique_ptr<BlobReader>>
+  open_read(const Hash& hash, FunctionRef<ReadOptions(const BlobInfo&)> plan) = 0;
   // Whole decoded content; for small blobs.
   [[nodiscard]] virtual Result<std::string> get(const Hash& hash) = 0;
   [[nodiscard]] virtual Result<void> remove(const Hash& hash) = 0;

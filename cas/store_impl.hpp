@@ -105,6 +105,8 @@ public:
   bool contains(const Hash& hash) override;
   Result<std::unique_ptr<BlobReader>> open_read(const Hash& hash,
                                                 const ReadOptions& options) override;
+  Result<std::unique_ptr<BlobReader>>
+  open_read(const Hash& hash, FunctionRef<ReadOptions(const BlobInfo&)> plan) override;
   Result<std::string> get(const Hash& hash) override;
   Result<void> remove(const Hash& hash) override;
   Result<void> verify(const Hash& hash) override;

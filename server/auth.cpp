@@ -235,10 +235,15 @@ Authenticator::Authenticator(const std::filesystem::path& data_dir, Scopes anony
 }
 
 std::shared_ptr<const Authenticator::Table> Authenticator::current() {
+  reload_if_due();
+  return m_table.load();
+}
+
+void Authenticator::reload_if_due() {
   const auto now = now_ms();
   const auto checked = m_checked_at_ms.load(std::memory_order_relaxed);
   if (now - checked < 1000) {
-    return m_table.load();
+    return;
   }
   // Another thread checking the file right now serves everyone else the current table.
   std::unique_lock lock(m_reload_mutex, std::try_to_lock);
@@ -246,7 +251,6 @@ std::shared_ptr<const Authenticator::Table> Authenticator::current() {
     reload_if_changed();
     m_checked_at_ms = now;
   }
-  return m_table.load();
 }
 
 void Authenticator::reload_if_changed() {
@@ -268,6 +272,7 @@ void Authenticator::reload_if_changed() {
       table->by_hash.emplace(r.hash_hex, std::move(r));
     }
     m_table.store(std::move(table));
+    m_generation.fetch_add(1, std::memory_order_release);
     m_file_stamp = stamp;
   }
 }
@@ -309,6 +314,25 @@ Result<Authenticator::Identity> Authenticator::authenticate(std::string_view aut
     return make_error(Errc::unauthorized, "unknown or revoked token");
   }
   return Identity{it->second.scopes, true, it->second.name};
+}
+
+Result<Authenticator::Identity> Authenticator::authenticate(std::string_view authorization,
+                                                            Remembered& last) {
+  reload_if_due();
+  // Read before the lookup: a table newer than the generation recorded only makes the next
+  // request look again.
+  const auto generation = m_generation.load(std::memory_order_acquire);
+  if (!authorization.empty() && last.generation == generation &&
+      last.authorization == authorization) {
+    return last.identity;
+  }
+  auto identity = authenticate(authorization);
+  if (identity && identity->presented) {
+    last.authorization.assign(authorization);
+    last.generation = generation;
+    last.identity = *identity;
+  }
+  return identity;
 }
 
 } // namespace ingot::server

@@ -3,6 +3,8 @@
 #include "reapi.pb.h"
 #include "server/http_fields.hpp"
 
+#include <cstdio>
+
 namespace ingot::server {
 
 namespace {
@@ -40,12 +42,11 @@ Error incomplete(const Route& route, const cas::Digest& missing) {
 
 // Returns an error when `value` is an ActionResult that refers to a missing blob; ok for
 // complete results and for values that are not ActionResults at all.
-Result<void> check_action_result(cas::Store& store, const Route& route,
-                                 const cas::BlobInfo& value) {
-  if (value.digest.size == 0 || value.digest.size > k_max_action_result) {
+Result<void> check_action_result(cas::Store& store, const Route& route, const cas::Digest& value) {
+  if (value.size == 0 || value.size > k_max_action_result) {
     return {};
   }
-  auto bytes = store.get(value.digest.hash);
+  auto bytes = store.get(value.hash);
   if (!bytes) {
     return std::move(bytes).error();
   }
@@ -110,63 +111,72 @@ Result<void> check_action_result(cas::Store& store, const Route& route,
 
 } // namespace
 
-Result<cas::BlobInfo> resolve_blob(cas::Store& store, const Route& route) {
+Result<cas::Hash> resolve_blob(cas::Store& store, const Route& route) {
   if (route.kind == RouteKind::cas) {
-    return store.stat(route.hash);
+    return route.hash;
   }
   const auto ns = route.kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
   auto entry = store.ns_get(ns, route.key);
   if (!entry) {
     return std::move(entry).error();
   }
-  auto info = store.stat(entry->value.hash);
-  if (!info) {
-    return std::move(info).error();
-  }
   if (route.kind == RouteKind::ac) {
-    INGOT_TRY(check_action_result(store, route, *info));
+    INGOT_TRY(check_action_result(store, route, entry->value));
   }
-  return info;
+  return entry->value.hash;
 }
 
-Result<BlobResponse> plan_blob_read(cas::Store& store, const cas::BlobInfo& info,
-                                    const ReadRequest& request,
-                                    std::optional<Unsatisfiable>& unsatisfiable) {
-  const std::uint64_t size = info.digest.size;
+Result<BlobResponse> open_blob(cas::Store& store, const cas::Hash& hash,
+                               const ReadRequest& request) {
   BlobResponse out;
-  cas::ReadOptions options;
-  ByteRange range;
-  switch (request.range.empty() ? RangeResult::none : parse_range(request.range, size, range)) {
-  case RangeResult::ok:
-    out.status = 206;
-    options.offset = range.offset;
-    options.length = range.length;
-    out.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.offset) + "-" +
-                                                  std::to_string(range.offset + range.length - 1) +
-                                                  "/" + std::to_string(size));
-    break;
-  case RangeResult::unsatisfiable:
-    unsatisfiable = Unsatisfiable{
-        error_response(416, "range not satisfiable for " + std::to_string(size) + " bytes"),
-        "bytes */" + std::to_string(size)};
-    return out;
-  case RangeResult::none:
-    if (info.codec == cas::Codec::zstd && accepts_zstd(request.accept_encoding)) {
-      options.view = cas::View::stored; // the stored zstd frame, sent as it is
-      out.headers.emplace_back("Content-Encoding", "zstd");
+  auto reader = store.open_read(hash, [&](const cas::BlobInfo& info) {
+    out.digest = info.digest;
+    cas::ReadOptions options;
+    switch (request.range.empty() ? RangeResult::none
+                                  : parse_range(request.range, info.digest.size, out.range)) {
+    case RangeResult::ok:
+      out.status = 206;
+      options.offset = out.range.offset;
+      options.length = out.range.length;
+      break;
+    case RangeResult::unsatisfiable:
+      out.status = 416;
+      break;
+    case RangeResult::none:
+      if (info.codec == cas::Codec::zstd && accepts_zstd(request.accept_encoding)) {
+        out.zstd = true;
+        options.view = cas::View::stored;
+      }
+      break;
     }
-    break;
-  }
-  auto reader = store.open_read(info.digest.hash, options);
+    return options;
+  });
   if (!reader) {
     return std::move(reader).error();
   }
-  out.reader = std::move(*reader);
-  out.headers.emplace_back("Content-Type", "application/octet-stream");
-  out.headers.emplace_back("Accept-Ranges", "bytes");
-  out.headers.emplace_back("ETag", "\"" + info.digest.hex() + "\"");
-  out.headers.emplace_back("Vary", "Accept-Encoding");
+  if (out.status != 416) {
+    out.reader = std::move(*reader);
+  }
   return out;
+}
+
+void add_blob_fields(ResponseHead& head, const BlobResponse& response) {
+  if (response.status == 206) {
+    const auto& r = response.range;
+    char range[80];
+    const int n = std::snprintf(range, sizeof range, "bytes %llu-%llu/%llu",
+                                static_cast<unsigned long long>(r.offset),
+                                static_cast<unsigned long long>(r.offset + r.length - 1),
+                                static_cast<unsigned long long>(response.digest.size));
+    head.field("Content-Range", {range, static_cast<std::size_t>(n)});
+  }
+  if (response.zstd) {
+    head.field("Content-Encoding", "zstd");
+  }
+  head.field("Content-Type", "application/octet-stream")
+      .field("Accept-Ranges", "bytes")
+      .quoted_hex_field("ETag", response.digest.hash)
+      .field("Vary", "Accept-Encoding");
 }
 
 } // namespace ingot::server

@@ -1,42 +1,43 @@
-// What a GET or HEAD of a blob route answers, decided without I/O: which blob (directly, or
-// through an ac/kv entry), whether it may be served, and which bytes with which headers.
+// What a GET or HEAD of a blob route answers: which blob (directly, or through an ac/kv
+// entry), whether it may be served, and which bytes with which header fields.
 #pragma once
 
 #include "cas/store.hpp"
-#include "server/api.hpp"
+#include "server/http_fields.hpp"
+#include "server/response_head.hpp"
 #include "server/route.hpp"
 
 #include <memory>
-#include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 namespace ingot::server {
 
 // The blob a cas, ac or kv route names. An ac value that parses as a REAPI ActionResult is
-// only a hit while every blob it references is stored (ARCHITECTURE.md "Completeness").
-[[nodiscard]] Result<cas::BlobInfo> resolve_blob(cas::Store& store, const Route& route);
-
-struct BlobResponse {
-  unsigned status = 200;
-  std::vector<std::pair<std::string, std::string>> headers; // besides Content-Length
-  std::unique_ptr<cas::BlobReader> reader;                  // the body: reader->length() bytes
-};
+// only a hit while every blob it references is stored (ARCHITECTURE.md "Completeness"). A cas
+// route's hash is returned as it is: whether that blob is stored shows when it is opened,
+// which is the one index lookup a GET of it costs.
+[[nodiscard]] Result<cas::Hash> resolve_blob(cas::Store& store, const Route& route);
 
 struct ReadRequest {
   std::string_view range;           // the Range header, or empty
   std::string_view accept_encoding; // the Accept-Encoding header, or empty
 };
 
-// A range that cannot be served is a 416 with its Content-Range, as a simple response.
-struct Unsatisfiable {
-  SimpleResponse response;
-  std::string content_range;
+// What a GET or HEAD of a blob answers.
+struct BlobResponse {
+  unsigned status = 200; // 200; 206 for a Range; 416 for a Range past the end (no reader)
+  cas::Digest digest;    // the blob's: its size, and the ETag
+  ByteRange range;       // 206: the bytes sent
+  bool zstd = false;     // the stored zstd frame as it is, with Content-Encoding: zstd
+  std::unique_ptr<cas::BlobReader> reader; // the body: reader->length() bytes
 };
 
-[[nodiscard]] Result<BlobResponse> plan_blob_read(cas::Store& store, const cas::BlobInfo& info,
-                                                  const ReadRequest& request,
-                                                  std::optional<Unsatisfiable>& unsatisfiable);
+// Opens `hash` for a request: a Range is served from the decoded bytes; without one, a blob
+// stored as zstd goes out as its zstd frame to a client that accepts zstd.
+[[nodiscard]] Result<BlobResponse> open_blob(cas::Store& store, const cas::Hash& hash,
+                                             const ReadRequest& request);
+
+// The header fields of a 200 or 206 blob response, besides Content-Length.
+void add_blob_fields(ResponseHead& head, const BlobResponse& response);
 
 } // namespace ingot::server

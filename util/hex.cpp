@@ -19,12 +19,18 @@ int nibble(char c) {
 } // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
-  std::string out(bytes.size() * 2, '\0');
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    out[2 * i] = k_digits[bytes[i] >> 4];
-    out[2 * i + 1] = k_digits[bytes[i] & 0xf];
-  }
+  std::string out;
+  append_hex(out, bytes);
   return out;
+}
+
+void append_hex(std::string& out, std::span<const std::uint8_t> bytes) {
+  const std::size_t start = out.size();
+  out.resize(start + bytes.size() * 2);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    out[start + 2 * i] = k_digits[bytes[i] >> 4];
+    out[start + 2 * i + 1] = k_digits[bytes[i] & 0xf];
+  }
 }
 
 std::optional<std::vector<std::uint8_t>> from_hex(std::string_view text) {

@@ -11,6 +11,8 @@
 namespace ingot {
 
 std::string to_hex(std::span<const std::uint8_t> bytes);
+// Appends the hex of `bytes` to `out` (no temporary string).
+void append_hex(std::string& out, std::span<const std::uint8_t> bytes);
 
 // Decodes lowercase hex only: uppercase, odd length or any other character is rejected, so
 // that one byte string has exactly one accepted spelling.

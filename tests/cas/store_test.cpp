@@ -470,6 +470,35 @@ TEST_F(StoreTest, EmptyBlobStaysPresentAfterRemoveAndReopen) {
   EXPECT_TRUE(store().get(empty_digest().hash).has_value());
 }
 
+TEST_F(StoreTest, APlannedReadChoosesItsOptionsFromTheBlobsInfo) {
+  const std::string text = compressible_text(300'000, 5);
+  const Digest d = must_put(text);
+  std::optional<BlobInfo> seen;
+  auto reader = store().open_read(d.hash, [&seen](const BlobInfo& info) {
+    seen = info;
+    // What an HTTP server does with "Range: bytes=-10": the last ten bytes, known only
+    // once the size is.
+    ReadOptions options;
+    options.offset = info.digest.size - 10;
+    return options;
+  });
+  ASSERT_TRUE(reader) << reader.error().message;
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->digest, d);
+  EXPECT_EQ(seen->codec, Codec::zstd);
+  const auto tail = drain(**reader);
+  ASSERT_TRUE(tail) << tail.error().message;
+  EXPECT_EQ(*tail, text.substr(text.size() - 10));
+
+  bool called = false;
+  auto missing = store().open_read(digest_of("never stored").hash, [&called](const BlobInfo&) {
+    called = true;
+    return ReadOptions{};
+  });
+  EXPECT_TRUE(fails_with(missing, Errc::not_found));
+  EXPECT_FALSE(called) << "no plan for a blob that is not there";
+}
+
 TEST_F(StoreTest, MissingBlobIsNotFound) {
   const Digest missing = digest_of("never stored");
   EXPECT_FALSE(store().contains(missing.hash));

@@ -394,6 +394,49 @@ TEST(AuthenticatorTest, RevokedTokenIsRejected) {
   EXPECT_TRUE(auth.authenticate("Bearer " + keep.secret));
 }
 
+TEST(AuthenticatorTest, ARememberedTokenIsCheckedAgainOnceTheTableChanges) {
+  TempDir dir;
+  const auto gone = create(dir.path(), "gone", k_scope_read);
+  Authenticator auth(dir.path(), 0);
+  Authenticator::Remembered connection;
+  ASSERT_TRUE(auth.authenticate("Bearer " + gone.secret, connection));
+  auto again = auth.authenticate("Bearer " + gone.secret, connection);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->name, "gone");
+  EXPECT_EQ(again->scopes, k_scope_read);
+
+  ASSERT_TRUE(TokenFile(dir.path()).revoke("gone"));
+  // A token the table does not know yet makes the server read the file again at once; that
+  // reload is what a revocation waits for.
+  const auto later = create(dir.path(), "later", k_scope_read);
+  Authenticator::Remembered other;
+  ASSERT_TRUE(auth.authenticate("Bearer " + later.secret, other));
+  auto revoked = auth.authenticate("Bearer " + gone.secret, connection);
+  ASSERT_FALSE(revoked) << "a remembered token outlived its revocation";
+  EXPECT_EQ(revoked.error().code, Errc::unauthorized);
+}
+
+TEST(AuthenticatorTest, AConnectionThatSwitchesTokensGetsEachTokensScopes) {
+  TempDir dir;
+  const auto r = create(dir.path(), "r", k_scope_read);
+  const auto w = create(dir.path(), "w", k_scope_write);
+  Authenticator auth(dir.path(), 0);
+  Authenticator::Remembered connection;
+  auto first = auth.authenticate("Bearer " + r.secret, connection);
+  auto second = auth.authenticate("Bearer " + w.secret, connection);
+  auto anonymous = auth.authenticate("", connection);
+  auto unknown = auth.authenticate("Bearer ingot_not_a_token", connection);
+  ASSERT_TRUE(first && second && anonymous);
+  EXPECT_EQ(first->scopes, k_scope_read);
+  EXPECT_EQ(second->scopes, k_scope_write);
+  EXPECT_FALSE(anonymous->presented);
+  EXPECT_EQ(anonymous->scopes, 0u);
+  EXPECT_FALSE(unknown);
+  auto back = auth.authenticate("Bearer " + r.secret, connection);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->name, "r");
+}
+
 TEST(AuthenticatorTest, TokenScopesDoNotMixUp) {
   TempDir dir;
   const auto r = create(dir.path(), "r", k_scope_read);

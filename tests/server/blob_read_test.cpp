@@ -1,5 +1,5 @@
-// resolve_blob and plan_blob_read against a real store: which blob a route names, when an
-// action result is a hit, and what a read of it sends.
+// resolve_blob, open_blob and add_blob_fields against a real store: which blob a route names,
+// when an action result is a hit, and what a read of it sends.
 #include "reapi.pb.h"
 #include "server/blob_read.hpp"
 #include "support/printers.hpp"
@@ -51,9 +51,9 @@ TEST_F(BlobReadTest, ActionResultWithAllOutputsIsAHit) {
   set(*result.mutable_stdout_digest(), log);
   const auto route = ac_entry(result.SerializeAsString());
 
-  auto info = resolve_blob(*m_store, route);
-  ASSERT_TRUE(info) << info.error().message;
-  EXPECT_EQ(info->digest, cas::digest_of(result.SerializeAsString()));
+  auto hash = resolve_blob(*m_store, route);
+  ASSERT_TRUE(hash) << hash.error().message;
+  EXPECT_EQ(*hash, cas::digest_of(result.SerializeAsString()).hash);
 }
 
 TEST_F(BlobReadTest, ActionResultMissingAnOutputFileIsAMissNamingIt) {
@@ -124,9 +124,49 @@ TEST_F(BlobReadTest, KvEntryResolvesToItsValue) {
   ASSERT_TRUE(m_store->ns_put(cas::Namespace::kv, "dir/key", value));
   auto route = parse_route("/kv/dir/key");
   ASSERT_TRUE(route);
-  auto info = resolve_blob(*m_store, *route);
-  ASSERT_TRUE(info);
-  EXPECT_EQ(info->digest, value);
+  auto hash = resolve_blob(*m_store, *route);
+  ASSERT_TRUE(hash);
+  EXPECT_EQ(*hash, value.hash);
+}
+
+TEST_F(BlobReadTest, AKvEntryWhoseValueIsGoneIsAMiss) {
+  const auto value = put("kv value that will be evicted");
+  ASSERT_TRUE(m_store->ns_put(cas::Namespace::kv, "dir/gone", value));
+  ASSERT_TRUE(m_store->remove(value.hash));
+  auto route = parse_route("/kv/dir/gone");
+  ASSERT_TRUE(route);
+  auto hash = resolve_blob(*m_store, *route);
+  auto blob = hash ? open_blob(*m_store, *hash, {}) : Result<BlobResponse>(hash.error());
+  ASSERT_FALSE(blob);
+  EXPECT_EQ(blob.error().code, Errc::not_found);
+}
+
+TEST_F(BlobReadTest, AWholeBlobIsSentWithItsFields) {
+  const auto d = put("plain bytes, stored raw");
+  auto blob = open_blob(*m_store, d.hash, {});
+  ASSERT_TRUE(blob) << blob.error().message;
+  EXPECT_EQ(blob->status, 200u);
+  EXPECT_EQ(blob->digest, d);
+  EXPECT_EQ(blob->reader->length(), d.size);
+
+  std::string head;
+  ResponseHead response(head, 11, blob->status);
+  add_blob_fields(response, *blob);
+  response.finish(blob->reader->length(), true);
+  EXPECT_EQ(head, "HTTP/1.1 200 OK\r\n"
+                  "Content-Type: application/octet-stream\r\n"
+                  "Accept-Ranges: bytes\r\n"
+                  "ETag: \"" +
+                      d.hex() +
+                      "\"\r\n"
+                      "Vary: Accept-Encoding\r\n"
+                      "Content-Length: 23\r\n\r\n");
+}
+
+TEST_F(BlobReadTest, AMissingBlobIsNotFound) {
+  auto blob = open_blob(*m_store, cas::digest_of("never stored").hash, {});
+  ASSERT_FALSE(blob);
+  EXPECT_EQ(blob.error().code, Errc::not_found);
 }
 
 TEST_F(BlobReadTest, RangeAndZstdPlans) {
@@ -139,29 +179,40 @@ TEST_F(BlobReadTest, RangeAndZstdPlans) {
   ASSERT_TRUE(info);
   ASSERT_EQ(info->codec, cas::Codec::zstd) << "repetitive text is stored compressed";
 
-  std::optional<Unsatisfiable> unsatisfiable;
-  auto zstd = plan_blob_read(*m_store, *info, {"", "gzip, zstd"}, unsatisfiable);
+  auto zstd = open_blob(*m_store, d.hash, {"", "gzip, zstd"});
   ASSERT_TRUE(zstd);
+  EXPECT_EQ(zstd->status, 200u);
+  EXPECT_TRUE(zstd->zstd);
   EXPECT_EQ(zstd->reader->length(), info->stored_size);
-  bool encoded = false;
-  for (const auto& [name, value] : zstd->headers) {
-    encoded |= name == "Content-Encoding" && value == "zstd";
-  }
-  EXPECT_TRUE(encoded);
+  std::string head;
+  ResponseHead zstd_head(head, 11, zstd->status);
+  add_blob_fields(zstd_head, *zstd);
+  EXPECT_NE(head.find("\r\nContent-Encoding: zstd\r\n"), std::string::npos) << head;
 
-  auto ranged = plan_blob_read(*m_store, *info, {"bytes=6-9", "zstd"}, unsatisfiable);
+  auto plain = open_blob(*m_store, d.hash, {"", "gzip"});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->zstd);
+  EXPECT_EQ(plain->reader->length(), text.size()) << "decoded for a client without zstd";
+
+  auto ranged = open_blob(*m_store, d.hash, {"bytes=6-9", "zstd"});
   ASSERT_TRUE(ranged);
   EXPECT_EQ(ranged->status, 206u);
+  EXPECT_FALSE(ranged->zstd) << "a range is of the decoded bytes";
   std::string got(4, '\0');
   auto n = ranged->reader->read({reinterpret_cast<std::uint8_t*>(got.data()), got.size()});
   ASSERT_TRUE(n);
-  EXPECT_EQ(got, text.substr(6, 4)) << "a range is of the decoded bytes";
+  EXPECT_EQ(got, text.substr(6, 4));
+  ResponseHead ranged_head(head, 11, ranged->status);
+  add_blob_fields(ranged_head, *ranged);
+  EXPECT_NE(head.find("\r\nContent-Range: bytes 6-9/" + std::to_string(text.size()) + "\r\n"),
+            std::string::npos)
+      << head;
 
-  auto past = plan_blob_read(*m_store, *info, {"bytes=999999-", ""}, unsatisfiable);
+  auto past = open_blob(*m_store, d.hash, {"bytes=999999-", ""});
   ASSERT_TRUE(past);
-  ASSERT_TRUE(unsatisfiable);
-  EXPECT_EQ(unsatisfiable->response.status, 416u);
-  EXPECT_EQ(unsatisfiable->content_range, "bytes */" + std::to_string(text.size()));
+  EXPECT_EQ(past->status, 416u);
+  EXPECT_EQ(past->digest.size, text.size()) << "a 416 names the size";
+  EXPECT_FALSE(past->reader);
 }
 
 } // namespace

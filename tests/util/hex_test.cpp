@@ -21,6 +21,14 @@ TEST(Hex, EncodesLowercaseTwoDigitsPerByte) {
   EXPECT_EQ(to_hex(bytes_of({0x00, 0x01, 0x0a, 0x7f, 0x80, 0xab, 0xff})), "00010a7f80abff");
 }
 
+TEST(Hex, AppendsAfterWhatIsThere) {
+  std::string out = "etag=";
+  append_hex(out, bytes_of({0xde, 0xad}));
+  append_hex(out, {});
+  append_hex(out, bytes_of({0x01}));
+  EXPECT_EQ(out, "etag=dead01");
+}
+
 TEST(Hex, EmptyInputGivesEmptyOutput) {
   EXPECT_EQ(to_hex({}), "");
   const auto decoded = from_hex("");
