@@ -423,7 +423,7 @@ private:
     m_upload.reset();
     if (writer->commit_blocks() && m_ctx.run_blocking) {
       // The fsync must not hold up this I/O thread's other connections: commit elsewhere,
-      // then answer back on this connection's strand.
+      // then answer back on this connection's own I/O thread.
       m_phase = Phase::responding;
       return m_ctx.run_blocking([self = shared_from_this(), writer] {
         auto digest = writer->commit();
