@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
+#include <rocksdb/metadata.h>
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
@@ -394,6 +395,35 @@ public:
     return {};
   }
 
+  std::uint64_t headroom() override {
+    // Flushes: each writes a memtable to an L0 table while the log holding the same bytes
+    // stays (until every column family has flushed past it).
+    // Compactions: each writes its output before it deletes its inputs. One runs at a time
+    // (max_background_jobs = 2 gives RocksDB one flush and one compaction thread; a manual
+    // compaction waits for it), so the largest counts: one from L0 into L1. Keys are hashes
+    // or ticks spread over the key space, so each L0 file overlaps all of L1, and the output
+    // takes up to L0, L1 and the memtable flushed into L0 meanwhile. Below 256 MiB in a
+    // column family (RocksDB's default L1 size) that is all it holds; past that, a deeper
+    // compaction takes one file and its share of the next level, less than L1.
+    std::uint64_t memtables = 0;
+    std::uint64_t largest = 0;
+    for (auto* cf : m_handles) {
+      std::uint64_t memtable = 0;
+      (void)m_db->GetIntProperty(cf, rocksdb::DB::Properties::kCurSizeAllMemTables, &memtable);
+      rocksdb::ColumnFamilyMetaData meta;
+      m_db->GetColumnFamilyMetaData(cf, &meta);
+      std::uint64_t compacted = memtable;
+      for (const auto& level : meta.levels) {
+        if (level.level <= 1) {
+          compacted += level.size;
+        }
+      }
+      memtables += memtable;
+      largest = std::max(largest, compacted);
+    }
+    return memtables + largest;
+  }
+
   Result<void> set_usage(const UsageDelta& total) override {
     rocksdb::WriteBatch batch;
     batch.Put(m_meta, k_usage_key, encode_usage(total));
@@ -639,7 +669,8 @@ rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>
   cf.table_properties_collector_factories.push_back(
       rocksdb::NewCompactOnDeletionCollectorFactory(256, 64));
   // Compactions write their output before they drop their inputs: smaller ones keep that
-  // transient disk use small next to --max-size.
+  // transient disk use small next to --max-size. This bounds compactions below L1 only; one
+  // from L0 takes all of L1, as headroom() counts.
   cf.target_file_size_base = std::max<std::uint64_t>(write_buffer, 1 << 20);
   cf.max_compaction_bytes = 8 * cf.target_file_size_base;
   return cf;
@@ -654,7 +685,11 @@ Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = 2;
-  options.keep_log_file_num = 3;
+  // RocksDB's info LOG (compactions, flushes, stalls) grows without end unless rolled: it
+  // is rolled at the size of a write buffer, within 256 KiB .. 4 MiB, and two old ones kept,
+  // so it takes little of a small --max-size.
+  options.max_log_file_size = std::clamp<std::uint64_t>(buffer, 256 << 10, 4 << 20);
+  options.keep_log_file_num = 2;
   options.recycle_log_file_num = 0;
   options.max_total_wal_size = 4 * buffer;
   options.db_write_buffer_size = 4 * buffer;

@@ -95,6 +95,10 @@ public:
   [[nodiscard]] virtual Result<void> add_usage(const UsageDelta& delta) = 0;
   // Compacts the tables eviction deletes from, so deleted inline blobs give their space back.
   [[nodiscard]] virtual Result<void> compact() = 0;
+  // Disk the index may take on its own beyond what it takes now, for a few milliseconds at a
+  // time: flushes write memtables to tables while their log stays, and a compaction writes
+  // its output before it deletes its inputs. The size bound keeps this much free.
+  virtual std::uint64_t headroom() = 0;
   // Replaces the usage total (a migration from an older format).
   [[nodiscard]] virtual Result<void> set_usage(const UsageDelta& total) = 0;
 

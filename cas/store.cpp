@@ -417,8 +417,12 @@ Result<void> StoreImpl::erase_blob(const Hash& hash, const BlobRecord& r) {
   }
   INGOT_TRY(m_index->delete_blob(hash, delta));
   apply(delta);
+  // A delete is written too: tombstones for the record, its last use and its place in the
+  // order, in the log and then a table until a compaction drops them.
+  m_index_added += k_record_overhead;
   if (r.is_inline) {
     m_index_credit += r.stored_size;
+    m_inline_evicted = true;
   } else {
     // Readers that already opened the file keep reading it: unlink only drops the name.
     INGOT_TRY(m_files.remove(hash));

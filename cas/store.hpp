@@ -90,7 +90,8 @@ struct Space {
   std::uint64_t gc_low = 0;
   std::uint64_t used = 0;     // files + index + other + reserved
   std::uint64_t files = 0;    // blob files
-  std::uint64_t index = 0;    // the RocksDB index, with inline blobs
+  std::uint64_t index = 0;    // the RocksDB index, with inline blobs (and, under a bound, room
+                              // for its flushes and compactions)
   std::uint64_t other = 0;    // directories and small files
   std::uint64_t reserved = 0; // writes in flight
   std::uint64_t pinned = 0;

@@ -222,7 +222,9 @@ private:
   std::atomic<std::uint64_t> m_reserved{0};
   std::atomic<std::uint64_t> m_index_measured{0};
   std::atomic<std::uint64_t> m_index_added{0};
-  std::atomic<std::uint64_t> m_index_credit{0}; // inline bytes evicted, not yet compacted away
+  std::atomic<std::uint64_t> m_index_credit{0};   // inline bytes evicted, not yet compacted away
+  std::atomic<std::uint64_t> m_index_headroom{0}; // what flushes and compactions may add
+  std::atomic<bool> m_inline_evicted{false};      // since reserve() last compacted the index
   std::atomic<std::uint64_t> m_other_measured{0};
   std::mutex m_reserve_mutex;
 
