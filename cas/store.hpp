@@ -159,6 +159,15 @@ struct ReadOptions {
   std::optional<std::uint64_t> length; // to the end when unset; clamped to the end
 };
 
+// Where the bytes a reader has still to produce lie in an open file, when they are stored
+// there as they are produced: a server can then hand them to the kernel (sendfile) rather than
+// read them. The descriptor is the reader's: valid while it lives.
+struct FileSpan {
+  int fd = -1;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
 class BlobReader {
 public:
   virtual ~BlobReader() = default;
@@ -167,6 +176,10 @@ public:
   virtual std::uint64_t length() const = 0;
   // Fills `out` with the next bytes of the range; returns 0 at the end.
   [[nodiscard]] virtual Result<std::size_t> read(MutableByteView out) = 0;
+  // The rest of the range as a span of the blob's file: for a file blob read in its stored
+  // view, or in its decoded view when it is stored raw. Not for inline blobs nor for decoding
+  // zstd. A file shorter than recorded is the caller's to detect.
+  virtual std::optional<FileSpan> file_span() const { return std::nullopt; }
 };
 
 struct Entry {

@@ -24,6 +24,8 @@ public:
   virtual ~StoredSource() = default;
   // Reads up to out.size() bytes at offset; fewer only at the end.
   [[nodiscard]] virtual Result<std::size_t> read_at(std::uint64_t offset, MutableByteView out) = 0;
+  // The open file the bytes are read from, or -1 when they are in memory.
+  virtual int fd() const { return -1; }
 };
 
 std::unique_ptr<StoredSource> inline_source(std::string bytes);

@@ -35,6 +35,7 @@ public:
   Result<std::size_t> read_at(std::uint64_t offset, MutableByteView out) override {
     return pread_full(m_fd.get(), out, offset, m_path);
   }
+  int fd() const override { return m_fd.get(); }
 
 private:
   UniqueFd m_fd;
@@ -71,6 +72,13 @@ public:
     }
     m_pos += *n;
     return *n;
+  }
+
+  std::optional<FileSpan> file_span() const override {
+    if (m_source->fd() < 0) {
+      return std::nullopt;
+    }
+    return FileSpan{m_source->fd(), m_pos, m_end - m_pos};
   }
 
 private:

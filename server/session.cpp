@@ -6,6 +6,7 @@
 #include "server/access_log.hpp"
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
+#include "server/file_send.hpp"
 #include "server/http_fields.hpp"
 #include "server/refs.hpp"
 #include "server/response_head.hpp"
@@ -503,8 +504,9 @@ private:
     send_blob(std::move(*blob), head);
   }
 
-  // The header and a body of up to k_small_response bytes go out in one write; a larger
-  // body follows in chunks of k_chunk, the first one with the header.
+  // A blob file's bytes go out by sendfile after the header. Otherwise (inline blobs, zstd
+  // decoded) the header and a body of up to k_small_response bytes go out in one write; a
+  // larger body follows in chunks of k_chunk, the first one with the header.
   void send_blob(BlobResponse blob, bool head) {
     m_status = blob.status;
     const std::uint64_t length = blob.reader->length();
@@ -513,6 +515,14 @@ private:
     response.finish(length, keep_alive());
     if (head) {
       return write_response();
+    }
+    if (auto span = blob.reader->file_span(); span && length > 0) {
+      // A blob file: the kernel sends it (sendfile), it never passes through user memory.
+      m_reader = std::move(blob.reader); // keeps the file open
+      m_phase = Phase::responding;
+      return async_send_file(
+          m_stream.socket(), m_out, *span, m_ctx.options.read_timeout,
+          [self = shared_from_this()](const FileSent& sent) { self->on_file_sent(sent); });
     }
     if (length <= k_small_response) {
       const std::size_t start = m_out.size();
@@ -569,6 +579,25 @@ private:
       return finish_response(m_status);
     }
     send_next_chunk();
+  }
+
+  void on_file_sent(const FileSent& sent) {
+    const std::string hex = m_reader->info().digest.hex();
+    m_reader.reset();
+    m_bytes_out = sent.body_bytes;
+    if (sent.short_file) {
+      const std::string why = "blob " + hex + " is shorter than recorded; run `ingot fsck`";
+      if (!sent.head_sent) {
+        return send_error(500, why); // nothing sent yet: an honest answer is still possible
+      }
+      m_keep_alive_override = false; // the header is out: only a cut connection says it
+      log_request(500);
+      return close();
+    }
+    if (sent.error) {
+      return close();
+    }
+    finish_response(m_status);
   }
 
   // A file of a release is served as the CAS blob its record names (Range and zstd apply).

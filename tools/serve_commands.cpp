@@ -216,7 +216,8 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   serve
       ->add_option("--read-timeout", serve_args.read_timeout_s,
-                   "Seconds a request header, or each piece of a body, may take to arrive")
+                   "Seconds a request header, or each piece of a body, may take to arrive; "
+                   "a client that reads nothing of a response for as long is dropped")
       ->capture_default_str();
   serve->add_option("--signing-key", serve_args.signing_keys,
                     "Release signing key from `ingot keygen` (mode 0600); repeat to publish older "

@@ -1,6 +1,8 @@
 // Blobs: round trips, codecs, failed writes, ranges, removal, re-uploads.
 #include "cas/store_fixture.hpp"
 
+#include <unistd.h>
+
 namespace ingot::cas {
 namespace {
 
@@ -497,6 +499,51 @@ TEST_F(StoreTest, APlannedReadChoosesItsOptionsFromTheBlobsInfo) {
   });
   EXPECT_TRUE(fails_with(missing, Errc::not_found));
   EXPECT_FALSE(called) << "no plan for a blob that is not there";
+}
+
+// A server sends a file span with sendfile(2) instead of reading it: the span must hold
+// exactly the bytes read() would produce, and be offered only when the file holds them as they
+// are served.
+TEST_F(StoreTest, AFileSpanHoldsTheBytesTheReaderWouldProduce) {
+  const std::string data = random_bytes(300'000, 41); // raw (incompressible), in a file
+  const Digest d = must_put(data);
+  ReadOptions range;
+  range.offset = 1000;
+  range.length = 70'000;
+  auto reader = store().open_read(d.hash, range);
+  ASSERT_TRUE(reader) << reader.error().message;
+  const auto span = (*reader)->file_span();
+  ASSERT_TRUE(span) << "a raw file blob has a file span";
+  EXPECT_EQ(span->offset, 1000u);
+  ASSERT_EQ(span->length, 70'000u);
+  std::string bytes(span->length, '\0');
+  ASSERT_EQ(::pread(span->fd, bytes.data(), bytes.size(), static_cast<off_t>(span->offset)),
+            static_cast<ssize_t>(bytes.size()));
+  EXPECT_EQ(bytes, data.substr(1000, 70'000));
+
+  // What is left after a read.
+  std::string first(100, '\0');
+  ASSERT_TRUE((*reader)->read(MutableByteView(reinterpret_cast<std::uint8_t*>(first.data()), 100)));
+  ASSERT_TRUE((*reader)->file_span());
+  EXPECT_EQ((*reader)->file_span()->offset, 1100u);
+  EXPECT_EQ((*reader)->file_span()->length, 69'900u);
+
+  // Not for inline blobs, nor for a zstd blob decoded; the stored view of one is its file.
+  const Digest small = must_put(random_bytes(100, 42));
+  auto inline_reader = store().open_read(small.hash);
+  ASSERT_TRUE(inline_reader) << inline_reader.error().message;
+  EXPECT_FALSE((*inline_reader)->file_span());
+  const std::string text = compressible_text(300'000, 43);
+  const Digest zstd = must_put(text);
+  auto decoded = store().open_read(zstd.hash);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_FALSE((*decoded)->file_span());
+  ReadOptions stored_view;
+  stored_view.view = View::stored;
+  auto stored = store().open_read(zstd.hash, stored_view);
+  ASSERT_TRUE(stored) << stored.error().message;
+  ASSERT_TRUE((*stored)->file_span());
+  EXPECT_EQ((*stored)->file_span()->length, (*stored)->info().stored_size);
 }
 
 TEST_F(StoreTest, MissingBlobIsNotFound) {

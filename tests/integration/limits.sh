@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Limits and misbehaving clients: oversized header (431), over-long target (400), a client that
 # sends nothing or half a header (dropped after --read-timeout), a malformed request line
-# (closed or 400), a trickling body (cut off), --max-connections (503), and SIGTERM during
+# (closed or 400), a trickling body (cut off), a client that stops reading a download (dropped
+# after the timeout), a blob file shorter than recorded (500), --max-connections (503), and
+# SIGTERM during
 # uploads: in-flight requests finish within the grace period, a cut-off upload leaves nothing
 # visible after a restart, and no new connection is accepted once draining.
 source "$(dirname "$0")/lib.sh"
@@ -85,6 +87,75 @@ ELAPSED=$(($(now_ms) - START))
 [[ $ELAPSED -lt 15000 ]] || fail "a 2 KiB/s upload was cut off only after $ELAPSED ms"
 expect 404 GET "/cas/$TRICKLE"
 ok "cut off after $ELAPSED ms with '${CODE:-no response}', nothing stored"
+stop_server
+
+# Downloads, on a data dir of their own (the shutdown checks below count what is in $DATA).
+READS="$TMP/reads"
+start_server "$READS" --anonymous write --read-timeout 1
+
+step "a client that stops reading a 32 MiB download is dropped after the timeout"
+random_file "$TMP/stall" $((32 * 1024 * 1024))
+STALL=$(sha256 "$TMP/stall")
+expect 200 PUT "/cas/$STALL" --data-binary @"$TMP/stall" >/dev/null
+mkfifo "$TMP/stall.go"
+# The client asks for the blob and reads nothing until the test writes to the fifo; then it
+# reads what is left until the server's close. It prints "asked", then the bytes it got.
+cat >"$TMP/stall.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(("GET /cas/%s HTTP/1.1\r\nHost: x\r\n\r\n" % sys.argv[2]).encode())
+print("asked", flush=True)
+open(sys.argv[3]).read()
+s.settimeout(10)
+got = 0
+try:
+    while True:
+        b = s.recv(1 << 20)
+        if not b:
+            break
+        got += len(b)
+except (ConnectionResetError, socket.timeout):
+    pass
+print(got, flush=True)
+PY
+python3 "$TMP/stall.py" "$PORT" "$STALL" "$TMP/stall.go" >"$TMP/stall.out" &
+STALL_PID=$!
+DEADLINE=$((SECONDS + 10))
+until grep -q asked "$TMP/stall.out" || ((SECONDS >= DEADLINE)); do sleep 0.05; done
+START=$(now_ms)
+# The stalled connection counts until the server drops it; the scrape's own is the one left.
+while :; do
+  OPEN=$(curl -s --max-time 5 "$URL/metrics" | awk '$1 == "ingot_open_connections" { print $2 }')
+  [[ $OPEN == 1 || $SECONDS -ge $DEADLINE ]] && break
+  sleep 0.05
+done
+ELAPSED=$(($(now_ms) - START))
+[[ $OPEN == 1 ]] || fail "a client reading nothing of a 32 MiB download was still connected after 10 s"
+[[ $ELAPSED -ge 700 ]] || fail "a client reading nothing was dropped after $ELAPSED ms, before the 1 s timeout"
+expect 200 GET /healthz
+echo go >"$TMP/stall.go"
+wait "$STALL_PID" || fail "the stalled client failed: $(cat "$TMP/stall.out")"
+GOT=$(tail -n 1 "$TMP/stall.out")
+[[ $GOT -lt $((32 * 1024 * 1024)) ]] || fail "the stalled client got all $GOT bytes after all"
+ok "dropped after $ELAPSED ms, having taken $GOT bytes"
+
+step "a blob file shorter than recorded: 500 naming fsck, not a cut-off 200"
+random_file "$TMP/short" 300000
+SHORT=$(sha256 "$TMP/short")
+expect 200 PUT "/cas/$SHORT" --data-binary @"$TMP/short" >/dev/null
+SHORT_FILE="$READS/blobs/${SHORT:0:2}/$SHORT"
+[[ -f $SHORT_FILE ]] || fail "no blob file at $SHORT_FILE"
+chmod u+w "$SHORT_FILE"
+truncate -s 100000 "$SHORT_FILE"
+expect 500 GET "/cas/$SHORT" >/dev/null
+grep -q "ingot fsck" "$BODY" || fail "the 500 says: $(head -c 200 "$BODY")"
+ok "500: $(head -c 160 "$BODY")"
+expect 206 GET "/cas/$SHORT" -H 'Range: bytes=0-99999' >/dev/null
+cmp -s "$BODY" <(head -c 100000 "$TMP/short") || fail "a range within what is left is not the blob's bytes"
+ok "a range within what is left: 206 with the blob's bytes"
+expect 200 GET /healthz
 stop_server
 
 step "--max-connections 2: a third connection gets 503"
