@@ -1,0 +1,258 @@
+// Request bodies: streamed into a blob writer (PUT of a blob or an entry) or gathered as a
+// small JSON body (refs, releases, the batch endpoints, GC), read past Beast's parser when
+// their length is known.
+#include "server/http_fields.hpp"
+#include "server/refs.hpp"
+#include "server/session_impl.hpp"
+#include "util/size.hpp"
+
+#include <algorithm>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+namespace ingot::server {
+
+// Streams the request body through `consume` and then calls `finish`; answers
+// Expect: 100-continue first.
+void Session::read_body(Consume consume, Finish finish) {
+  m_consume = std::move(consume);
+  m_finish = std::move(finish);
+  m_body_started = Clock::now();
+  if (m_body_done) {
+    return m_finish();
+  }
+  // A body of known length is read straight into m_chunk, past the parser, which would
+  // first read it into m_buffer and then copy it: for large uploads that copy was a tenth
+  // of the CPU. Chunked bodies still need the parser to take the framing off.
+  if (const auto length = m_parser->content_length()) {
+    m_body_left = *length;
+  }
+  if (iequals(field(http::field::expect), "100-continue")) {
+    static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    return net::async_write(m_stream, net::buffer(k_continue),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                return self->close();
+                              }
+                              self->read_body_chunk();
+                            });
+  }
+  read_body_chunk();
+}
+
+void Session::read_body_chunk() {
+  m_chunk.resize(k_chunk);
+  if (m_body_left) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(k_chunk, *m_body_left));
+    if (m_buffer.size() > 0) {
+      // Bytes that arrived with the header come first.
+      const std::size_t n = net::buffer_copy(net::buffer(m_chunk.data(), want), m_buffer.data());
+      m_buffer.consume(n);
+      return on_body_bytes(n);
+    }
+    m_stream.expires_after(m_ctx.options.read_timeout);
+    return m_stream.async_read_some(
+        net::buffer(m_chunk.data(), want),
+        beast::bind_front_handler(&Session::on_direct_body, shared_from_this()));
+  }
+  auto& body = m_parser->get().body();
+  body.data = m_chunk.data();
+  body.size = m_chunk.size();
+  m_stream.expires_after(m_ctx.options.read_timeout);
+  http::async_read(m_stream, m_buffer, *m_parser,
+                   beast::bind_front_handler(&Session::on_body_chunk, shared_from_this()));
+}
+
+void Session::on_body_chunk(beast::error_code ec, std::size_t) {
+  if (ec == http::error::need_buffer) {
+    ec = {};
+  }
+  if (ec == beast::error::timeout) {
+    return reject_after_body(408, "request body stalled for longer than the read timeout");
+  }
+  if (ec) {
+    abort_body();
+    return close(); // the client went away mid-body: nothing of it is kept
+  }
+  on_body_bytes(m_chunk.size() - m_parser->get().body().size);
+}
+
+void Session::on_direct_body(beast::error_code ec, std::size_t got) {
+  if (ec == beast::error::timeout) {
+    return reject_after_body(408, "request body stalled for longer than the read timeout");
+  }
+  if (ec) {
+    abort_body();
+    return close(); // the client went away mid-body (or closed early): nothing is kept
+  }
+  on_body_bytes(got);
+}
+
+// The first `got` bytes of m_chunk are the next piece of the body.
+void Session::on_body_bytes(std::size_t got) {
+  m_bytes_in += got;
+  if (m_body_left) {
+    *m_body_left -= got;
+  }
+  if (auto r = m_consume(ByteView(m_chunk.data(), got)); !r) {
+    return reject_after_body(status_of(r.error()), r.error().message);
+  }
+  if (m_body_left ? *m_body_left == 0 : m_parser->is_done()) {
+    m_body_done = true;
+    return m_finish();
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - m_body_started).count();
+  const double grace = std::chrono::duration<double>(m_ctx.options.read_timeout).count();
+  if (elapsed > grace && static_cast<double>(m_bytes_in) / elapsed <
+                             static_cast<double>(m_ctx.options.min_body_rate)) {
+    return reject_after_body(408, "request body arrives slower than " +
+                                      std::to_string(m_ctx.options.min_body_rate) + " bytes/s");
+  }
+  read_body_chunk();
+}
+
+void Session::abort_body() {
+  m_upload.reset(); // an uncommitted writer leaves nothing behind
+  m_consume = nullptr;
+  m_finish = nullptr;
+}
+
+// An error found while the body was still arriving: the rest of it is never read, so the
+// connection cannot carry another request.
+void Session::reject_after_body(unsigned status, const std::string& message) {
+  abort_body();
+  reject(status, message);
+}
+
+void Session::read_json_body() {
+  m_json.clear();
+  read_body(
+      [this](ByteView chunk) -> Result<void> {
+        if (m_json.size() + chunk.size() > k_max_json_body) {
+          return make_error(Errc::invalid_argument, "JSON body is over the limit");
+        }
+        m_json.append(as_chars(chunk));
+        return {};
+      },
+      [this] {
+        SimpleResponse res;
+        switch (m_route->kind) {
+        case RouteKind::gc:
+          return run_gc();
+        case RouteKind::refs:
+          res = put_ref(m_ctx.store, *m_route, m_json);
+          break;
+        case RouteKind::releases:
+          res = m_ctx.releases->publish(m_ctx.store, *m_route, m_json, m_user);
+          break;
+        case RouteKind::release_yank:
+          res = m_ctx.releases->yank(m_ctx.store, *m_route, m_json, m_user);
+          break;
+        case RouteKind::find_missing:
+          res = find_missing(m_ctx.store, m_json, m_ctx.metrics);
+          break;
+        case RouteKind::batch_read:
+          res = batch_read(m_ctx.store, m_json, m_ctx.metrics);
+          break;
+        default:
+          res = batch_update(m_ctx.store, m_json);
+          break;
+        }
+        m_json.clear();
+        send_simple(std::move(res));
+      });
+}
+
+// POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to
+// ?target=SIZE. It waits on the disk, so it runs on the blocking pool.
+void Session::run_gc() {
+  cas::GcOptions options;
+  const auto& q = m_route->query;
+  if (const auto dry = query_param(q, "dry_run"); dry == "1" || dry == "true") {
+    options.dry_run = cas::DryRun::yes;
+  }
+  if (const auto value = query_param(q, "target"); !value.empty()) {
+    auto size = parse_size(value);
+    if (!size) {
+      return send_error(400, "target '" + value + "' is not a size like 10GiB");
+    }
+    options.target = *size;
+  }
+  auto work = [self = shared_from_this(), options] {
+    auto report = self->m_ctx.store.gc(options);
+    net::post(self->m_stream.get_executor(), [self, report = std::move(report)]() mutable {
+      if (!report) {
+        return self->send_error(status_of(report.error()), report.error().message);
+      }
+      self->send_simple({200, "application/json", gc_report_json(*report).dump(2) + "\n"});
+    });
+  };
+  m_phase = Phase::responding;
+  if (m_ctx.run_blocking) {
+    return m_ctx.run_blocking(std::move(work));
+  }
+  work();
+}
+
+void Session::handle_put() {
+  const auto encoding = field(http::field::content_encoding);
+  const bool zstd = iequals(encoding, "zstd");
+  if (!encoding.empty() && !zstd && !iequals(encoding, "identity")) {
+    return reject(415, "Content-Encoding '" + std::string(encoding) +
+                           "' is not supported; send zstd or identity");
+  }
+  const auto length = m_parser->content_length();
+  auto upload = UploadSink::open(
+      m_ctx.store, *m_route, zstd ? BodyEncoding::zstd : BodyEncoding::identity,
+      length ? std::optional<std::uint64_t>(*length) : std::nullopt, m_ctx.options.max_blob_size);
+  if (!upload) {
+    return reject(status_of(upload.error()), upload.error().message);
+  }
+  m_upload = std::move(*upload);
+  read_body([this](ByteView chunk) { return m_upload->append(chunk); }, [this] { finish_put(); });
+}
+
+void Session::finish_put() {
+  if (auto r = m_upload->finish(); !r) {
+    return reject_after_body(status_of(r.error()), r.error().message);
+  }
+  std::shared_ptr<cas::BlobWriter> writer = m_upload->take_writer();
+  m_upload.reset();
+  if (writer->commit_blocks() && m_ctx.run_blocking) {
+    // The fsync must not hold up this I/O thread's other connections: commit elsewhere,
+    // then answer back on this connection's own I/O thread.
+    m_phase = Phase::responding;
+    return m_ctx.run_blocking([self = shared_from_this(), writer] {
+      auto digest = writer->commit();
+      // The writer (and its lease on a blob uploaded again) lives until the entry is written.
+      net::post(self->m_stream.get_executor(),
+                [self, writer, digest = std::move(digest)]() mutable {
+                  self->after_commit(std::move(digest));
+                });
+    });
+  }
+  after_commit(writer->commit());
+}
+
+void Session::after_commit(Result<cas::Digest> digest) {
+  if (!digest) {
+    return send_error(status_of(digest.error()), digest.error().message);
+  }
+  if (m_route->kind != RouteKind::cas) {
+    const auto ns = m_route->kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
+    if (auto r = m_ctx.store.ns_put(ns, m_route->key, *digest); !r) {
+      if (r.error().code == Errc::not_found) {
+        // Stored a moment ago and evicted before the entry could name it: a full cache.
+        return send_error(503, "the value " + digest->to_string() +
+                                   " was evicted before the entry was written; retry");
+      }
+      return send_error(status_of(r.error()), r.error().message);
+    }
+  }
+  send_simple({200, "text/plain", ""});
+}
+
+} // namespace ingot::server
