@@ -672,6 +672,9 @@ rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>
   // transient disk use small next to --max-size. This bounds compactions below L1 only; one
   // from L0 takes all of L1, as headroom() counts.
   cf.target_file_size_base = std::max<std::uint64_t>(write_buffer, 1 << 20);
+  // headroom() counts on L0 compacting into L1 (RocksDB's default before 8.4; said here so
+  // that a newer RocksDB does not compact L0 into the last level instead).
+  cf.level_compaction_dynamic_level_bytes = false;
   cf.max_compaction_bytes = 8 * cf.target_file_size_base;
   return cf;
 }

@@ -340,12 +340,12 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
     if (report.cas.entries > 0) {
       note_run(report);
     }
-    if (attempt == 1 && (m_index_credit.load() > 0 || m_inline_evicted.load())) {
+    const bool evicted_inline = attempt == 1 && m_inline_evicted.exchange(false);
+    if (attempt == 1 && (m_index_credit.load() > 0 || evicted_inline)) {
       // Evicted inline blobs still on disk until RocksDB compacts them: compact now rather
       // than refuse a write the bound has room for. They are counted twice until then, in
       // the index and in the room kept for compacting it; and a measurement that caught a
       // compaction in flight may have spent the credit, which is no sign they are gone.
-      m_inline_evicted = false;
       INGOT_TRY(m_index->compact());
       measure_disk();
     }
@@ -456,14 +456,17 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
       }
       const auto record = (*blob)->record;
       estimate += record.stored_size + k_record_overhead;
+      // Its tombstones take about what its record did (erase_blob counts them) until a
+      // compaction drops both: what it frees is its bytes, less that.
       if (m_options.max_size == 0) {
-        freed += record.stored_size + k_record_overhead;
-      } else if (!record.is_inline) {
         freed += record.stored_size;
+      } else if (!record.is_inline) {
+        freed += record.stored_size - std::min(record.stored_size, k_record_overhead);
       } else {
         const std::uint64_t credited = std::min(credit, cap);
         credit += record.stored_size;
-        freed += std::min(credit, cap) - credited;
+        const std::uint64_t gained = std::min(credit, cap) - credited;
+        freed += gained - std::min(gained, k_record_overhead);
       }
       if (dry_run == DryRun::yes) {
         auto refs = m_index->entries_of(key.hash);

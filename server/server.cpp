@@ -4,6 +4,7 @@
 #include "server/session.hpp"
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -46,6 +47,10 @@ public:
                                        : std::max(1u, std::thread::hardware_concurrency())),
         m_ios(make_contexts(m_threads)), m_io(*m_ios.front()), m_acceptor(m_io),
         m_signals(m_io, SIGINT, SIGTERM), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
+    // A write to a connection the peer has reset raises SIGPIPE, whose default ends the
+    // process. Asio's writes pass MSG_NOSIGNAL, but sendfile(2) has no such flag: a client
+    // that drops a download midway must cost that download only.
+    std::signal(SIGPIPE, SIG_IGN);
     for (auto& io : m_ios) {
       m_work.push_back(net::make_work_guard(*io));
     }

@@ -190,7 +190,6 @@ void Session::handle_delete() {
   send_simple({200, "text/plain", ""});
 }
 
-// WebDAV clients probe with PROPFIND before writing: answer for the key itself (depth 0).
 // WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth
 // 0). Collections are implicit (keys imply them), so a collection name always exists.
 void Session::handle_propfind() {

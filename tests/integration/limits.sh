@@ -2,10 +2,10 @@
 # Limits and misbehaving clients: oversized header (431), over-long target (400), a client that
 # sends nothing or half a header (dropped after --read-timeout), a malformed request line
 # (closed or 400), a trickling body (cut off), a client that stops reading a download (dropped
-# after the timeout), a blob file shorter than recorded (500), --max-connections (503), and
-# SIGTERM during
-# uploads: in-flight requests finish within the grace period, a cut-off upload leaves nothing
-# visible after a restart, and no new connection is accepted once draining.
+# after the timeout) or drops it (SIGPIPE is ignored), a blob file shorter than recorded
+# (500), --max-connections (503), and SIGTERM during uploads: in-flight requests finish within
+# the grace period, a cut-off upload leaves nothing visible after a restart, and no new
+# connection is accepted once draining.
 source "$(dirname "$0")/lib.sh"
 
 # Seconds the server gives requests in flight after SIGTERM (ServerOptions::shutdown_grace).
@@ -140,6 +140,18 @@ wait "$STALL_PID" || fail "the stalled client failed: $(cat "$TMP/stall.out")"
 GOT=$(tail -n 1 "$TMP/stall.out")
 [[ $GOT -lt $((32 * 1024 * 1024)) ]] || fail "the stalled client got all $GOT bytes after all"
 ok "dropped after $ELAPSED ms, having taken $GOT bytes"
+
+step "SIGPIPE (a write to a connection the client reset) does not stop the server"
+SIG_IGN_MASK=$(awk '/^SigIgn:/ { print $2 }' "/proc/$SERVER_PID/status")
+(((16#$SIG_IGN_MASK >> 12) & 1)) || fail "the server does not ignore SIGPIPE (SigIgn: $SIG_IGN_MASK)"
+kill -PIPE "$SERVER_PID"
+expect 200 GET /healthz
+for _ in 1 2 3 4 5; do
+  curl -s "$URL/cas/$STALL" | head -c 1000 >/dev/null || true # drops the download midway
+done
+expect 200 GET /healthz
+kill -0 "$SERVER_PID" 2>/dev/null || fail "the server is gone"
+ok "SIGPIPE ignored; five downloads dropped midway cost only themselves"
 
 step "a blob file shorter than recorded: 500 naming fsck, not a cut-off 200"
 random_file "$TMP/short" 300000
