@@ -84,35 +84,63 @@ Result<void> ZstdEncoder::finish(const Sink& sink) {
 
 struct ZstdDecoder::Impl {
   ZSTD_DCtx* dctx = ZSTD_createDCtx();
-  bool frame_done = false;
+  Frames frames = Frames::one;
+  bool at_frame_end = false; // the input so far ends exactly where a frame ends
+  bool any_frame = false;    // at least one frame was completed
   ~Impl() { ZSTD_freeDCtx(dctx); }
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 };
 
-ZstdDecoder::ZstdDecoder() : m_impl(std::make_unique<Impl>()) {}
+ZstdDecoder::ZstdDecoder(Frames frames) : m_impl(std::make_unique<Impl>()) {
+  m_impl->frames = frames;
+}
 ZstdDecoder::~ZstdDecoder() = default;
 
 bool ZstdDecoder::finished() const {
-  return m_impl->frame_done;
+  return m_impl->at_frame_end;
 }
 
 Result<std::size_t> ZstdDecoder::decode(ByteView& in, MutableByteView out) {
-  if (m_impl->frame_done) {
+  if (m_impl->at_frame_end && (m_impl->frames == Frames::one || in.empty())) {
+    if (!in.empty()) {
+      return make_error(Errc::corrupt,
+                        std::to_string(in.size()) + " bytes follow the end of the zstd frame");
+    }
     return std::size_t{0};
+  }
+  if (out.empty()) {
+    return make_error(Errc::invalid_argument, "zstd decode called with no room for output");
   }
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
   ZSTD_outBuffer ob{out.data(), out.size(), 0};
   const std::size_t r = ZSTD_decompressStream(m_impl->dctx, &ob, &ib);
   if (ZSTD_isError(r)) {
-    return zstd_error(r, "stored zstd frame does not decode");
+    return zstd_error(r, "zstd data does not decode");
   }
-  if (r == 0) {
-    m_impl->frame_done = true;
+  // r == 0: a frame has ended and all of it was flushed. A skippable frame (RFC 8878
+  // section 3.1.2) also ends this way, with no output.
+  m_impl->at_frame_end = r == 0;
+  m_impl->any_frame = m_impl->any_frame || r == 0;
+  if (ib.pos == 0 && ob.pos == 0 && !in.empty() && r != 0) {
+    // zstd takes input whenever it has room to give output, so this cannot happen; if it
+    // ever does, failing beats spinning on bytes a client controls.
+    return make_error(Errc::corrupt, "zstd decoder made no progress");
   }
   in = in.subspan(ib.pos);
   return ob.pos;
+}
+
+Result<void> ZstdDecoder::check_end() const {
+  if (!m_impl->any_frame) {
+    return make_error(Errc::corrupt, "zstd data ends before its first frame does (empty or "
+                                     "truncated)");
+  }
+  if (!m_impl->at_frame_end) {
+    return make_error(Errc::corrupt, "zstd data ends inside a frame (truncated)");
+  }
+  return {};
 }
 
 } // namespace ingot::cas

@@ -33,7 +33,8 @@ UploadSink::UploadSink(std::unique_ptr<cas::BlobWriter> writer, BodyEncoding enc
                        std::uint64_t max_size)
     : m_writer(std::move(writer)), m_max_size(max_size) {
   if (encoding == BodyEncoding::zstd) {
-    m_decoder = std::make_unique<cas::ZstdDecoder>();
+    // A body is a zstd stream: every frame in it is decoded, one after the other.
+    m_decoder = std::make_unique<cas::ZstdDecoder>(cas::Frames::many);
     m_decoded.resize(k_decode_chunk);
   }
 }
@@ -54,6 +55,7 @@ Result<void> UploadSink::append(ByteView wire_bytes) {
   if (!m_decoder) {
     return store(wire_bytes);
   }
+  // Each decode() consumes input or produces output or fails, so this loop ends.
   while (!wire_bytes.empty()) {
     auto n = m_decoder->decode(wire_bytes, m_decoded);
     if (!n) {
@@ -75,10 +77,15 @@ Result<void> UploadSink::finish() {
       return undecodable(n.error());
     }
     if (*n == 0) {
-      return {};
+      break;
     }
     INGOT_TRY(store(ByteView(m_decoded.data(), *n)));
   }
+  // A body cut short (or empty) must never be stored as if it were the whole value.
+  if (auto r = m_decoder->check_end(); !r) {
+    return undecodable(r.error());
+  }
+  return {};
 }
 
 } // namespace ingot::server

@@ -96,5 +96,73 @@ TEST_F(UploadTest, GarbageUnderZstdIsRefused) {
   EXPECT_EQ(stored.error().code, Errc::invalid_argument);
 }
 
+// RFC 8878 section 3: a zstd stream is a sequence of frames, so `cat a.zst b.zst` is one
+// valid body. It used to hang the I/O thread: the decoder stopped at the first frame's end
+// and the loop over the body never consumed the rest.
+TEST_F(UploadTest, EveryFrameOfAMultiFrameBodyIsDecoded) {
+  const std::string a(150000, 'a');
+  const std::string b = "and then some more bytes of a second frame";
+  const auto digest = cas::digest_of(a + b);
+  const auto wire = zstd(a) + zstd(b);
+  for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{1000}, wire.size()}) {
+    auto stored = upload(route("/cas/" + digest.hex()), BodyEncoding::zstd, wire, wire.size(),
+                         1u << 30, piece);
+    ASSERT_TRUE(stored) << "pieces of " << piece << ": " << stored.error().message;
+    EXPECT_EQ(*stored, digest);
+  }
+  EXPECT_EQ(*m_store->get(digest.hash), a + b);
+}
+
+TEST_F(UploadTest, SkippableFramesAreSkipped) {
+  // RFC 8878 section 3.1.2: magic 0x184D2A5?, a 4-byte little-endian size, then that many
+  // bytes the decoder ignores.
+  const std::string skippable("\x50\x2a\x4d\x18\x03\x00\x00\x00xyz", 11);
+  const std::string data = "the payload";
+  const auto wire = skippable + zstd(data) + skippable;
+  auto stored = upload(route("/kv/skip"), BodyEncoding::zstd, wire, wire.size(), 1u << 30);
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(*stored, cas::digest_of(data));
+}
+
+TEST_F(UploadTest, BytesAfterTheLastFrameAreRefused) {
+  const auto wire = zstd(std::string(5000, 'q')) + "trailing junk";
+  for (const std::size_t piece : {std::size_t{1}, std::size_t{1000}, wire.size()}) {
+    auto stored = upload(route("/kv/junk"), BodyEncoding::zstd, wire, wire.size(), 1u << 30, piece);
+    ASSERT_FALSE(stored) << "pieces of " << piece;
+    EXPECT_EQ(stored.error().code, Errc::invalid_argument);
+    EXPECT_NE(stored.error().message.find("zstd body does not decode"), std::string::npos)
+        << stored.error().message;
+  }
+}
+
+// The first 1,000 bytes of a frame used to be acknowledged as a complete (empty) value.
+TEST_F(UploadTest, ATruncatedFrameIsRefusedAndNothingIsStored) {
+  std::string data;
+  for (int i = 0; data.size() < 270000; ++i) {
+    data += std::to_string(i * 7919) + ",";
+  }
+  const auto wire = zstd(data).substr(0, 1000);
+  auto stored = upload(route("/kv/cut"), BodyEncoding::zstd, wire, wire.size(), 1u << 30);
+  ASSERT_FALSE(stored);
+  EXPECT_EQ(stored.error().code, Errc::invalid_argument);
+  EXPECT_NE(stored.error().message.find("truncated"), std::string::npos) << stored.error().message;
+}
+
+TEST_F(UploadTest, AnEmptyZstdBodyIsRefused) {
+  auto stored = upload(route("/kv/empty"), BodyEncoding::zstd, "", 0, 1u << 30);
+  ASSERT_FALSE(stored);
+  EXPECT_EQ(stored.error().code, Errc::invalid_argument);
+}
+
+TEST_F(UploadTest, AFrameCutAtEveryLengthIsRefused) {
+  const auto wire = zstd(std::string(3000, 'r') + "tail");
+  for (std::size_t cut = 0; cut < wire.size(); ++cut) {
+    auto stored =
+        upload(route("/kv/cut"), BodyEncoding::zstd, wire.substr(0, cut), cut, 1u << 30, 3);
+    ASSERT_FALSE(stored) << "cut at " << cut << " of " << wire.size();
+    EXPECT_EQ(stored.error().code, Errc::invalid_argument);
+  }
+}
+
 } // namespace
 } // namespace ingot::server
