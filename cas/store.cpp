@@ -1,5 +1,6 @@
 #include "cas/store_impl.hpp"
 #include "util/hex.hpp"
+#include "util/thread_role.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -239,10 +240,12 @@ std::mutex& StoreImpl::stripe(std::string_view key) {
 }
 
 Result<std::unique_ptr<BlobWriter>> StoreImpl::begin_write(std::optional<Digest> expected) {
+  expect_may_block("Store::begin_write");
   return make_writer(*this, expected);
 }
 
 Result<Digest> StoreImpl::put(ByteView data, std::optional<Digest> expected) {
+  expect_may_block("Store::put");
   auto writer = make_writer(*this, expected);
   if (!writer) {
     return std::move(writer).error();
@@ -253,13 +256,14 @@ Result<Digest> StoreImpl::put(ByteView data, std::optional<Digest> expected) {
 
 Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& record,
                                       ByteView stored) {
+  expect_may_block("Store::commit");
   std::lock_guard lock(stripe(digest.hash));
   auto existing = m_index->get_blob(digest.hash, WithData::no);
   if (!existing) {
     return std::move(existing).error();
   }
   if (existing->has_value()) {
-    touch(digest.hash); // written again: in use
+    touch(digest.hash, Use::write); // written again: in use
     return {};
   }
   UsageDelta delta;
@@ -276,13 +280,14 @@ Result<void> StoreImpl::commit_inline(const Digest& digest, const BlobRecord& re
 
 Result<void> StoreImpl::commit_file(const Digest& digest, const BlobRecord& record,
                                     TempFile& file) {
+  expect_may_block("Store::commit");
   std::lock_guard lock(stripe(digest.hash));
   auto existing = m_index->get_blob(digest.hash, WithData::no);
   if (!existing) {
     return std::move(existing).error();
   }
   if (existing->has_value()) {
-    touch(digest.hash);
+    touch(digest.hash, Use::write);
     return {}; // the temp file goes with the writer
   }
   INGOT_TRY(m_index->put_pending(digest.hash));
@@ -302,6 +307,10 @@ Result<void> StoreImpl::commit_file(const Digest& digest, const BlobRecord& reco
 }
 
 Result<BlobInfo> StoreImpl::stat(const Hash& hash) {
+  return stat(hash, Use::read);
+}
+
+Result<BlobInfo> StoreImpl::stat(const Hash& hash, Use use) {
   auto blob = m_index->get_blob(hash, WithData::no);
   if (!blob) {
     return std::move(blob).error();
@@ -309,14 +318,23 @@ Result<BlobInfo> StoreImpl::stat(const Hash& hash) {
   if (!blob->has_value()) {
     return missing_blob(hash);
   }
-  touch(hash);
+  touch(hash, use);
   return info_of(hash, (*blob)->record);
 }
 
 bool StoreImpl::contains(const Hash& hash) {
   auto blob = m_index->get_blob(hash, WithData::no);
   if (blob && blob->has_value()) {
-    touch(hash);
+    touch(hash, Use::read);
+    return true;
+  }
+  return false;
+}
+
+bool StoreImpl::contains_written(const Hash& hash) {
+  auto blob = m_index->get_blob(hash, WithData::no);
+  if (blob && blob->has_value()) {
+    touch(hash, Use::write);
     return true;
   }
   return false;
@@ -355,7 +373,7 @@ StoreImpl::open_read(const Hash& hash, FunctionRef<ReadOptions(const BlobInfo&)>
   if (!source) {
     return std::move(source).error();
   }
-  touch(hash);
+  touch(hash, Use::read);
   const auto info = info_of(hash, (*blob)->record);
   return make_reader(info, std::move(*source), plan(info));
 }
@@ -382,6 +400,7 @@ Result<std::string> StoreImpl::get(const Hash& hash) {
 }
 
 Result<void> StoreImpl::remove(const Hash& hash) {
+  expect_may_block("Store::remove");
   if (hash == empty_digest().hash) {
     return make_error(Errc::invalid_argument, "the empty blob is always present");
   }
@@ -551,8 +570,9 @@ Result<Entry> StoreImpl::ns_get(Namespace ns, std::string_view key) {
 }
 
 Result<void> StoreImpl::ns_put(Namespace ns, std::string_view key, const Digest& value) {
+  expect_may_block("Store::ns_put");
   INGOT_TRY(check_key(ns, key));
-  auto info = stat(value.hash);
+  auto info = stat(value.hash, Use::write); // naming a value is writing, not reading it
   if (!info) {
     return std::move(info).error();
   }
@@ -580,6 +600,7 @@ Result<void> StoreImpl::ns_put(Namespace ns, std::string_view key, const Digest&
 }
 
 Result<void> StoreImpl::ns_remove(Namespace ns, std::string_view key) {
+  expect_may_block("Store::ns_remove");
   INGOT_TRY(check_key(ns, key));
   std::lock_guard lock(stripe(key));
   auto existing = m_index->get_entry(ns, key);

@@ -45,6 +45,12 @@ struct StoreOptions {
   double gc_low = 0.8;
   // Unix seconds for recency; tests set a clock they move by hand.
   std::function<std::int64_t()> clock = {};
+  // A read (GET, HEAD, FindMissing) counts as a use this many seconds after it happened: a
+  // blob read within that time is evicted only after every unpinned blob that was not read
+  // since. Without it, a burst of writes turning the whole bound over in less than recency's
+  // one-second grain evicted what builds were reading at that very moment (issue 14). Writes,
+  // uploads of a stored blob and naming a blob count as uses when they happen.
+  std::int64_t read_protection_s = 60;
   // Blobs up to this size are kept inline in the index; larger ones become files.
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file

@@ -6,6 +6,7 @@
 // it never scans what stays.
 #include "cas/store_impl.hpp"
 #include "util/size.hpp"
+#include "util/thread_role.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -197,23 +198,36 @@ void StoreImpl::background() {
 
 // --- recency ---
 
-void StoreImpl::touch(const Hash& hash) {
+void StoreImpl::touch(const Hash& hash, Use use) {
   auto& shard = m_touches[hash[2] % m_touches.size()];
   std::lock_guard lock(shard.mutex);
-  shard.hashes.insert(hash);
+  auto [it, added] = shard.hashes.try_emplace(hash, use);
+  if (!added && use == Use::read) {
+    it->second = Use::read;
+  }
+}
+
+bool StoreImpl::touched(const Hash& hash) {
+  auto& shard = m_touches[hash[2] % m_touches.size()];
+  std::lock_guard lock(shard.mutex);
+  return shard.hashes.contains(hash);
 }
 
 Result<void> StoreImpl::flush_recency() {
   const auto tick = this->tick();
   for (auto& shard : m_touches) {
-    std::unordered_set<Hash, HashHasher> hashes;
+    std::unordered_map<Hash, Use, HashHasher> hashes;
     {
       std::lock_guard lock(shard.mutex);
       hashes.swap(shard.hashes);
     }
-    for (const auto& hash : hashes) {
+    // A blob's key in the eviction order stays in the recent future after a read (see
+    // StoreOptions::read_protection_s); the floor never passes tick(), so new writes, which
+    // sort before it, are still seen by eviction.
+    for (const auto& [hash, use] : hashes) {
       std::lock_guard lock(stripe(hash));
-      INGOT_TRY(m_index->touch(hash, tick));
+      const auto at = use == Use::read ? tick + m_options.read_protection_s : tick;
+      INGOT_TRY(m_index->touch(hash, at));
     }
   }
   UsageDelta counts;
@@ -300,6 +314,7 @@ std::string StoreImpl::no_room_message(std::uint64_t bytes) const {
 }
 
 Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
+  expect_may_block("Store::reserve");
   if (m_options.max_size == 0) {
     m_reserved += bytes;
     return Reservation(this, bytes);
@@ -325,9 +340,11 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
       }
     }
     // Full: evict for this write now, down to the low watermark so the next writes find room.
-    // It counts as a GC run: the metrics show every eviction.
+    // It counts as a GC run: the metrics show every eviction. Reads since the last flush go
+    // into the order first, so that what is being read now is not what goes.
     const auto started = std::chrono::steady_clock::now();
     GcReport report;
+    INGOT_TRY(flush_recency());
     std::lock_guard gc_lock(m_gc_mutex);
     const auto low = space().gc_low;
     report.target = std::min(low, m_options.max_size - bytes);
@@ -431,6 +448,9 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
         advance_floor = false; // still there: the next run must see it again
         continue;
       }
+      if (touched(key.hash)) {
+        continue; // used since the last flush, which will move it up the order
+      }
       std::lock_guard lock(stripe(key.hash));
       auto last = m_index->last_use(key.hash);
       if (!last) {
@@ -488,8 +508,9 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
       INGOT_TRY(drop_entries_of(key.hash, record.stored_size, report));
       if (advance_floor) {
         // The tick only: a blob written later in the same second may sort before `key` by
-        // its hash, and must not fall below the floor.
-        m_floor = LruKey{key.tick, {}};
+        // its hash, and must not fall below the floor. Never past now: a read's key lies in
+        // the future, and blobs written until then sort before it.
+        m_floor = LruKey{std::min(key.tick, tick()), {}};
       }
     }
   }
@@ -498,6 +519,7 @@ Result<void> StoreImpl::evict(std::uint64_t target, DryRun dry_run, GcReport& re
 }
 
 Result<GcReport> StoreImpl::gc(const GcOptions& options) {
+  expect_may_block("Store::gc");
   const auto started = std::chrono::steady_clock::now();
   GcReport report;
   report.dry_run = options.dry_run == DryRun::yes;

@@ -138,6 +138,8 @@ public:
   void release(std::uint64_t bytes) { m_reserved -= bytes; }
   void hold(const Hash& hash);
   void unhold(const Hash& hash);
+  // contains() for writers: a blob uploaded again is written, not read.
+  bool contains_written(const Hash& hash);
 
   // For writers: make a finished blob visible. A blob already present is kept as it is.
   [[nodiscard]] Result<void> commit_inline(const Digest& digest, const BlobRecord& record,
@@ -167,7 +169,12 @@ private:
   std::mutex& stripe(std::string_view key);
   void apply(const UsageDelta& delta);
   // Records a use of a stored blob, in memory; flush_recency() writes it.
-  void touch(const Hash& hash);
+  enum class Use { write, read };
+  void touch(const Hash& hash, Use use);
+  // True while a use of `hash` is recorded and not yet written: eviction must see it.
+  bool touched(const Hash& hash);
+  // A stored blob's info; a use of kind `use` when it is there.
+  [[nodiscard]] Result<BlobInfo> stat(const Hash& hash, Use use);
   // Removes a blob with its record (the caller holds its stripe).
   [[nodiscard]] Result<void> erase_blob(const Hash& hash, const BlobRecord& record);
   // Drops the entries whose value was `hash`, counting them into `report`.
@@ -215,7 +222,7 @@ private:
   // Uses recorded since the last flush, sharded to keep readers off each other's locks.
   struct TouchShard {
     std::mutex mutex;
-    std::unordered_set<Hash, HashHasher> hashes;
+    std::unordered_map<Hash, Use, HashHasher> hashes; // a read outranks a write
   };
   std::array<TouchShard, 16> m_touches;
 

@@ -2,6 +2,7 @@
 // held in memory while an upload or a pin is under way.
 #include "cas/store_impl.hpp"
 #include "util/hex.hpp"
+#include "util/thread_role.hpp"
 
 #include <algorithm>
 #include <iterator>
@@ -74,16 +75,18 @@ Result<std::optional<std::string>> StoreImpl::get_record(std::string_view name) 
 }
 
 Result<void> StoreImpl::put_record(std::string_view name, std::string_view value) {
+  expect_may_block("Store::put_record");
   return m_index->put_meta("record/" + std::string(name), value);
 }
 
 Result<void> StoreImpl::pin(std::string_view name, std::vector<Hash> blobs) {
+  expect_may_block("Store::pin");
   std::sort(blobs.begin(), blobs.end());
   blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
   std::lock_guard lock(m_pin_mutex);
   const Lease lease(*this, blobs); // nothing in the set is evicted while it is being pinned
   for (const auto& h : blobs) {
-    if (!contains(h)) {
+    if (!contains_written(h)) {
       return make_error(Errc::not_found, "cannot pin blob " + to_hex(h) + ": it is not stored");
     }
   }
@@ -122,6 +125,7 @@ void StoreImpl::forget_floor() {
 }
 
 Result<void> StoreImpl::unpin(std::string_view name) {
+  expect_may_block("Store::unpin");
   std::lock_guard lock(m_pin_mutex);
   auto old = m_index->get_pin_set(name);
   if (!old) {

@@ -45,7 +45,7 @@ public:
     // keeps GC from evicting the blob until the upload ends.
     if (size_known() && expected->size > store.options().inline_threshold) {
       m_lease.emplace(store, std::vector<Hash>{expected->hash});
-      m_verify_only = store.contains(expected->hash);
+      m_verify_only = store.contains_written(expected->hash);
       if (!m_verify_only) {
         m_lease.reset();
       }
@@ -162,7 +162,7 @@ private:
                                                     expected + " was expected; nothing was stored");
     }
     if (m_verify_only) {
-      if (!m_store.contains(digest.hash)) {
+      if (!m_store.contains_written(digest.hash)) {
         // Removed while the body arrived; its bytes were not kept, so the client must retry.
         return make_error(Errc::busy, "blob " + digest.hex() +
                                           " was removed while being uploaded again; retry");

@@ -2,6 +2,7 @@
 
 #include "server/context.hpp"
 #include "server/session.hpp"
+#include "util/thread_role.hpp"
 
 #include <array>
 #include <csignal>
@@ -54,6 +55,8 @@ public:
     for (auto& io : m_ios) {
       m_work.push_back(net::make_work_guard(*io));
     }
+    // Everything that may wait for the disk runs here (Session::off_io), never on an I/O
+    // thread: one eviction there would stall every connection of that thread.
     m_ctx.run_blocking = [this](std::function<void()> work) {
       net::post(m_blocking, std::move(work));
     };
@@ -96,9 +99,15 @@ public:
     accept();
     std::vector<std::thread> extra;
     for (std::size_t i = 1; i < m_ios.size(); ++i) {
-      extra.emplace_back([io = m_ios[i].get()] { io->run(); });
+      extra.emplace_back([io = m_ios[i].get()] {
+        const IoThreadGuard io_thread;
+        io->run();
+      });
     }
-    m_io.run();
+    {
+      const IoThreadGuard io_thread;
+      m_io.run();
+    }
     for (auto& t : extra) {
       t.join();
     }

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -63,8 +64,30 @@ private:
 
   // --- bodies in ------------------------------------------------------------------------
 
-  using Consume = std::function<Result<void>(ByteView)>;
+  // A consumer of body bytes calls `done` when it has taken them, at once or later (from
+  // the blocking pool, by way of off_io); the next piece is read only then.
+  using Done = std::function<void(Result<void>)>;
+  using Consume = std::function<void(ByteView, Done)>;
   using Finish = std::function<void()>;
+
+  // Runs `work` on the blocking pool, then `then(its result)` back on this connection's I/O
+  // thread. Every call into the store that may wait for the disk goes through here: the
+  // store's expect_may_block() stops a build with assertions that tries otherwise. Both
+  // callables are copied into a std::function, so they capture nothing move-only.
+  template <class Work, class Then>
+  void off_io(Work work, Then then) {
+    if (!m_ctx.run_blocking) {
+      return then(work());
+    }
+    m_ctx.run_blocking(
+        [self = shared_from_this(), work = std::move(work), then = std::move(then)]() mutable {
+          auto result = work();
+          net::post(self->m_stream.get_executor(),
+                    [self, then = std::move(then), result = std::move(result)]() mutable {
+                      then(std::move(result));
+                    });
+        });
+  }
 
   // Streams the request body through `consume` and then calls `finish`; answers
   // Expect: 100-continue first.
@@ -75,6 +98,7 @@ private:
 
   // The first `got` bytes of m_chunk are the next piece of the body.
   void on_body_bytes(std::size_t got);
+  void after_consume(Result<void> taken);
   void abort_body();
 
   // An error found while the body was still arriving: the rest of it is never read, so the
@@ -87,9 +111,13 @@ private:
   // ?target=SIZE. It waits on the disk, so it runs on the blocking pool.
   void run_gc();
 
+  // On the blocking pool: the body of a JSON request, handled.
+  SimpleResponse handle_json();
+
   void handle_put();
   void finish_put();
-  void after_commit(Result<cas::Digest> digest);
+  // On the blocking pool: the last of the body decoded, the blob committed, its entry written.
+  SimpleResponse store_upload();
 
   // --- reads ----------------------------------------------------------------------------
 
@@ -107,6 +135,8 @@ private:
   Result<cas::Hash> release_file();
 
   void handle_delete();
+  // On the blocking pool.
+  SimpleResponse delete_target();
 
   // WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth
   // 0). Collections are implicit (keys imply them), so a collection name always exists.
@@ -163,6 +193,7 @@ private:
   Consume m_consume;
   Finish m_finish;
   std::string m_json;
+  std::string m_small_body; // a PUT body of up to k_chunk bytes, gathered before it is stored
   std::unique_ptr<UploadSink> m_upload;
 
   // The response being sent: its header, and the body when it is small (kept across

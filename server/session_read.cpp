@@ -170,6 +170,12 @@ Result<cas::Hash> Session::release_file() {
 }
 
 void Session::handle_delete() {
+  m_phase = Phase::responding;
+  off_io([this] { return delete_target(); },
+         [this](SimpleResponse res) { send_simple(std::move(res)); });
+}
+
+SimpleResponse Session::delete_target() {
   Result<void> r;
   switch (m_route->kind) {
   case RouteKind::cas:
@@ -179,15 +185,18 @@ void Session::handle_delete() {
     r = m_ctx.store.ns_remove(cas::Namespace::ac, m_route->key);
     break;
   case RouteKind::refs:
-    return send_simple(delete_ref(m_ctx.store, *m_route));
-  default:
+    return delete_ref(m_ctx.store, *m_route);
+  case RouteKind::kv:
     r = m_ctx.store.ns_remove(cas::Namespace::kv, m_route->key);
     break;
+  default:
+    // required_access() allows DELETE on no other route.
+    return error_response(500, "no DELETE handler for " + std::string(to_string(m_route->kind)));
   }
   if (!r) {
-    return send_error(status_of(r.error()), r.error().message);
+    return error_response(status_of(r.error()), r.error().message);
   }
-  send_simple({200, "text/plain", ""});
+  return {200, "text/plain", ""};
 }
 
 // WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth

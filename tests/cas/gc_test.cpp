@@ -247,6 +247,68 @@ TEST_F(GcTest, AReadMovesABlobBehindNewerOnes) {
   EXPECT_TRUE(on_disk(a));
 }
 
+// Issue 14: four writers putting ten times the bound in a few seconds turned it over faster
+// than recency's one-second grain, and evicted the hot set that readers were reading all
+// along. The rule: a blob read within the last StoreOptions::read_protection_s seconds is
+// evicted only after every unpinned blob not read since, however fast the writes come.
+TEST_F(GcTest, ABlobReadRecentlyOutlivesAFloodOfWritesInTheSameSecond) {
+  ASSERT_NO_FATAL_FAILURE(open(k_max));
+  advance();
+  const Digest hot = put_file_blob(1);
+  const Digest cold = put_file_blob(2);
+  ASSERT_TRUE(ok(read_blob(store(), hot.hash)));
+  // The whole bound turns over ten times within one second of the store's clock: the writes
+  // evict for themselves, before any background flush of the read need have happened.
+  for (int i = 0; i < k_flood; ++i) {
+    put_file_blob(100 + static_cast<std::uint64_t>(i));
+    if (i % 10 == 0) {
+      ASSERT_TRUE(ok(read_blob(store(), hot.hash))) << "after write " << i;
+    }
+  }
+  EXPECT_TRUE(on_disk(hot));
+  EXPECT_FALSE(on_disk(cold)) << "the flood evicted nothing older";
+  EXPECT_TRUE(reads_back(hot));
+}
+
+TEST_F(GcTest, ARecentReadGoesOnlyAfterEveryBlobNotReadSince) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  const auto protection = m_options.read_protection_s;
+  advance();
+  const Digest hot = put_file_blob(1);
+  std::vector<Digest> others;
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    others.push_back(put_file_blob(10 + i)); // the same second as the read below
+  }
+  ASSERT_TRUE(ok(read_blob(store(), hot.hash)));
+  ASSERT_TRUE(ok(store().flush_recency())); // recency's time is when it is written
+  for (int i = 1; i <= 3; ++i) {
+    advance(protection / 4); // still within the read's protection
+    others.push_back(put_file_blob(100 + static_cast<std::uint64_t>(i)));
+  }
+  // Every blob but one goes: the one left is the one read.
+  const auto files = static_cast<std::uint64_t>(others.size()) * k_blob;
+  auto report = store().gc(down_to(store().space().used - files + k_blob / 2));
+  ASSERT_TRUE(ok(report));
+  EXPECT_TRUE(on_disk(hot));
+  for (const auto& d : others) {
+    EXPECT_FALSE(on_disk(d)) << d.hex() << " was not read, and outlived a blob that was";
+  }
+}
+
+TEST_F(GcTest, AReadProtectsOnlyForItsTime) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  const Digest read_long_ago = put_file_blob(1);
+  ASSERT_TRUE(ok(read_blob(store(), read_long_ago.hash)));
+  ASSERT_TRUE(ok(store().flush_recency()));
+  advance(m_options.read_protection_s + 1);
+  const Digest written_since = put_file_blob(2);
+  // Least recently used again: the read is older than its protection, the write is not.
+  ASSERT_TRUE(ok(store().gc(down_to(store().space().used - 1))));
+  EXPECT_FALSE(on_disk(read_long_ago));
+  EXPECT_TRUE(on_disk(written_since));
+}
+
 // --- completeness ------------------------------------------------------------------------------
 
 const std::string k_ac_key = "a3f1c0d2e4b5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
