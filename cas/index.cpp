@@ -18,20 +18,6 @@ namespace ingot::cas {
 
 namespace {
 
-constexpr const char* k_cf_blobs = "blobs";
-constexpr const char* k_cf_ac = "ac";
-constexpr const char* k_cf_kv = "kv";
-constexpr const char* k_cf_meta = "meta";
-constexpr const char* k_cf_ref = "ref";
-constexpr const char* k_cf_lru = "lru";           // tick (big-endian) + hash -> ""
-constexpr const char* k_cf_last_use = "atime";    // hash -> tick
-constexpr const char* k_cf_backrefs = "backrefs"; // hash + namespace + key -> ""
-constexpr const char* k_cf_pins = "pins";         // hash -> pin count
-constexpr std::string_view k_usage_key = "usage";
-constexpr std::string_view k_pending_prefix = "pending/";
-constexpr std::string_view k_pin_set_prefix = "pinset/";
-constexpr std::string_view k_meta_prefix = "m/";
-
 std::string lru_key(std::int64_t tick, const Hash& h) {
   std::string key(8 + h.size(), '\0');
   const auto t = static_cast<std::uint64_t>(tick);
@@ -40,20 +26,6 @@ std::string lru_key(std::int64_t tick, const Hash& h) {
   }
   std::memcpy(key.data() + 8, h.data(), h.size());
   return key;
-}
-
-std::optional<LruKey> parse_lru_key(std::string_view key) {
-  if (key.size() != 8 + sizeof(Hash)) {
-    return std::nullopt;
-  }
-  std::uint64_t t = 0;
-  for (int i = 0; i < 8; ++i) {
-    t = (t << 8) | static_cast<std::uint8_t>(key[static_cast<std::size_t>(i)]);
-  }
-  LruKey out;
-  out.tick = static_cast<std::int64_t>(t);
-  std::memcpy(out.hash.data(), key.data() + 8, out.hash.size());
-  return out;
 }
 
 template <class T>
@@ -131,16 +103,12 @@ class RocksIndex final : public Index {
 public:
   RocksIndex(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
       : m_db(std::move(db)), m_handles(std::move(handles)) {
-    // Handles follow the descriptor order in open().
-    m_blobs = m_handles[1];
-    m_ac = m_handles[2];
-    m_kv = m_handles[3];
-    m_meta = m_handles[4];
-    m_ref = m_handles[5];
-    m_lru = m_handles[6];
-    m_last_use = m_handles[7];
-    m_backrefs = m_handles[8];
-    m_pins = m_handles[9];
+    m_blobs = cf(IndexTable::blobs);
+    m_meta = cf(IndexTable::meta);
+    m_lru = cf(IndexTable::lru);
+    m_last_use = cf(IndexTable::atime);
+    m_backrefs = cf(IndexTable::backrefs);
+    m_pins = cf(IndexTable::pins);
   }
 
   ~RocksIndex() override {
@@ -360,6 +328,57 @@ public:
     return commit(batch, {}, "storing a pin set");
   }
 
+  Result<std::vector<std::pair<std::string, std::vector<Hash>>>> list_pin_sets() override {
+    std::vector<std::pair<std::string, std::vector<Hash>>> out;
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions(), m_meta));
+    for (it->Seek(k_pin_set_prefix); it->Valid() && it->key().starts_with(k_pin_set_prefix);
+         it->Next()) {
+      const auto value = it->value();
+      std::vector<Hash> hashes(value.size() / sizeof(Hash));
+      std::memcpy(hashes.data(), value.data(), hashes.size() * sizeof(Hash));
+      out.emplace_back(it->key().ToString().substr(k_pin_set_prefix.size()), std::move(hashes));
+    }
+    if (!it->status().ok()) {
+      return to_error(it->status(), "listing pin sets");
+    }
+    return out;
+  }
+
+  Result<std::vector<std::pair<Hash, std::uint32_t>>> list_pin_counts() override {
+    std::vector<std::pair<Hash, std::uint32_t>> out;
+    std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions(), m_pins));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != sizeof(Hash)) {
+        continue; // not a hash: fsck reports it from its pass over the table
+      }
+      Hash hash;
+      std::memcpy(hash.data(), it->key().data(), hash.size());
+      // As pin_count() reads it: an unreadable count is none.
+      out.emplace_back(hash, decode_int<std::uint32_t>(it->value().ToStringView()).value_or(0));
+    }
+    if (!it->status().ok()) {
+      return to_error(it->status(), "listing pin counts");
+    }
+    return out;
+  }
+
+  Result<void> reset_recency(const Hash& hash, std::int64_t tick) override {
+    auto old = last_use(hash);
+    std::optional<std::int64_t> previous;
+    if (old) {
+      previous = *old;
+    } else if (old.error().code != Errc::corrupt) {
+      return std::move(old).error();
+    }
+    auto pins = pin_count(hash);
+    if (!pins) {
+      return std::move(pins).error();
+    }
+    rocksdb::WriteBatch batch;
+    move_in_order(batch, hash, previous, tick, *pins);
+    return commit(batch, {}, "restoring a blob's place in the eviction order");
+  }
+
   Result<std::optional<std::string>> get_meta(std::string_view name) override {
     std::string value;
     const auto s = m_db->Get(rocksdb::ReadOptions(), m_meta,
@@ -471,14 +490,9 @@ public:
     std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(rocksdb::ReadOptions(), m_backrefs));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       const auto key = it->key().ToStringView();
-      if (key.size() <= sizeof(Hash)) {
-        continue;
+      if (auto parsed = parse_back_reference_key(key)) {
+        out.push_back(std::move(parsed->second));
       }
-      const auto ns = static_cast<std::uint8_t>(key[sizeof(Hash)]);
-      if (ns > static_cast<std::uint8_t>(Namespace::ref)) {
-        continue;
-      }
-      out.push_back({static_cast<Namespace>(ns), std::string(key.substr(sizeof(Hash) + 1))});
     }
     if (!it->status().ok()) {
       return to_error(it->status(), "reading back references");
@@ -553,7 +567,7 @@ public:
     rocksdb::ReadOptions options;
     options.snapshot = snapshot.snapshot();
     options.fill_cache = false; // a full pass must not evict the hot set
-    for (const auto table : {IndexTable::blobs, IndexTable::ac, IndexTable::kv}) {
+    for (const auto table : k_index_tables) {
       std::unique_ptr<rocksdb::Iterator> it(m_db->NewIterator(options, cf(table)));
       bool more = true;
       for (it->SeekToFirst(); more && it->Valid(); it->Next()) {
@@ -588,18 +602,20 @@ public:
     return commit(batch, delta, "removing an index record");
   }
 
-private:
-  rocksdb::ColumnFamilyHandle* cf(Namespace ns) const {
-    switch (ns) {
-    case Namespace::ac:
-      return m_ac;
-    case Namespace::kv:
-      return m_kv;
-    case Namespace::ref:
-      break;
+  Result<bool> has_raw(IndexTable table, std::string_view key) override {
+    rocksdb::PinnableSlice value;
+    const auto s = m_db->Get(rocksdb::ReadOptions(), cf(table), key, &value);
+    if (s.IsNotFound()) {
+      return false;
     }
-    return m_ref;
+    if (!s.ok()) {
+      return to_error(s, "reading an index record");
+    }
+    return true;
   }
+
+private:
+  rocksdb::ColumnFamilyHandle* cf(Namespace ns) const { return cf(table_of(ns)); }
 
   // Puts a blob at `tick` in the eviction order (from `old`), or only records the use when a
   // pin keeps it out of that order.
@@ -615,16 +631,9 @@ private:
     batch.Put(m_last_use, slice(hash), encode_int(tick));
   }
 
+  // Handles follow the descriptor order in open(): the default column family, then the tables.
   rocksdb::ColumnFamilyHandle* cf(IndexTable table) const {
-    switch (table) {
-    case IndexTable::blobs:
-      return m_blobs;
-    case IndexTable::ac:
-      return m_ac;
-    case IndexTable::kv:
-      break;
-    }
-    return m_kv;
+    return m_handles[1 + static_cast<std::size_t>(table)];
   }
 
   Result<void> commit(rocksdb::WriteBatch& batch, const UsageDelta& delta, const char* what) {
@@ -643,10 +652,7 @@ private:
   std::unique_ptr<rocksdb::DB> m_db;
   std::vector<rocksdb::ColumnFamilyHandle*> m_handles;
   rocksdb::ColumnFamilyHandle* m_blobs = nullptr;
-  rocksdb::ColumnFamilyHandle* m_ac = nullptr;
-  rocksdb::ColumnFamilyHandle* m_kv = nullptr;
   rocksdb::ColumnFamilyHandle* m_meta = nullptr;
-  rocksdb::ColumnFamilyHandle* m_ref = nullptr;
   rocksdb::ColumnFamilyHandle* m_lru = nullptr;
   rocksdb::ColumnFamilyHandle* m_last_use = nullptr;
   rocksdb::ColumnFamilyHandle* m_backrefs = nullptr;
@@ -681,6 +687,31 @@ rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>
 
 } // namespace
 
+std::optional<LruKey> parse_lru_key(std::string_view key) {
+  if (key.size() != 8 + sizeof(Hash)) {
+    return std::nullopt;
+  }
+  std::uint64_t t = 0;
+  for (int i = 0; i < 8; ++i) {
+    t = (t << 8) | static_cast<std::uint8_t>(key[static_cast<std::size_t>(i)]);
+  }
+  LruKey out;
+  out.tick = static_cast<std::int64_t>(t);
+  std::memcpy(out.hash.data(), key.data() + 8, out.hash.size());
+  return out;
+}
+
+std::optional<std::pair<Hash, EntryRef>> parse_back_reference_key(std::string_view key) {
+  if (key.size() <= sizeof(Hash) ||
+      static_cast<std::uint8_t>(key[sizeof(Hash)]) >= k_namespaces.size()) {
+    return std::nullopt;
+  }
+  Hash hash;
+  std::memcpy(hash.data(), key.data(), hash.size());
+  return std::pair{hash, EntryRef{static_cast<Namespace>(key[sizeof(Hash)]),
+                                  std::string(key.substr(sizeof(Hash) + 1))}};
+}
+
 Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
                                            const IndexOptions& index_options) {
   const std::uint64_t buffer = index_options.write_buffer_size;
@@ -707,17 +738,12 @@ Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
   meta.merge_operator = std::make_shared<UsageMerge>();
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors{
-      {rocksdb::kDefaultColumnFamilyName, small},
-      {k_cf_blobs, blobs},
-      {k_cf_ac, small},
-      {k_cf_kv, small},
-      {k_cf_meta, meta},
-      {k_cf_ref, small},
-      {k_cf_lru, small},
-      {k_cf_last_use, small},
-      {k_cf_backrefs, small},
-      {k_cf_pins, small},
-  };
+      {rocksdb::kDefaultColumnFamilyName, small}};
+  for (const auto table : k_index_tables) {
+    descriptors.emplace_back(std::string(to_string(table)), table == IndexTable::blobs  ? blobs
+                                                            : table == IndexTable::meta ? meta
+                                                                                        : small);
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   const auto s = rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &raw);

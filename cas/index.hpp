@@ -6,6 +6,7 @@
 #include "cas/record.hpp"
 #include "util/result.hpp"
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ingot::cas {
@@ -43,8 +45,75 @@ struct IndexOptions {
   // bound has to cover.
   std::uint64_t write_buffer_size = 16 << 20;
 };
-// The index's tables of records, for fsck's raw access.
-enum class IndexTable : std::uint8_t { blobs, ac, kv };
+// Every table of the index (a RocksDB column family, named as its enumerator), in the order
+// fsck visits them: what later checks look up comes first (pin sets in meta and pin counts,
+// then blob records, then what names blobs). One table per namespace, from INGOT_NAMESPACES:
+// the index opens, and fsck checks, whatever this list holds, and fsck's switch over it has
+// no default, so that a table added here without a check does not compile.
+#define INGOT_INDEX_TABLES(X)                                                                      \
+  X(meta)             /* usage counters, pin sets, pending blob files, settings and records */     \
+  X(pins)             /* hash -> pin count */                                                      \
+  X(blobs)            /* hash -> blob record (and inline bytes) */                                 \
+  INGOT_NAMESPACES(X) /* key -> entry */                                                           \
+  X(atime)            /* hash -> last use (tick) */                                                \
+  X(lru)              /* tick (big-endian) + hash -> "": the eviction order of unpinned blobs */   \
+  X(backrefs)         /* hash + namespace + key -> "": the entries naming a blob */
+
+enum class IndexTable : std::uint8_t {
+#define INGOT_INDEX_TABLE_ENUM(name) name,
+  INGOT_INDEX_TABLES(INGOT_INDEX_TABLE_ENUM)
+#undef INGOT_INDEX_TABLE_ENUM
+};
+
+inline constexpr std::array k_index_tables{
+#define INGOT_INDEX_TABLE_VALUE(name) IndexTable::name,
+    INGOT_INDEX_TABLES(INGOT_INDEX_TABLE_VALUE)
+#undef INGOT_INDEX_TABLE_VALUE
+};
+
+// The column family's name.
+constexpr std::string_view to_string(IndexTable table) {
+  constexpr std::array<std::string_view, k_index_tables.size()> k_names{
+#define INGOT_INDEX_TABLE_NAME(name) #name,
+      INGOT_INDEX_TABLES(INGOT_INDEX_TABLE_NAME)
+#undef INGOT_INDEX_TABLE_NAME
+  };
+  return k_names[static_cast<std::size_t>(table)];
+}
+
+// The table of a namespace's entries: they follow the blobs table in Namespace order.
+constexpr IndexTable table_of(Namespace ns) {
+  return static_cast<IndexTable>(static_cast<std::size_t>(IndexTable::blobs) + 1 +
+                                 static_cast<std::size_t>(ns));
+}
+
+constexpr std::optional<Namespace> namespace_of(IndexTable table) {
+  for (const Namespace ns : k_namespaces) {
+    if (table_of(ns) == table) {
+      return ns;
+    }
+  }
+  return std::nullopt;
+}
+
+static_assert([] {
+  for (const Namespace ns : k_namespaces) {
+    if (to_string(table_of(ns)) != to_string(ns) || namespace_of(table_of(ns)) != ns) {
+      return false;
+    }
+  }
+  return true;
+}());
+
+// Keys of the meta table.
+inline constexpr std::string_view k_usage_key = "usage";
+inline constexpr std::string_view k_pending_prefix = "pending/"; // + hash
+inline constexpr std::string_view k_pin_set_prefix = "pinset/";  // + name -> hashes
+inline constexpr std::string_view k_meta_prefix = "m/";          // + name (settings, records)
+
+// Keys of the eviction order and of the back references, as fsck reads them.
+std::optional<LruKey> parse_lru_key(std::string_view key);
+std::optional<std::pair<Hash, EntryRef>> parse_back_reference_key(std::string_view key);
 
 class Index {
 public:
@@ -87,6 +156,13 @@ public:
   [[nodiscard]] virtual Result<std::vector<Hash>> get_pin_set(std::string_view name) = 0;
   [[nodiscard]] virtual Result<void> put_pin_set(std::string_view name,
                                                  const std::vector<Hash>& hashes) = 0;
+  // For fsck (callers hold the store's pin lock): every pin set, and every pin count.
+  [[nodiscard]] virtual Result<std::vector<std::pair<std::string, std::vector<Hash>>>>
+  list_pin_sets() = 0;
+  [[nodiscard]] virtual Result<std::vector<std::pair<Hash, std::uint32_t>>> list_pin_counts() = 0;
+  // For fsck (callers hold the blob's lock): puts a stored blob at `tick` in the eviction order
+  // (or only records the use when pinned), replacing a last use that was lost or unreadable.
+  [[nodiscard]] virtual Result<void> reset_recency(const Hash& hash, std::int64_t tick) = 0;
 
   // --- small named values (settings, the last GC report) ---
   [[nodiscard]] virtual Result<std::optional<std::string>> get_meta(std::string_view name) = 0;
@@ -129,7 +205,7 @@ public:
 
   // --- for fsck: values as stored, decodable or not ---
 
-  // Visits every key and value of the blobs, ac and kv tables, in that order, all from one
+  // Visits every key and value of every table, in k_index_tables order, all from one
   // snapshot, until `visit` returns false. Returns the usage counters of that same snapshot,
   // so that a caller can compare what the records add up to with what is recorded while
   // other writes go on.
@@ -139,6 +215,8 @@ public:
   // Deletes one key whatever its value holds, with `delta` in the same batch.
   [[nodiscard]] virtual Result<void> delete_raw(IndexTable table, std::string_view key,
                                                 const UsageDelta& delta) = 0;
+  // Whether `key` is in `table` now (fsck checks what it read in the snapshot still holds).
+  [[nodiscard]] virtual Result<bool> has_raw(IndexTable table, std::string_view key) = 0;
 };
 
 } // namespace ingot::cas

@@ -17,7 +17,6 @@ constexpr std::uint8_t k_flag_inline = 1;
 constexpr std::size_t k_blob_header = 3 + 4 * 8;
 constexpr std::size_t k_entry_size = 1 + 32 + 8 + 8;
 constexpr std::size_t k_usage_fields_v1 = 5;
-constexpr std::size_t k_usage_fields = 11;
 
 // Little-endian fixed-width integers; x86-64 and aarch64 are little-endian, and the
 // static_assert keeps a big-endian port from silently writing another format.
@@ -99,20 +98,22 @@ std::optional<Entry> decode_entry(std::string_view value) {
   return e;
 }
 
-// The counters in their encoded order; format 1 had the first five.
+// The counters in their encoded order (k_usage_fields).
 template <class D>
 auto usage_fields(D& d) {
-  return std::array{&d.blobs,      &d.logical_bytes, &d.stored_bytes, &d.ac_entries,
-                    &d.kv_entries, &d.file_bytes,    &d.pinned_blobs, &d.pinned_bytes,
-                    &d.hits,       &d.misses,        &d.ref_entries};
+  std::array<decltype(&d.blobs), k_usage_fields.size()> out{};
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = &(d.*k_usage_fields[i].member);
+  }
+  return out;
 }
 
 std::string encode_usage(const UsageDelta& d) {
   std::string out;
-  out.reserve(1 + k_usage_fields * 8);
+  out.reserve(1 + k_usage_fields.size() * 8);
   out.push_back(static_cast<char>(d.complete ? k_usage_format : k_usage_format_v1));
   const auto fields = usage_fields(d);
-  const std::size_t count = d.complete ? k_usage_fields : k_usage_fields_v1;
+  const std::size_t count = d.complete ? k_usage_fields.size() : k_usage_fields_v1;
   for (std::size_t i = 0; i < count; ++i) {
     put(out, *fields[i]);
   }
@@ -124,7 +125,7 @@ std::optional<UsageDelta> decode_usage(std::string_view value) {
     return std::nullopt;
   }
   const auto format = static_cast<std::uint8_t>(value[0]);
-  const std::size_t count = format == k_usage_format      ? k_usage_fields
+  const std::size_t count = format == k_usage_format      ? k_usage_fields.size()
                             : format == k_usage_format_v1 ? k_usage_fields_v1
                                                           : 0;
   if (count == 0 || value.size() < 1 + count * 8) {

@@ -5,6 +5,7 @@
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
 
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,35 @@ struct UsageDelta {
   std::int64_t ref_entries = 0;
   bool complete = true;
 };
+
+// Whether fsck can recount a counter from the records (hits and misses are history).
+enum class Recount { no, yes };
+
+struct UsageField {
+  std::int64_t UsageDelta::*member;
+  std::string_view name; // as fsck reports it: "pinned bytes"
+  Recount recount;
+};
+
+// Every counter, in its encoded order (format 1 had the first five): encoding, sums and fsck's
+// recount all go through this list.
+inline constexpr std::array k_usage_fields{
+    UsageField{&UsageDelta::blobs, "blobs", Recount::yes},
+    UsageField{&UsageDelta::logical_bytes, "logical bytes", Recount::yes},
+    UsageField{&UsageDelta::stored_bytes, "stored bytes", Recount::yes},
+    UsageField{&UsageDelta::ac_entries, "ac entries", Recount::yes},
+    UsageField{&UsageDelta::kv_entries, "kv entries", Recount::yes},
+    UsageField{&UsageDelta::file_bytes, "file bytes", Recount::yes},
+    UsageField{&UsageDelta::pinned_blobs, "pinned blobs", Recount::yes},
+    UsageField{&UsageDelta::pinned_bytes, "pinned bytes", Recount::yes},
+    UsageField{&UsageDelta::hits, "hits", Recount::no},
+    UsageField{&UsageDelta::misses, "misses", Recount::no},
+    UsageField{&UsageDelta::ref_entries, "ref entries", Recount::yes},
+};
+// A counter added to UsageDelta but not to the list would be neither persisted nor checked.
+static_assert(sizeof(UsageDelta) == (k_usage_fields.size() + 1) * sizeof(std::int64_t),
+              "every std::int64_t counter of UsageDelta must be in k_usage_fields");
+
 // The entry counter of a namespace.
 std::int64_t& entries_field(UsageDelta& delta, Namespace ns);
 std::string encode_usage(const UsageDelta& delta);

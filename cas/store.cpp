@@ -97,17 +97,6 @@ Error missing_blob(const Hash& hash) {
 std::string_view to_string(Codec codec) {
   return codec == Codec::zstd ? "zstd" : "raw";
 }
-std::string_view to_string(Namespace ns) {
-  switch (ns) {
-  case Namespace::ac:
-    return "ac";
-  case Namespace::kv:
-    return "kv";
-  case Namespace::ref:
-    break;
-  }
-  return "ref";
-}
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   std::error_code ec;

@@ -13,6 +13,7 @@
 #include "util/function_ref.hpp"
 #include "util/result.hpp"
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -31,8 +32,32 @@ std::string_view to_string(Codec codec);
 enum class Compression { off, automatic };
 
 // ac: action results (Bazel, ccache's bazel layout); kv: opaque keys; ref: names of trees.
-enum class Namespace : std::uint8_t { ac, kv, ref };
-std::string_view to_string(Namespace ns);
+// The one list of namespaces: the enum, k_namespaces, the index's tables (cas/index.hpp) and
+// so fsck's checks are made from it, so that a namespace added here cannot be left out of
+// any of them. The order is persisted (back references store the enum's value).
+#define INGOT_NAMESPACES(X) X(ac) X(kv) X(ref)
+
+enum class Namespace : std::uint8_t {
+#define INGOT_NAMESPACE_ENUM(name) name,
+  INGOT_NAMESPACES(INGOT_NAMESPACE_ENUM)
+#undef INGOT_NAMESPACE_ENUM
+};
+
+inline constexpr std::array k_namespaces{
+#define INGOT_NAMESPACE_VALUE(name) Namespace::name,
+    INGOT_NAMESPACES(INGOT_NAMESPACE_VALUE)
+#undef INGOT_NAMESPACE_VALUE
+};
+
+// "ac", "kv", "ref": also the name of the namespace's table in the index.
+constexpr std::string_view to_string(Namespace ns) {
+  constexpr std::array<std::string_view, k_namespaces.size()> k_names{
+#define INGOT_NAMESPACE_NAME(name) #name,
+      INGOT_NAMESPACES(INGOT_NAMESPACE_NAME)
+#undef INGOT_NAMESPACE_NAME
+  };
+  return k_names[static_cast<std::size_t>(ns)];
+}
 
 struct StoreOptions {
   std::filesystem::path dir;
@@ -207,11 +232,18 @@ enum class FsckIssue : std::uint8_t {
   missing_file,    // a blob record whose file is gone
   corrupt_blob,    // stored bytes that fail their XXH3 checksum
   bad_blob_record, // a blob record that cannot be decoded
-  bad_entry,       // an ac/kv value that cannot be decoded, or names the wrong size
-  dangling_entry,  // an ac/kv entry whose value blob is not stored, or is damaged
+  bad_entry,       // a namespace entry that cannot be decoded, or names the wrong size
+  dangling_entry,  // a namespace entry whose value blob is not stored, or is damaged
   orphan_file,     // anything under blobs/ that no blob record accounts for
   temp_file,       // a file in tmp/ that no write in flight owns
-  usage_mismatch,  // the persisted usage counters disagree with the records
+  usage_mismatch,  // a persisted usage counter disagrees with the records (one per counter)
+  bad_record,      // a pin count, pin set, last use, eviction order or back reference record
+                   // that cannot be decoded
+  pin_count,       // a blob pinned more or fewer times than pin sets name it
+  missing_pinned,  // a pin set names a blob that is not stored: never repaired, as fsck does not
+                   // drop pinned data; uploading the blob again brings it back pinned
+  eviction_order,  // a blob missing from the eviction order (GC would never evict it), or an
+                   // entry of the order or of last uses naming no such stored, unpinned blob
 };
 std::string_view to_string(FsckIssue issue); // "missing_file", …
 
@@ -326,6 +358,11 @@ protected:
 private:
   std::filesystem::path m_dir;
 };
+
+// The pin set that keeps a pinned ref's tree (`ingot ref … --pin`).
+inline std::string ref_pin_name(std::string_view ref) {
+  return "ref/" + std::string(ref);
+}
 
 // Longest accepted namespace key, in bytes.
 inline constexpr std::size_t k_max_key_size = 1024;

@@ -1,11 +1,13 @@
 // Store::fsck: the index, blobs/ and tmp/ checked against each other and every blob against
 // its checksum, with optional repair.
 //
-// Order matters: blob records first (so that entries naming a damaged blob can be told
-// apart), then ac/kv entries, then the usage counters, then the files. Checks and repairs
+// Order matters: pin counts against the pin sets first, then every table of the index from one
+// snapshot in k_index_tables order (pin counts before blob records, so that pinned bytes are
+// recounted; blob records before entries, so that entries naming a damaged blob can be told
+// apart), then the usage counters, then the files (store_fsck_files.cpp). Checks and repairs
 // take the same per-digest and per-key locks as writes and removals, so fsck may run while
 // the store is in use without removing what a writer is about to commit.
-#include "cas/store_impl.hpp"
+#include "cas/fsck_run.hpp"
 #include "util/hex.hpp"
 
 #include <algorithm>
@@ -23,81 +25,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string hex_of(std::string_view bytes) {
-  return to_hex(as_bytes(bytes));
-}
-
-// Namespace keys are opaque bytes: shown quoted, with anything unprintable escaped, so that a
-// report line stays one line of plain text.
-std::string quoted(std::string_view key) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out = "'";
-  for (const char c : key) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '\'' || c == '\\') {
-      out += "\\x";
-      out += k_digits[u >> 4];
-      out += k_digits[u & 15];
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
-}
-
-bool is_shard_name(const std::string& name) {
-  return name.size() == 2 && from_hex(name).has_value();
-}
-
-IndexTable table_of(Namespace ns) {
-  return ns == Namespace::ac ? IndexTable::ac : IndexTable::kv;
-}
-
-// The counters fsck can recount from the records. Usage counters added later (by garbage
-// collection) are left to whoever adds them to this recount.
-bool same_counts(const UsageDelta& a, const UsageDelta& b) {
-  return a.blobs == b.blobs && a.logical_bytes == b.logical_bytes &&
-         a.stored_bytes == b.stored_bytes && a.ac_entries == b.ac_entries &&
-         a.kv_entries == b.kv_entries && a.file_bytes == b.file_bytes;
-}
-
-std::string describe(const UsageDelta& u) {
-  return std::to_string(u.blobs) + " blobs, " + std::to_string(u.logical_bytes) +
-         " logical bytes, " + std::to_string(u.stored_bytes) + " stored bytes, " +
-         std::to_string(u.ac_entries) + " ac and " + std::to_string(u.kv_entries) + " kv entries";
-}
-
 UsageDelta removal_of(const BlobRecord& r) {
   UsageDelta d;
   d.blobs = -1;
   d.logical_bytes = -static_cast<std::int64_t>(r.size);
   d.stored_bytes = -static_cast<std::int64_t>(r.stored_size);
   return d;
-}
-
-// Collects a directory's entries before anything in it is removed.
-Result<std::vector<fs::directory_entry>> list_dir(const fs::path& dir) {
-  std::vector<fs::directory_entry> out;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  for (const fs::directory_iterator end; !ec && it != end; it.increment(ec)) {
-    out.push_back(*it);
-  }
-  if (ec) {
-    return errno_error(ec.value(), "cannot list " + dir.string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-Result<std::string> remove_path(const fs::path& path, const std::string& what,
-                                const std::string& shown) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) {
-    return errno_error(ec.value(), "cannot remove " + path.string());
-  }
-  return "removed " + what + " " + shown;
 }
 
 } // namespace
@@ -119,9 +52,17 @@ std::string_view to_string(FsckIssue issue) {
   case FsckIssue::temp_file:
     return "temp_file";
   case FsckIssue::usage_mismatch:
+    return "usage_mismatch";
+  case FsckIssue::bad_record:
+    return "bad_record";
+  case FsckIssue::pin_count:
+    return "pin_count";
+  case FsckIssue::missing_pinned:
+    return "missing_pinned";
+  case FsckIssue::eviction_order:
     break;
   }
-  return "usage_mismatch";
+  return "eviction_order";
 }
 
 std::size_t FsckReport::unrepaired() const {
@@ -129,374 +70,309 @@ std::size_t FsckReport::unrepaired() const {
                                                 [](const FsckFinding& f) { return !f.repaired; }));
 }
 
-// One run of fsck over a store; a friend of StoreImpl, for its locks, index and files.
-class FsckRun {
-public:
-  FsckRun(StoreImpl& store, Repair repair) : m_store(store), m_repair(repair) {}
+std::string FsckRun::hex_of(std::string_view bytes) {
+  return to_hex(as_bytes(bytes));
+}
 
-  Result<FsckReport> run() {
-    report_removed_temps();
-    Result<void> failure;
-    auto recorded = m_store.m_index->for_each_raw([&](IndexTable table, std::string_view key,
-                                                      std::string_view value) {
-      auto r =
-          table == IndexTable::blobs
-              ? check_blob(key, value)
-              : check_entry(table == IndexTable::ac ? Namespace::ac : Namespace::kv, key, value);
-      if (!r) {
-        failure = std::move(r).error();
-        return false;
-      }
-      return true;
-    });
-    INGOT_TRY(std::move(failure));
-    if (!recorded) {
-      return std::move(recorded).error();
+// Namespace keys are opaque bytes: shown quoted, with anything unprintable escaped, so that a
+// report line stays one line of plain text.
+std::string FsckRun::quoted(std::string_view key) {
+  static constexpr char k_digits[] = "0123456789abcdef";
+  std::string out = "'";
+  for (const char c : key) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '\'' || c == '\\') {
+      out += "\\x";
+      out += k_digits[u >> 4];
+      out += k_digits[u & 15];
+    } else {
+      out += c;
     }
-    check_usage(*recorded);
-    INGOT_TRY(scan_blob_files());
-    INGOT_TRY(scan_tmp());
-    return std::move(m_report);
   }
+  return out + "'";
+}
 
-private:
-  // Says what a repair did, or fails saying why it could not.
-  using Fix = std::function<Result<std::string>()>;
-
-  void found(FsckIssue issue, std::string subject, std::string detail, const Fix& fix) {
-    FsckFinding finding{issue, std::move(subject), std::move(detail), false, {}};
-    if (m_repair == Repair::yes) {
-      auto done = fix();
-      if (done) {
-        finding.repaired = true;
-        finding.action = std::move(*done);
-      } else {
-        finding.action = "not repaired: " + done.error().message;
-      }
-    }
-    m_report.findings.push_back(std::move(finding));
-  }
-
-  std::string shown(const Hash& hash) const {
-    return m_store.m_files.path_of(hash).lexically_relative(m_store.dir()).string();
-  }
-
-  // --- blob records ---
-
-  Result<void> check_blob(std::string_view key, std::string_view value) {
-    if (key.size() != sizeof(Hash)) {
-      found(FsckIssue::bad_blob_record, "key " + hex_of(key),
-            "a blob record whose key is " + std::to_string(key.size()) + " bytes, not a SHA-256",
-            [&]() -> Result<std::string> {
-              INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, key, {}));
-              return "dropped blob record with key " + hex_of(key);
-            });
-      return {};
-    }
-    Hash hash;
-    std::memcpy(hash.data(), key.data(), hash.size());
-    const auto hex = to_hex(hash);
-    const auto record = decode_blob_value(value);
-    if (!record) {
-      m_damaged.emplace(hash, "has an unreadable record");
-      found(FsckIssue::bad_blob_record, hex,
-            "blob record cannot be decoded (" + std::to_string(value.size()) + " bytes)",
-            [&] { return drop_unreadable_blob(hash); });
-      return {};
-    }
-    m_counted.blobs += 1;
-    m_counted.logical_bytes += static_cast<std::int64_t>(record->size);
-    m_counted.stored_bytes += static_cast<std::int64_t>(record->stored_size);
-    if (!record->is_inline) {
-      m_counted.file_bytes += static_cast<std::int64_t>(record->stored_size);
-    }
-
-    auto check = m_store.check(hash, *record);
-    if (!check) {
-      return std::move(check).error();
-    }
-    if (*check == StoreImpl::Check::gone) {
-      return {}; // removed since the snapshot was taken
-    }
-    ++m_report.blobs_checked;
-    m_report.stored_bytes_checked += record->stored_size;
-    if (*check == StoreImpl::Check::corrupt) {
-      m_damaged.emplace(hash, "is corrupt");
-      const auto where = record->is_inline ? std::string("inline") : shown(hash);
-      found(FsckIssue::corrupt_blob, hex,
-            "stored bytes (" + where + ") fail their XXH3 checksum: bit rot or tampering", [&] {
-              return drop_blob(hash, *record,
-                               "dropped corrupt blob " + hex + " (checksum mismatch)");
-            });
-    } else if (*check == StoreImpl::Check::missing) {
-      m_damaged.emplace(hash, "has lost its file");
-      found(FsckIssue::missing_file, hex, "indexed, but its file " + shown(hash) + " is gone", [&] {
-        return drop_blob(hash, *record, "dropped blob " + hex + " (its file is gone)");
+Result<FsckReport> FsckRun::run() {
+  report_removed_temps();
+  // Pin counts first, from the pin sets, read live under the pin lock: the walk's snapshot then
+  // has the repaired counts, and a blob the sets pin is never put in the eviction order.
+  INGOT_TRY(check_pins());
+  Result<void> failure;
+  auto recorded = m_store.m_index->for_each_raw(
+      [&](IndexTable table, std::string_view key, std::string_view value) {
+        auto r = check_record(table, key, value);
+        if (!r) {
+          failure = std::move(r).error();
+          return false;
+        }
+        return true;
       });
-    }
-    return {};
+  INGOT_TRY(std::move(failure));
+  if (!recorded) {
+    return std::move(recorded).error();
   }
+  check_usage(*recorded);
+  INGOT_TRY(scan_blob_files());
+  INGOT_TRY(scan_tmp());
+  return std::move(m_report);
+}
 
-  // Through remove(), so that usage and whatever else a removal maintains stay exact.
-  Result<std::string> drop_blob(const Hash& hash, const BlobRecord& record, std::string action) {
-    if (hash == empty_digest().hash) {
-      INGOT_TRY(rewrite_empty_blob(&record));
-      return action + ", and stored it again";
-    }
-    auto removed = m_store.remove(hash);
-    if (!removed && removed.error().code == Errc::not_found) {
-      return "blob " + to_hex(hash) + " was removed meanwhile";
-    }
-    INGOT_TRY(std::move(removed));
-    return action;
+// No default: a table added to INGOT_INDEX_TABLES without a check here does not compile.
+Result<void> FsckRun::check_record(IndexTable table, std::string_view key, std::string_view value) {
+  switch (table) {
+  case IndexTable::meta:
+    return check_meta(key, value);
+  case IndexTable::pins:
+    return check_pin_record(key, value);
+  case IndexTable::blobs:
+    return check_blob(key, value);
+#define INGOT_FSCK_NAMESPACE_CASE(name) case IndexTable::name:
+    INGOT_NAMESPACES(INGOT_FSCK_NAMESPACE_CASE)
+#undef INGOT_FSCK_NAMESPACE_CASE
+    return check_entry(*namespace_of(table), key, value);
+  case IndexTable::atime:
+    return check_last_use(key, value);
+  case IndexTable::lru:
+    return check_lru(key);
+  case IndexTable::backrefs:
+    return check_back_reference(key);
   }
+  return {};
+}
 
-  // remove() cannot read such a record, nor can a writer replace it (both look it up first),
-  // so it is deleted as it is. What it added to the usage counters is unknown: check_usage()
-  // corrects them from the recount.
-  Result<std::string> drop_unreadable_blob(const Hash& hash) {
-    if (hash == empty_digest().hash) {
-      INGOT_TRY(rewrite_empty_blob(nullptr));
-      return std::string("dropped the unreadable record of the empty blob, and stored it again");
-    }
-    std::lock_guard lock(m_store.stripe(hash));
-    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), {}));
-    std::error_code ec;
-    const bool had_file = fs::exists(m_store.m_files.path_of(hash), ec);
-    INGOT_TRY(m_store.m_files.remove(hash));
-    return "dropped unreadable blob record " + to_hex(hash) +
-           (had_file ? " and its file " + shown(hash) : std::string());
-  }
-
-  // REAPI: the empty blob is always present, so remove() refuses it; a damaged record of it
-  // is replaced instead. `record` is null when the old record could not be decoded.
-  Result<void> rewrite_empty_blob(const BlobRecord* record) {
-    const Hash& hash = empty_digest().hash;
-    {
-      std::lock_guard lock(m_store.stripe(hash));
-      const UsageDelta delta = record != nullptr ? removal_of(*record) : UsageDelta{};
-      INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), delta));
-      m_store.apply(delta);
-    }
-    auto again = m_store.put({}, empty_digest());
-    if (!again) {
-      return std::move(again).error();
-    }
-    return {};
-  }
-
-  // --- ac and kv entries ---
-
-  Result<void> check_entry(Namespace ns, std::string_view key, std::string_view value) {
-    ++m_report.entries_checked;
-    (ns == Namespace::ac ? m_counted.ac_entries : m_counted.kv_entries) += 1;
-    const auto subject = std::string(to_string(ns)) + " " + quoted(key);
-    const auto entry = decode_entry(value);
-    if (!entry) {
-      found(FsckIssue::bad_entry, subject,
-            "value cannot be decoded (" + std::to_string(value.size()) + " bytes)",
-            [&] { return drop_entry(ns, key, std::nullopt, "(its value cannot be decoded)"); });
-      return {};
-    }
-    const Digest& v = entry->value;
-    FsckIssue issue = FsckIssue::dangling_entry;
-    std::string problem;
-    if (const auto damaged = m_damaged.find(v.hash); damaged != m_damaged.end()) {
-      problem = "value blob " + v.hex() + " " + damaged->second;
-    } else if (auto info = m_store.stat(v.hash); !info) {
-      if (info.error().code == Errc::corrupt) {
-        problem = "value blob " + v.hex() + " has an unreadable record";
-      } else if (info.error().code == Errc::not_found) {
-        problem = "value blob " + v.hex() + " is gone";
-      } else {
-        return std::move(info).error();
-      }
-    } else if (info->digest.size != v.size) {
-      issue = FsckIssue::bad_entry;
-      problem = "names " + v.to_string() + ", but that blob is " +
-                std::to_string(info->digest.size) + " bytes";
-    }
-    if (problem.empty()) {
-      return {};
-    }
-    found(issue, subject, problem, [&]() -> Result<std::string> {
-      const bool gone = !m_store.contains(v.hash);
-      return drop_entry(ns, key, v,
-                        gone ? "(value blob " + v.hex() + " is gone)" : "(" + problem + ")");
-    });
-    return {};
-  }
-
-  // Under the key's lock, and only if the entry still holds what was checked: a writer may
-  // have replaced it since the snapshot. `value` is nullopt for an unreadable entry.
-  Result<std::string> drop_entry(Namespace ns, std::string_view key,
-                                 const std::optional<Digest>& value, const std::string& why) {
-    std::lock_guard lock(m_store.stripe(key));
-    auto now = m_store.m_index->get_entry(ns, key);
-    UsageDelta delta;
-    (ns == Namespace::ac ? delta.ac_entries : delta.kv_entries) = -1;
-    const auto name = std::string(to_string(ns)) + " entry " + quoted(key);
-    if (value) {
-      if (!now) {
-        return std::move(now).error();
-      }
-      if (!now->has_value()) {
-        // Removing a value blob removes the entries naming it (repairs drop blobs first).
-        return "dropped " + name + " along with its value blob";
-      }
-      if ((*now)->value != *value) {
-        return "kept " + name + ": it was rewritten meanwhile";
-      }
-      INGOT_TRY(m_store.m_index->delete_entry(ns, key, value->hash, delta));
+void FsckRun::found(FsckIssue issue, std::string subject, std::string detail, const Fix& fix) {
+  FsckFinding finding{issue, std::move(subject), std::move(detail), false, {}};
+  if (m_repair == Repair::yes) {
+    auto done = fix();
+    if (done) {
+      finding.repaired = true;
+      finding.action = std::move(*done);
     } else {
-      if (now) {
-        return "kept " + name + ": it was rewritten or removed meanwhile";
-      }
-      if (now.error().code != Errc::corrupt) {
-        return std::move(now).error();
-      }
-      INGOT_TRY(m_store.m_index->delete_raw(table_of(ns), key, delta));
+      finding.action = "not repaired: " + done.error().message;
     }
-    m_store.apply(delta);
-    return "dropped " + name + " " + why;
   }
+  m_report.findings.push_back(std::move(finding));
+}
 
-  // --- usage counters ---
+std::string FsckRun::shown(const Hash& hash) const {
+  return m_store.m_files.path_of(hash).lexically_relative(m_store.dir()).string();
+}
 
-  // `recorded` and m_counted come from one snapshot, so they differ only if the counters are
-  // wrong (or an unreadable blob record added what cannot be recounted). The correction is a
-  // delta, which adds up with whatever other commits do meanwhile.
-  void check_usage(const UsageDelta& recorded) {
-    const UsageDelta& counted = m_counted;
-    if (same_counts(recorded, counted)) {
-      return;
-    }
-    found(FsckIssue::usage_mismatch, "usage counters",
-          "recorded " + describe(recorded) + "; the records add up to " + describe(counted),
+// --- blob records ---
+
+Result<void> FsckRun::check_blob(std::string_view key, std::string_view value) {
+  if (key.size() != sizeof(Hash)) {
+    found(FsckIssue::bad_blob_record, "key " + hex_of(key),
+          "a blob record whose key is " + std::to_string(key.size()) + " bytes, not a SHA-256",
           [&]() -> Result<std::string> {
-            UsageDelta fix;
-            fix.blobs = counted.blobs - recorded.blobs;
-            fix.logical_bytes = counted.logical_bytes - recorded.logical_bytes;
-            fix.stored_bytes = counted.stored_bytes - recorded.stored_bytes;
-            fix.ac_entries = counted.ac_entries - recorded.ac_entries;
-            fix.kv_entries = counted.kv_entries - recorded.kv_entries;
-            fix.file_bytes = counted.file_bytes - recorded.file_bytes;
-            INGOT_TRY(m_store.m_index->add_usage(fix));
-            m_store.apply(fix);
-            return "corrected the usage counters by " + describe(fix);
+            INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, key, {}));
+            return "dropped blob record with key " + hex_of(key);
           });
-  }
-
-  // --- files ---
-
-  // The one full walk of blobs/ (restart and GC never need one).
-  Result<void> scan_blob_files() {
-    const auto blobs = m_store.dir() / "blobs";
-    auto entries = list_dir(blobs);
-    if (!entries) {
-      return std::move(entries).error();
-    }
-    for (const auto& entry : *entries) {
-      const auto name = entry.path().filename().string();
-      std::error_code ec;
-      const bool dir = entry.is_directory(ec);
-      if (dir && is_shard_name(name)) {
-        INGOT_TRY(scan_shard(entry.path(), name));
-        continue;
-      }
-      ++m_report.files_checked;
-      const auto what = dir ? std::string("stray directory") : std::string("stray file");
-      found(FsckIssue::orphan_file, "blobs/" + name,
-            dir ? "a directory that is not a shard (two hex digits)"
-                : "a file outside the shard directories",
-            [&] { return remove_path(entry.path(), what, "blobs/" + name); });
-    }
     return {};
   }
-
-  Result<void> scan_shard(const fs::path& dir, const std::string& shard) {
-    auto entries = list_dir(dir);
-    if (!entries) {
-      return std::move(entries).error();
-    }
-    for (const auto& entry : *entries) {
-      ++m_report.files_checked;
-      INGOT_TRY(check_blob_file(entry, shard));
-    }
+  Hash hash;
+  std::memcpy(hash.data(), key.data(), hash.size());
+  const auto hex = to_hex(hash);
+  const auto record = decode_blob_value(value);
+  if (!record) {
+    m_damaged.emplace(hash, "has an unreadable record");
+    found(FsckIssue::bad_blob_record, hex,
+          "blob record cannot be decoded (" + std::to_string(value.size()) + " bytes)",
+          [&] { return drop_unreadable_blob(hash); });
     return {};
   }
+  m_counted.blobs += 1;
+  m_counted.logical_bytes += static_cast<std::int64_t>(record->size);
+  m_counted.stored_bytes += static_cast<std::int64_t>(record->stored_size);
+  if (!record->is_inline) {
+    m_counted.file_bytes += static_cast<std::int64_t>(record->stored_size);
+  }
+  if (const auto pins = m_pins.find(hash); pins != m_pins.end() && pins->second > 0) {
+    m_counted.pinned_blobs += 1;
+    m_counted.pinned_bytes += static_cast<std::int64_t>(record->stored_size);
+  }
 
-  Result<void> check_blob_file(const fs::directory_entry& entry, const std::string& shard) {
-    const auto name = entry.path().filename().string();
-    const auto rel = "blobs/" + shard + "/" + name;
-    std::optional<Hash> hash;
-    if (auto parsed = parse_hash(name)) {
-      hash = *parsed;
+  auto check = m_store.check(hash, *record);
+  if (!check) {
+    return std::move(check).error();
+  }
+  if (*check == StoreImpl::Check::gone) {
+    return {}; // removed since the snapshot was taken
+  }
+  ++m_report.blobs_checked;
+  m_report.stored_bytes_checked += record->stored_size;
+  if (*check == StoreImpl::Check::corrupt) {
+    m_damaged.emplace(hash, "is corrupt");
+    const auto where = record->is_inline ? std::string("inline") : shown(hash);
+    found(FsckIssue::corrupt_blob, hex,
+          "stored bytes (" + where + ") fail their XXH3 checksum: bit rot or tampering", [&] {
+            return drop_blob(hash, *record, "dropped corrupt blob " + hex + " (checksum mismatch)");
+          });
+  } else if (*check == StoreImpl::Check::missing) {
+    m_damaged.emplace(hash, "has lost its file");
+    found(FsckIssue::missing_file, hex, "indexed, but its file " + shown(hash) + " is gone",
+          [&] { return drop_blob(hash, *record, "dropped blob " + hex + " (its file is gone)"); });
+  } else {
+    return check_recency(hash, *record);
+  }
+  return {};
+}
+
+// Through remove(), so that usage and whatever else a removal maintains stay exact.
+Result<std::string> FsckRun::drop_blob(const Hash& hash, const BlobRecord& record,
+                                       std::string action) {
+  if (hash == empty_digest().hash) {
+    INGOT_TRY(rewrite_empty_blob(&record));
+    return action + ", and stored it again";
+  }
+  auto removed = m_store.remove(hash);
+  if (!removed && removed.error().code == Errc::not_found) {
+    return "blob " + to_hex(hash) + " was removed meanwhile";
+  }
+  INGOT_TRY(std::move(removed));
+  return action;
+}
+
+// remove() cannot read such a record, nor can a writer replace it (both look it up first),
+// so it is deleted as it is. What it added to the usage counters is unknown: check_usage()
+// corrects them from the recount.
+Result<std::string> FsckRun::drop_unreadable_blob(const Hash& hash) {
+  if (hash == empty_digest().hash) {
+    INGOT_TRY(rewrite_empty_blob(nullptr));
+    return std::string("dropped the unreadable record of the empty blob, and stored it again");
+  }
+  std::lock_guard lock(m_store.stripe(hash));
+  // With its last use and place in the eviction order, when those can be read.
+  if (auto deleted = m_store.m_index->delete_blob(hash, {}); !deleted) {
+    if (deleted.error().code != Errc::corrupt) {
+      return std::move(deleted).error();
     }
-    if (!hash || !name.starts_with(shard)) {
-      found(FsckIssue::orphan_file, rel,
-            hash ? "a blob file in the wrong shard (it belongs in blobs/" + name.substr(0, 2) + "/)"
-                 : "not named by a SHA-256 (64 lowercase hex digits)",
-            [&] { return remove_path(entry.path(), "stray file", rel); });
-      return {};
-    }
-    // Under the digest's lock, which a commit holds from publishing the file to recording
-    // it: a file without a record here is not one about to get one.
-    std::lock_guard lock(m_store.stripe(*hash));
-    auto blob = m_store.m_index->get_blob(*hash, WithData::no);
-    if (!blob) {
-      if (blob.error().code == Errc::corrupt) {
-        return {}; // an unreadable record, reported above; its repair takes the file along
-      }
-      return std::move(blob).error();
-    }
-    std::string why;
-    if (!blob->has_value()) {
-      why = "no blob record names it";
-    } else if ((*blob)->record.is_inline) {
-      why = "its blob is stored inline in the index";
+    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), {}));
+  }
+  std::error_code ec;
+  const bool had_file = fs::exists(m_store.m_files.path_of(hash), ec);
+  INGOT_TRY(m_store.m_files.remove(hash));
+  return "dropped unreadable blob record " + to_hex(hash) +
+         (had_file ? " and its file " + shown(hash) : std::string());
+}
+
+// REAPI: the empty blob is always present, so remove() refuses it; a damaged record of it
+// is replaced instead. `record` is null when the old record could not be decoded.
+Result<void> FsckRun::rewrite_empty_blob(const BlobRecord* record) {
+  const Hash& hash = empty_digest().hash;
+  {
+    std::lock_guard lock(m_store.stripe(hash));
+    const UsageDelta delta = record != nullptr ? removal_of(*record) : UsageDelta{};
+    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), delta));
+    m_store.apply(delta);
+  }
+  auto again = m_store.put({}, empty_digest());
+  if (!again) {
+    return std::move(again).error();
+  }
+  return {};
+}
+
+// --- namespace entries ---
+
+Result<void> FsckRun::check_entry(Namespace ns, std::string_view key, std::string_view value) {
+  ++m_report.entries_checked;
+  entries_field(m_counted, ns) += 1;
+  const auto subject = std::string(to_string(ns)) + " " + quoted(key);
+  const auto entry = decode_entry(value);
+  if (!entry) {
+    found(FsckIssue::bad_entry, subject,
+          "value cannot be decoded (" + std::to_string(value.size()) + " bytes)",
+          [&]() -> Result<std::string> {
+            INGOT_TRY(keep_if_pinned(ns, key));
+            return drop_entry(ns, key, std::nullopt, "(its value cannot be decoded)");
+          });
+    return {};
+  }
+  const Digest& v = entry->value;
+  FsckIssue issue = FsckIssue::dangling_entry;
+  std::string problem;
+  if (const auto damaged = m_damaged.find(v.hash); damaged != m_damaged.end()) {
+    problem = "value blob " + v.hex() + " " + damaged->second;
+  } else if (auto info = m_store.stat(v.hash); !info) {
+    if (info.error().code == Errc::corrupt) {
+      problem = "value blob " + v.hex() + " has an unreadable record";
+    } else if (info.error().code == Errc::not_found) {
+      problem = "value blob " + v.hex() + " is gone";
     } else {
-      return {};
+      return std::move(info).error();
     }
-    found(FsckIssue::orphan_file, rel, why,
-          [&] { return remove_path(entry.path(), "orphan file", rel); });
+  } else if (info->digest.size != v.size) {
+    issue = FsckIssue::bad_entry;
+    problem = "names " + v.to_string() + ", but that blob is " + std::to_string(info->digest.size) +
+              " bytes";
+  }
+  if (problem.empty()) {
     return {};
   }
+  found(issue, subject, problem, [&]() -> Result<std::string> {
+    INGOT_TRY(keep_if_pinned(ns, key));
+    const bool gone = !m_store.contains(v.hash);
+    return drop_entry(ns, key, v,
+                      gone ? "(value blob " + v.hex() + " is gone)" : "(" + problem + ")");
+  });
+  return {};
+}
 
-  Result<void> scan_tmp() {
-    const auto tmp = m_store.dir() / "tmp";
-    auto entries = list_dir(tmp);
-    if (!entries) {
-      return std::move(entries).error();
-    }
-    for (const auto& entry : *entries) {
-      ++m_report.files_checked;
-      const auto name = entry.path().filename().string();
-      if (BlobFiles::is_own_temp(name)) {
-        continue; // a write in flight
-      }
-      found(FsckIssue::temp_file, "tmp/" + name, "no write in flight owns it",
-            [&] { return remove_path(entry.path(), "leftover temp file", "tmp/" + name); });
-    }
+// A pinned ref keeps a tree someone chose to keep (a release candidate, say): fsck does not
+// drop it, whatever is wrong with it, but says what would mend it.
+Result<void> FsckRun::keep_if_pinned(Namespace ns, std::string_view key) {
+  if (ns != Namespace::ref) {
     return {};
   }
-
-  // Store::open() empties tmp/ whatever the mode: the previous owner's writes are over.
-  void report_removed_temps() {
-    for (const auto& name : m_store.m_files.removed_temps()) {
-      m_report.findings.push_back(FsckFinding{
-          FsckIssue::temp_file, "tmp/" + name, "left over from a write that never finished", true,
-          "removed leftover temp file tmp/" + name + " when the data dir was opened"});
-    }
+  auto set = m_store.m_index->get_pin_set(ref_pin_name(key));
+  if (!set) {
+    return std::move(set).error();
   }
+  if (set->empty()) {
+    return {};
+  }
+  return make_error(Errc::invalid_argument,
+                    "kept pinned ref " + quoted(key) +
+                        ": fsck does not drop pinned data; upload its tree again, or delete the "
+                        "ref (DELETE /v1/refs/" +
+                        std::string(key) + ")");
+}
 
-  StoreImpl& m_store;
-  Repair m_repair;
-  FsckReport m_report;
-  UsageDelta m_counted; // what the records in the snapshot add up to
-  // Blobs found damaged, with what is wrong: entries naming them are dropped along with them.
-  std::unordered_map<Hash, std::string> m_damaged;
-};
+// Under the key's lock, and only if the entry still holds what was checked: a writer may
+// have replaced it since the snapshot. `value` is nullopt for an unreadable entry.
+Result<std::string> FsckRun::drop_entry(Namespace ns, std::string_view key,
+                                        const std::optional<Digest>& value,
+                                        const std::string& why) {
+  std::lock_guard lock(m_store.stripe(key));
+  auto now = m_store.m_index->get_entry(ns, key);
+  UsageDelta delta;
+  entries_field(delta, ns) = -1;
+  const auto name = std::string(to_string(ns)) + " entry " + quoted(key);
+  if (value) {
+    if (!now) {
+      return std::move(now).error();
+    }
+    if (!now->has_value()) {
+      // Removing a value blob removes the entries naming it (repairs drop blobs first).
+      return "dropped " + name + " along with its value blob";
+    }
+    if ((*now)->value != *value) {
+      return "kept " + name + ": it was rewritten meanwhile";
+    }
+    INGOT_TRY(m_store.m_index->delete_entry(ns, key, value->hash, delta));
+  } else {
+    if (now) {
+      return "kept " + name + ": it was rewritten or removed meanwhile";
+    }
+    if (now.error().code != Errc::corrupt) {
+      return std::move(now).error();
+    }
+    INGOT_TRY(m_store.m_index->delete_raw(table_of(ns), key, delta));
+  }
+  m_store.apply(delta);
+  return "dropped " + name + " " + why;
+}
 
 Result<FsckReport> StoreImpl::fsck(Repair repair) {
   return FsckRun(*this, repair).run();

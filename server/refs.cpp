@@ -45,7 +45,7 @@ Result<json> ref_json(cas::Store& store, const std::string& name, const cas::Ent
 } // namespace
 
 std::string ref_pin_name(std::string_view ref) {
-  return "ref/" + std::string(ref);
+  return cas::ref_pin_name(ref); // fsck keeps the refs these pin sets belong to
 }
 
 Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {

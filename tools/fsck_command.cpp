@@ -16,17 +16,22 @@ namespace {
 
 constexpr const char* k_default_data = "./ingot-data";
 
-constexpr const char* k_footer = R"(What it checks:
+constexpr const char* k_footer = R"(What it checks, in every table of the index:
   - every blob's stored bytes against their XXH3 checksum, and that its file exists
-  - index values that cannot be decoded (blob records, ac and kv entries)
-  - ac and kv entries whose value blob is not stored or is damaged
+  - records that cannot be decoded (blob records, ac, kv and ref entries, pin counts, pin
+    sets, last uses, the eviction order, back references)
+  - ac, kv and ref entries whose value blob is not stored or is damaged
+  - pin counts against the pin sets (pinned refs, releases), and pinned blobs that are gone
+  - that GC can evict every unpinned blob (its last use and place in the eviction order)
   - files under blobs/ that no blob record names, and leftover files in tmp/
-  - the usage counters against the records
+  - every usage counter (blobs, bytes, entries, pinned blobs and bytes) against the records
 
 Without --repair nothing is changed, except that opening a data dir always removes what
 interrupted writes left in tmp/ (listed as repaired). With --repair, damaged blobs and
-entries are dropped (clients upload them again) and stray files are removed; each action is
-listed. The data dir must not be in use: stop the server first.
+entries are dropped (clients upload them again), pin counts and the eviction order are
+rebuilt, counters are corrected and stray files are removed; each action is listed. Pinned
+data is never dropped: a pinned ref or pin set whose blob is gone is reported and kept
+(upload the blob again). The data dir must not be in use: stop the server first.
 
 Exit status: 0 consistent (or everything repaired), 4 problems remain, 1 error.)";
 
@@ -136,8 +141,9 @@ void add_fsck_command(CLI::App& app, std::function<int()>& run) {
               "--repair fixes what it finds (exit 4 when problems remain)");
   fsck->add_option("--data", data, "Data directory (default " + std::string(k_default_data) + ")");
   fsck->add_flag("--repair", repair,
-                 "Drop corrupt or missing blobs, unreadable records and entries whose value "
-                 "blob is gone; remove orphan files under blobs/ and leftovers in tmp/");
+                 "Drop corrupt or missing blobs, unreadable records and unpinned entries whose "
+                 "value blob is gone; rebuild pin counts and the eviction order; correct the "
+                 "counters; remove orphan files under blobs/ and leftovers in tmp/");
   fsck->add_flag("--json", json, "Print one JSON object instead of text");
   fsck->footer(k_footer);
   fsck->callback([&run] {
