@@ -45,6 +45,9 @@ struct StoreOptions {
   double gc_low = 0.8;
   // Unix seconds for recency; tests set a clock they move by hand.
   std::function<std::int64_t()> clock = {};
+  // Bytes free for the server on the data dir's file system (statvfs f_bavail); tests set
+  // a fake one.
+  std::function<std::uint64_t()> free_space = {};
   // Blobs up to this size are kept inline in the index; larger ones become files.
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file
