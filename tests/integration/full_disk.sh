@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # A full disk, seen from curl: `ingot serve --max-size 1GiB` on a 96 MiB ext4 (a loop device),
 # so that the file system fills long before the bound. Random blobs, small (inline in the
-# index) and large (files), under /cas/ and /kv/, until writes get 507; then: every PUT that
-# got 200 reads back with its sha256, GET and /healthz go on, a 507 says in one line what is
-# wrong; admin DELETEs of blobs and keys work on the full disk and writes are accepted again
-# at once. Then RocksDB's own ENOSPC: a file outside the data dir takes the rest of the disk
-# while small values go into the index (its log and memtable flushes hit ENOSPC); once that
-# file is gone, writes succeed again without a restart. Last: SIGTERM exits cleanly, leaves no
-# temp file in DATA/tmp, and a restart on the same dir serves every acknowledged value.
+# index) and large (files), under /cas/ and /kv/, until large ones get 507; then: every PUT that
+# got 200 reads back with its sha256, GET and /healthz go on, a 507 says in one line that the
+# disk is full; admin DELETEs of blobs and keys work on the full disk and writes are accepted
+# again at once (no GC run needed: a purged blob's file goes at once).
+#
+# RocksDB's own ENOSPC: small values fill the disk again through the index (WAL, a memtable
+# flushed into a table); then a file outside the data dir takes the rest of the disk. A RocksDB
+# flush that meets ENOSPC aborted the server (Debian's librocksdb 7.8 asserts when a table is
+# written on after a failed write), so the server must refuse writes while the index still has
+# room to flush and compact: the server runs, RocksDB's LOG shows no ENOSPC, and once the file
+# is gone, writes succeed again without a restart. Last: SIGTERM exits cleanly, leaves no temp
+# file in DATA/tmp, and a restart on the same dir serves every acknowledged value.
 #
 # Needs root (mount) and loop devices: exits 77 (skipped) when it cannot mount, and only then.
 source "$(dirname "$0")/lib.sh"
