@@ -320,6 +320,8 @@ Result<void> StoreImpl::check_disk_room(std::uint64_t bytes) const {
     free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
   }
   // Index bytes written since the last measurement count as memtable the next flush writes.
+  // Reservations count whole, though an upload in flight has written part of its own already:
+  // near a full disk, concurrent uploads are refused a little early, never late.
   const std::uint64_t index = m_index_need.load() + m_index_added.load() + k_index_margin;
   const std::uint64_t need = index + m_reserved.load() + bytes;
   if (free >= need) {
