@@ -76,6 +76,9 @@ struct StoreOptions {
   // one-second grain evicted what builds were reading at that very moment (issue 14). Writes,
   // uploads of a stored blob and naming a blob count as uses when they happen.
   std::int64_t read_protection_s = 60;
+  // Bytes free for the server on the data dir's file system (statvfs f_bavail); tests set
+  // a fake one.
+  std::function<std::uint64_t()> free_space = {};
   // Blobs up to this size are kept inline in the index; larger ones become files.
   // Picked by measurement (bench/README.md, "Inline threshold sweep"): warm gets cross over
   // between 16 and 32 KiB (files win above), while an inline put is a log append and a file

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 namespace ingot::cas {
 
@@ -18,6 +19,13 @@ namespace {
 
 // Eviction reads the order in batches of this many keys.
 constexpr std::size_t k_scan_batch = 256;
+// Room the index keeps on the file system besides its flushes and compactions (headroom()):
+// manifest and OPTIONS rewrites, the tombstones of DELETEs and GC, recency and counters, which
+// are written without reserving. A RocksDB flush or compaction that meets ENOSPC is no 507:
+// Debian's librocksdb 7.8 is built with assertions, and WritableFileWriter asserts when a table
+// builder writes on after a failed write, aborting the server; without assertions it stops
+// every index write, deletes included, until a restart.
+constexpr std::uint64_t k_index_margin = 2 << 20;
 // How often the background thread writes recency and measures the disk.
 constexpr auto k_background_period = std::chrono::milliseconds(500);
 
@@ -262,8 +270,9 @@ void StoreImpl::measure_disk() {
   // rarely seen by a measurement but by `du` sooner or later: under a bound, their room is
   // kept (a compaction from L0 rewrites all of L1: without it, a bound full of inline blobs
   // was passed by up to a half).
+  m_index_need = m_index->headroom();
   if (m_options.max_size > 0) {
-    m_index_headroom = m_index->headroom();
+    m_index_headroom = m_index_need.load();
   }
   // Everything else but blob files (counted exactly) and temp files (reserved): the
   // directories themselves and the small files at the top.
@@ -313,9 +322,38 @@ std::string StoreImpl::no_room_message(std::uint64_t bytes) const {
          "unpin refs or releases";
 }
 
+Result<void> StoreImpl::check_disk_room(std::uint64_t bytes) const {
+  std::uint64_t free = 0;
+  if (m_options.free_space) {
+    free = m_options.free_space();
+  } else {
+    struct statvfs fs {};
+    if (::statvfs(dir().c_str(), &fs) != 0) {
+      return {}; // unknown: the write finds out, and fails cleanly on ENOSPC
+    }
+    free = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  }
+  // Index bytes written since the last measurement count as memtable the next flush writes.
+  // Reservations count whole, though an upload in flight has written part of its own already:
+  // near a full disk, concurrent uploads are refused a little early, never late.
+  const std::uint64_t index = m_index_need.load() + m_index_added.load() + k_index_margin;
+  const std::uint64_t need = index + m_reserved.load() + bytes;
+  if (free >= need) {
+    return {};
+  }
+  return make_error(Errc::no_space,
+                    "the disk holding " + dir().string() + " is full: " + format_size(free) +
+                        " free, " + format_size(bytes) + " needed, " + format_size(index) +
+                        " kept for the index and " + format_size(m_reserved.load()) +
+                        " for uploads in flight; free disk space (admin DELETE of blobs, POST "
+                        "/v1/gc?target=SIZE) or set --max-size below the disk's size");
+}
+
 Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
   expect_may_block("Store::reserve");
   if (m_options.max_size == 0) {
+    std::lock_guard lock(m_reserve_mutex);
+    INGOT_TRY(check_disk_room(bytes));
     m_reserved += bytes;
     return Reservation(this, bytes);
   }
@@ -327,6 +365,9 @@ Result<Reservation> StoreImpl::reserve(std::uint64_t bytes) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     {
       std::lock_guard lock(m_reserve_mutex);
+      // A full file system is not solved by evicting down to the low watermark of a bound
+      // larger than the disk: the write gets 507 and everything stored stays.
+      INGOT_TRY(check_disk_room(bytes));
       if (used_bytes() + bytes <= m_options.max_size) {
         m_reserved += bytes;
         if (used_bytes() > space().gc_high) {

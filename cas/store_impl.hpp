@@ -191,6 +191,9 @@ private:
   std::uint64_t index_bytes() const;
   void background();
   std::string no_room_message(std::uint64_t bytes) const;
+  // Errc::no_space unless the file system has room for `bytes` more besides the writes in
+  // flight and what the index needs to flush and compact. Under m_reserve_mutex.
+  [[nodiscard]] Result<void> check_disk_room(std::uint64_t bytes) const;
 
   StoreOptions m_options;
   LockFile m_lock;
@@ -233,6 +236,7 @@ private:
   std::atomic<std::uint64_t> m_index_added{0};
   std::atomic<std::uint64_t> m_index_credit{0};   // inline bytes evicted, not yet compacted away
   std::atomic<std::uint64_t> m_index_headroom{0}; // what flushes and compactions may add
+  std::atomic<std::uint64_t> m_index_need{0};     // the same, measured with or without a bound
   std::atomic<bool> m_inline_evicted{false};      // since reserve() last compacted the index
   std::atomic<std::uint64_t> m_other_measured{0};
   std::mutex m_reserve_mutex;

@@ -12,7 +12,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3
-  minisign signify-openbsd
+  minisign signify-openbsd e2fsprogs
 )
 
 want=("${build_pkgs[@]}")

@@ -28,13 +28,19 @@ SERVER_PID=
 SERVER_LOG=
 PORT=
 URL=
+# Functions a script adds to run at exit after its processes are gone and before $TMP is
+# removed (full_disk.sh unmounts the file system it mounted under $TMP).
+_CLEANUP_HOOKS=()
 
 _cleanup() {
-  local status=$? pid
+  local status=$? pid hook
   for pid in "${_PIDS[@]}" $(jobs -p); do
     kill -KILL "$pid" 2>/dev/null || true
   done
   wait 2>/dev/null || true
+  for hook in "${_CLEANUP_HOOKS[@]}"; do
+    "$hook" || true
+  done
   rm -rf "$TMP"
   if [[ $status -eq 0 ]]; then
     echo "PASS [$TEST_NAME]"
