@@ -311,7 +311,9 @@ public:
       return to_error(s, "reading a pin set");
     }
     out.resize(value.size() / sizeof(Hash));
-    std::memcpy(out.data(), value.data(), out.size() * sizeof(Hash));
+    if (!out.empty()) { // memcpy's pointers must not be null, even for 0 bytes
+      std::memcpy(out.data(), value.data(), out.size() * sizeof(Hash));
+    }
     return out;
   }
 
@@ -335,7 +337,9 @@ public:
          it->Next()) {
       const auto value = it->value();
       std::vector<Hash> hashes(value.size() / sizeof(Hash));
-      std::memcpy(hashes.data(), value.data(), hashes.size() * sizeof(Hash));
+      if (!hashes.empty()) { // memcpy's pointers must not be null, even for 0 bytes
+        std::memcpy(hashes.data(), value.data(), hashes.size() * sizeof(Hash));
+      }
       out.emplace_back(it->key().ToString().substr(k_pin_set_prefix.size()), std::move(hashes));
     }
     if (!it->status().ok()) {
