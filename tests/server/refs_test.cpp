@@ -142,7 +142,10 @@ TEST_F(RefsTest, NameThatIsNotUtf8IsRefusedAndOneAlreadyStoredIsStillListed) {
   EXPECT_FALSE(parse_route("/v1/refs/team%F5main"));
   const auto root = tree();
   ASSERT_TRUE(m_store->ns_put(cas::Namespace::ref, "old\xf5name", root));
-  const auto got = get_ref(*m_store, Route{RouteKind::refs, {}, "old\xf5name"});
+  Route stored;
+  stored.kind = RouteKind::refs;
+  stored.key = "old\xf5name";
+  const auto got = get_ref(*m_store, stored);
   EXPECT_EQ(got.status, 200u) << got.body;
   EXPECT_NE(got.body.find("old\xef\xbf\xbdname"), std::string::npos) << "U+FFFD in its place";
   const auto listed = get_ref(*m_store, route("/v1/refs"));
