@@ -145,10 +145,12 @@ Result<void> FsckRun::check_pins() {
     }
   }
   for (const auto& [name, h] : missing) {
+    // A copy for the lambda: clang before 16 cannot capture a structured binding.
+    const std::string hex = to_hex(h);
     found(FsckIssue::missing_pinned, "pin set " + quoted(name),
-          "names blob " + to_hex(h) + ", which is not stored", [&]() -> Result<std::string> {
+          "names blob " + hex + ", which is not stored", [&]() -> Result<std::string> {
             return make_error(Errc::not_found,
-                              "kept: fsck does not drop pinned data; upload blob " + to_hex(h) +
+                              "kept: fsck does not drop pinned data; upload blob " + hex +
                                   " again and it is pinned again");
           });
   }

@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages Ingot needs that are missing. Usage:
 #   scripts/deps.sh build   # compilers, libraries
 #   scripts/deps.sh test    # build + test frameworks and the real clients tests drive
+#   scripts/deps.sh fuzz    # build + clang-14 and libFuzzer (scripts/fuzz)
 # Runs `apt-get update` only when an install needs it. Needs root (or sudo).
 set -euo pipefail
 
@@ -12,12 +13,15 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3
-  minisign signify-openbsd e2fsprogs
+  minisign signify-openbsd e2fsprogs clang-14 libclang-rt-14-dev
 )
+fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-build}" == "test" ]]; then
   want+=("${test_pkgs[@]}")
+elif [[ "${1:-build}" == "fuzz" ]]; then
+  want+=("${fuzz_pkgs[@]}")
 fi
 
 missing=()

@@ -10,8 +10,14 @@ namespace {
 
 using nlohmann::json;
 
+// Names in answers came from clients or older data; one that is not UTF-8 (which JSON text
+// must be) is written with U+FFFD in its place rather than throwing out of the handler.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 SimpleResponse json_response(const json& j) {
-  return {200, "application/json", j.dump() + "\n"};
+  return {200, "application/json", dump(j)};
 }
 
 // {"hash": "<64 hex>", "size": N} -> Digest; throws json exceptions for a missing field.

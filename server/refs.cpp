@@ -27,8 +27,14 @@ std::optional<cas::Digest> digest_of(const reapi::Digest& d) {
   return parsed ? std::optional<cas::Digest>(*parsed) : std::nullopt;
 }
 
+// Names in answers came from clients or older data; one that is not UTF-8 (which JSON text
+// must be) is written with U+FFFD in its place rather than throwing out of the handler.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 SimpleResponse json_response(const json& j, unsigned status = 200) {
-  return {status, "application/json", j.dump() + "\n"};
+  return {status, "application/json", dump(j)};
 }
 
 Result<json> ref_json(cas::Store& store, const std::string& name, const cas::Entry& entry) {

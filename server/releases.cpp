@@ -25,8 +25,17 @@ namespace fs = std::filesystem;
 // A release holds at most this many artifacts (its SHA256SUMS stays a readable file).
 constexpr std::size_t k_max_artifacts = 10'000;
 
+// Names in answers came from clients or older data; one that is not UTF-8 (which JSON text
+// must be) is written with U+FFFD in its place rather than throwing out of the handler.
+std::string text(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+std::string dump(const json& j) {
+  return text(j) + "\n";
+}
+
 SimpleResponse json_response(const json& j, unsigned status = 200) {
-  return {status, "application/json", j.dump() + "\n"};
+  return {status, "application/json", dump(j)};
 }
 
 std::int64_t now_unix() {
@@ -92,7 +101,7 @@ struct Releases::Impl {
     if (!fd) {
       return std::move(fd).error();
     }
-    const auto line = entry.dump() + "\n";
+    const auto line = dump(entry);
     INGOT_TRY(write_all(fd->get(), as_bytes(line), audit_path));
     return fsync_fd(fd->get(), audit_path);
   }
@@ -116,7 +125,7 @@ struct Releases::Impl {
     if (!replaced) {
       list.push_back(item);
     }
-    return store.put_record(versions_name(p), json{{"versions", list}}.dump());
+    return store.put_record(versions_name(p), text(json{{"versions", list}}));
   }
 };
 
@@ -248,7 +257,7 @@ SimpleResponse Releases::publish(cas::Store& store, const Route& route, std::str
               {"artifacts", listed},
               {"files", file_digests},
               {"yanked", nullptr}};
-  if (auto r = store.put_record(name, record.dump()); !r) {
+  if (auto r = store.put_record(name, text(record)); !r) {
     return error_response(r.error());
   }
   if (auto r = m_impl->update_versions(store, p, record); !r) {
@@ -332,7 +341,7 @@ SimpleResponse Releases::yank(cas::Store& store, const Route& route, std::string
   const auto when = now_unix();
   const auto by = who.empty() ? std::string("anonymous") : std::string(who);
   (*record)["yanked"] = {{"time_unix", when}, {"by", by}, {"reason", j.value("reason", "")}};
-  if (auto r = store.put_record(record_name(p), record->dump()); !r) {
+  if (auto r = store.put_record(record_name(p), text(*record)); !r) {
     return error_response(r.error());
   }
   if (auto r = m_impl->update_versions(store, p, *record); !r) {

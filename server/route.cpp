@@ -2,6 +2,7 @@
 
 #include "cas/store.hpp"
 #include "server/auth.hpp"
+#include "util/utf8.hpp"
 
 namespace ingot::server {
 
@@ -260,6 +261,10 @@ Result<Route> parse_route(std::string_view target) {
     auto name = kv_key(target.substr(9));
     if (!name) {
       return bad("ref name: " + name.error().message);
+    }
+    // Ref names travel in JSON answers (GET, PUT, listings), and JSON text is UTF-8.
+    if (!is_utf8(*name)) {
+      return bad("ref name is not UTF-8");
     }
     Route r;
     r.kind = RouteKind::refs;

@@ -16,10 +16,17 @@ Result<std::unique_ptr<UploadSink>> UploadSink::open(cas::Store& store, const Ro
                                                      BodyEncoding encoding,
                                                      std::optional<std::uint64_t> content_length,
                                                      std::uint64_t max_size) {
+  // The declared length is the blob's size only when the body is not encoded. One over the
+  // limit is refused before a byte is read; so is 2^64-1, which would otherwise pass for
+  // cas::k_size_unknown and let a body of any size through as matching it.
+  const bool size_known = content_length && encoding == BodyEncoding::identity;
+  if (size_known && (*content_length > max_size || *content_length == cas::k_size_unknown)) {
+    return make_error(Errc::too_large, "body of " + std::to_string(*content_length) +
+                                           " bytes is over the limit of " +
+                                           std::to_string(max_size) + " bytes (--max-blob-size)");
+  }
   std::optional<cas::Digest> expected;
   if (route.kind == RouteKind::cas) {
-    // The declared length is the blob's size only when the body is not encoded.
-    const bool size_known = content_length && encoding == BodyEncoding::identity;
     expected = cas::Digest{route.hash, size_known ? *content_length : cas::k_size_unknown};
   }
   auto writer = store.begin_write(expected);

@@ -136,6 +136,23 @@ TEST_F(RefsTest, PinnedRefPinsTheClosureUntilUnpinned) {
   EXPECT_EQ(get_ref(*m_store, route("/v1/refs/app/v1")).status, 404u);
 }
 
+// Found by tests/fuzz/tree_fuzz.cpp: a ref named with bytes that are not UTF-8 was stored, and
+// then every answer naming it threw out of nlohmann::json::dump, ending the server.
+TEST_F(RefsTest, NameThatIsNotUtf8IsRefusedAndOneAlreadyStoredIsStillListed) {
+  EXPECT_FALSE(parse_route("/v1/refs/team%F5main"));
+  const auto root = tree();
+  ASSERT_TRUE(m_store->ns_put(cas::Namespace::ref, "old\xf5name", root));
+  Route stored;
+  stored.kind = RouteKind::refs;
+  stored.key = "old\xf5name";
+  const auto got = get_ref(*m_store, stored);
+  EXPECT_EQ(got.status, 200u) << got.body;
+  EXPECT_NE(got.body.find("old\xef\xbf\xbdname"), std::string::npos) << "U+FFFD in its place";
+  const auto listed = get_ref(*m_store, route("/v1/refs"));
+  EXPECT_EQ(listed.status, 200u);
+  EXPECT_NE(listed.body.find("old\xef\xbf\xbdname"), std::string::npos);
+}
+
 TEST_F(RefsTest, MalformedBodiesAreRefused) {
   const auto r = route("/v1/refs/x");
   EXPECT_EQ(put_ref(*m_store, r, "not json").status, 400u);

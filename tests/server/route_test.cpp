@@ -85,6 +85,16 @@ TEST(RouteTest, UppercaseOrShortOrLongDigestIsMalformed) {
   EXPECT_TRUE(malformed("/cas/../" + std::string(k_hex)));
 }
 
+TEST(RouteTest, RefNamesAreUtf8) {
+  EXPECT_TRUE(parse_route("/v1/refs/caf%C3%A9"));
+  for (const char* bad :
+       {"/v1/refs/%F5", "/v1/refs/a%C3", "/v1/refs/%ED%A0%80", "/v1/refs/%C0%AF"}) {
+    const auto r = parse_route(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  }
+}
+
 TEST(RouteTest, QueryIsSplitOffAndKeptUndecoded) {
   const auto r = parse_route("/cas/" + std::string(k_hex) + "?a=1&b=%20");
   ASSERT_TRUE(r) << r.error().message;

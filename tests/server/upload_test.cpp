@@ -77,6 +77,18 @@ TEST_F(UploadTest, BodyOfUndeclaredSizeIsLimitedToo) {
   EXPECT_EQ(stored.error().code, Errc::too_large);
 }
 
+// Found by tests/fuzz/upload_fuzz.cpp: a declared length of 2^64-1 was taken for "size
+// unknown", so an empty body to /cas/<empty blob> was stored as matching it.
+TEST_F(UploadTest, DeclaredLengthOverTheLimitOrOfSizeUnknownIsRefused) {
+  const auto empty = route("/cas/" + cas::digest_of("").hex());
+  auto stored = upload(empty, BodyEncoding::identity, "", cas::k_size_unknown, cas::k_size_unknown);
+  ASSERT_FALSE(stored);
+  EXPECT_EQ(stored.error().code, Errc::too_large);
+  stored = upload(route("/kv/declared"), BodyEncoding::identity, "abc", 101, 100);
+  ASSERT_FALSE(stored);
+  EXPECT_EQ(stored.error().code, Errc::too_large);
+}
+
 TEST_F(UploadTest, ChunkedCasUploadIsCheckedByHashAlone) {
   const std::string data(70000, 'z');
   const auto digest = cas::digest_of(data);
