@@ -3,6 +3,7 @@
 #include "client/http_pool.hpp"
 #include "util/base64.hpp"
 #include "util/file_io.hpp"
+#include "util/percent.hpp"
 
 #include <atomic>
 #include <fcntl.h>
@@ -574,20 +575,7 @@ Result<cas::Digest> digest_file(const fs::path& file) {
 }
 
 std::string encode_path(std::string_view name) {
-  static constexpr char k_hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : name) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum || c == '-' || c == '.' || c == '_' || c == '~' || c == '/') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      const auto u = static_cast<unsigned char>(c);
-      out.push_back(k_hex[u >> 4]);
-      out.push_back(k_hex[u & 15]);
-    }
-  }
-  return out;
+  return percent_encode_path(name);
 }
 
 } // namespace ingot::client

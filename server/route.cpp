@@ -2,6 +2,7 @@
 
 #include "cas/store.hpp"
 #include "server/auth.hpp"
+#include "util/percent.hpp"
 #include "util/utf8.hpp"
 
 namespace ingot::server {
@@ -12,40 +13,13 @@ Error bad(std::string message) {
   return make_error(Errc::invalid_argument, std::move(message));
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
+// RFC 3986 percent-decoding of a path.
+Result<std::string> decode_path(std::string_view in) {
+  auto out = percent_decode(in);
+  if (!out) {
+    return bad("malformed percent-escape in path");
   }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// RFC 3986 percent-decoding; rejects malformed escapes and decoded NUL.
-Result<std::string> percent_decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size()) {
-      return bad("malformed percent-escape in path");
-    }
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return bad("malformed percent-escape in path");
-    }
-    out.push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
-  return out;
+  return std::move(*out);
 }
 
 // kv keys are opaque, of any depth, but every segment must be a plain name: no empty, "."
@@ -55,7 +29,7 @@ Result<std::string> kv_key(std::string_view raw) {
   if (raw.size() > 1 && raw.back() == '/') {
     raw.remove_suffix(1);
   }
-  auto key = percent_decode(raw);
+  auto key = decode_path(raw);
   if (!key) {
     return std::move(key).error();
   }
@@ -324,8 +298,7 @@ std::string query_param(std::string_view query, std::string_view name) {
       if (eq == std::string_view::npos) {
         return {};
       }
-      auto value = percent_decode(pair.substr(eq + 1));
-      return value ? std::move(*value) : std::string();
+      return percent_decode(pair.substr(eq + 1)).value_or(std::string());
     }
     if (amp == std::string_view::npos) {
       break;
