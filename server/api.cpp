@@ -1,5 +1,6 @@
 #include "server/api.hpp"
 
+#include "server/ops/ops.hpp"
 #include "util/base64.hpp"
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,8 @@ unsigned status_of(const Error& error) {
     return 400;
   case Errc::unauthorized:
     return 401;
+  case Errc::forbidden:
+    return 403;
   case Errc::no_space:
     return 507;
   case Errc::too_large:
@@ -106,98 +109,109 @@ SimpleResponse propfind_response(std::string_view href, std::optional<std::uint6
               "</D:multistatus>\n"};
 }
 
-SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& metrics) {
+namespace {
+
+// Parses {"digests": [{"hash": …, "size": …}, …]}.
+Result<std::vector<cas::Digest>> digest_list(std::string_view body) {
   auto request = parse_body(body, "digests");
   if (!request) {
-    return error_response(request.error());
+    return std::move(request).error();
   }
-  json missing = json::array();
+  std::vector<cas::Digest> digests;
+  digests.reserve((*request)["digests"].size());
   for (const auto& item : (*request)["digests"]) {
     auto digest = digest_from(item);
     if (!digest) {
-      return error_response(digest.error());
+      return std::move(digest).error();
     }
-    auto info = store.stat(digest->hash);
-    const bool present = info && info->digest.size == digest->size;
-    metrics.record_lookup(Lookup::cas, present);
-    store.count_lookup(present);
-    if (!present) {
-      missing.push_back(digest_json(*digest));
-    }
+    digests.push_back(*digest);
   }
-  return json_response({{"missing", missing}});
+  return digests;
 }
 
-SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& metrics) {
-  auto request = parse_body(body, "digests");
-  if (!request) {
-    return error_response(request.error());
+json batch_json(const BatchResult& result, const json& ok) {
+  json r = digest_json(result.digest);
+  if (result.data) {
+    r.update(ok);
+    r["status"] = 200;
+  } else {
+    r["status"] = status_of(result.data.error());
+    r["message"] = result.data.error().message;
+  }
+  return r;
+}
+
+} // namespace
+
+SimpleResponse find_missing(Ops& ops, const Caller& caller, std::string_view body) {
+  auto digests = digest_list(body);
+  if (!digests) {
+    return error_response(digests.error());
+  }
+  auto missing = ops.find_missing(caller, *digests);
+  if (!missing) {
+    return error_response(missing.error());
+  }
+  json list = json::array();
+  for (const auto& d : *missing) {
+    list.push_back(digest_json(d));
+  }
+  return json_response({{"missing", std::move(list)}});
+}
+
+SimpleResponse batch_read(Ops& ops, const Caller& caller, std::string_view body) {
+  auto digests = digest_list(body);
+  if (!digests) {
+    return error_response(digests.error());
+  }
+  auto results = ops.batch_read(caller, *digests);
+  if (!results) {
+    return error_response(results.error());
   }
   json responses = json::array();
-  std::uint64_t total = 0;
-  for (const auto& item : (*request)["digests"]) {
-    auto digest = digest_from(item);
-    if (!digest) {
-      return error_response(digest.error());
-    }
-    json r = digest_json(*digest);
-    if (digest->size > k_max_batch_blob) {
-      r["status"] = 413;
-      r["message"] = "too large for a batch; GET /cas/" + digest->hex();
-    } else if (auto data = store.get(digest->hash); !data) {
-      metrics.record_lookup(Lookup::cas, false);
-      store.count_lookup(false);
-      r["status"] = status_of(data.error());
-      r["message"] = data.error().message;
-    } else if (data->size() != digest->size) {
-      r["status"] = 404;
-      r["message"] = "stored blob has another size";
-    } else {
-      metrics.record_lookup(Lookup::cas, true);
-      store.count_lookup(true);
-      total += data->size();
-      if (total > k_max_json_body / 2) {
-        return error_response(413, "batch would exceed " + std::to_string(k_max_json_body / 2) +
-                                       " bytes; request fewer blobs at a time");
-      }
-      r["status"] = 200;
-      r["data"] = base64_encode(as_bytes(*data));
-    }
-    responses.push_back(std::move(r));
+  for (const auto& result : *results) {
+    responses.push_back(
+        batch_json(result, result.data ? json{{"data", base64_encode(as_bytes(*result.data))}}
+                                       : json::object()));
   }
-  return json_response({{"responses", responses}});
+  return json_response({{"responses", std::move(responses)}});
 }
 
-SimpleResponse batch_update(cas::Store& store, std::string_view body) {
+SimpleResponse batch_update(Ops& ops, const Caller& caller, std::string_view body) {
   auto request = parse_body(body, "requests");
   if (!request) {
     return error_response(request.error());
   }
-  json responses = json::array();
-  for (const auto& item : (*request)["requests"]) {
+  // Items whose data is not base64 get their 400 here; the rest go to the store, in order.
+  const auto& items = (*request)["requests"];
+  std::vector<BatchBlob> blobs;
+  std::vector<std::optional<BatchResult>> refused(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
     auto digest = digest_from(item);
     if (!digest) {
       return error_response(digest.error());
     }
-    json r = digest_json(*digest);
-    const auto data = item.contains("data") && item["data"].is_string()
-                          ? base64_decode(item["data"].get<std::string>())
-                          : std::nullopt;
-    if (digest->size > k_max_batch_blob) {
-      r["status"] = 413;
-      r["message"] = "too large for a batch; PUT /cas/" + digest->hex();
-    } else if (!data) {
-      r["status"] = 400;
-      r["message"] = "\"data\" must be standard base64";
-    } else if (auto stored = store.put(as_bytes(*data), *digest); !stored) {
-      r["status"] = status_of(stored.error());
-      r["message"] = stored.error().message;
-    } else {
-      r["status"] = 200;
+    auto data = item.contains("data") && item["data"].is_string()
+                    ? base64_decode(item["data"].get<std::string>())
+                    : std::nullopt;
+    if (!data && digest->size <= k_max_batch_blob) {
+      refused[i] = BatchResult{
+          *digest, make_error(Errc::invalid_argument, "\"data\" must be standard base64")};
+      continue;
     }
-    responses.push_back(std::move(r));
+    blobs.push_back({*digest, data ? std::move(*data) : std::string()});
   }
-  return json_response({{"responses", responses}});
+  auto results = ops.batch_update(caller, blobs);
+  if (!results) {
+    return error_response(results.error());
+  }
+  json responses = json::array();
+  std::size_t next = 0;
+  for (auto& r : refused) {
+    responses.push_back(batch_json(r ? *r : (*results)[next++], json::object()));
+  }
+  return json_response({{"responses", std::move(responses)}});
 }
 
 } // namespace ingot::server

@@ -3,7 +3,6 @@
 #pragma once
 
 #include "cas/store.hpp"
-#include "server/metrics.hpp"
 #include "util/result.hpp"
 
 #include <optional>
@@ -34,8 +33,13 @@ inline constexpr std::uint64_t k_max_batch_blob = 4u << 20;
 // A WebDAV 207 Multi-Status for one resource: a key of `size` bytes, or a collection.
 SimpleResponse propfind_response(std::string_view href, std::optional<std::uint64_t> size);
 
-SimpleResponse find_missing(cas::Store& store, std::string_view body, Metrics& metrics);
-SimpleResponse batch_read(cas::Store& store, std::string_view body, Metrics& metrics);
-SimpleResponse batch_update(cas::Store& store, std::string_view body);
+class Ops;
+struct Caller;
+
+// The HTTP adapters of the batch operations (server/ops/blobs.cpp): JSON in and out, a status
+// per blob.
+SimpleResponse find_missing(Ops& ops, const Caller& caller, std::string_view body);
+SimpleResponse batch_read(Ops& ops, const Caller& caller, std::string_view body);
+SimpleResponse batch_update(Ops& ops, const Caller& caller, std::string_view body);
 
 } // namespace ingot::server

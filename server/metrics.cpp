@@ -1,5 +1,7 @@
 #include "server/metrics.hpp"
 
+#include "server/gc_report_json.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -72,31 +74,6 @@ void Metrics::record_lookup(Lookup where, bool hit) {
 
 StoreSnapshot snapshot(cas::Store& store) {
   return {store.usage(), store.space(), store.gc_stats()};
-}
-
-nlohmann::json gc_report_json(const cas::GcReport& r) {
-  const auto evicted = [](const cas::Evicted& e) {
-    return nlohmann::json{{"entries", e.entries}, {"bytes", e.bytes}};
-  };
-  nlohmann::json j{
-      {"dry_run", r.dry_run},
-      {"target_bytes", r.target},
-      {"before_bytes", r.before},
-      {"after_bytes", r.after},
-      {"target_reached", r.target_reached},
-      {"evicted",
-       {{"cas", evicted(r.cas)},
-        {"ac", evicted(r.ac)},
-        {"kv", evicted(r.kv)},
-        {"ref", evicted(r.ref)}}},
-      {"oldest_survivor_age_seconds", nullptr},
-      {"duration_seconds", r.duration_s},
-      {"finished_unix_seconds", r.finished_unix_s},
-  };
-  if (r.oldest_survivor_age_s) {
-    j["oldest_survivor_age_seconds"] = *r.oldest_survivor_age_s;
-  }
-  return j;
 }
 
 std::string Metrics::prometheus(const StoreSnapshot& store) const {

@@ -25,8 +25,6 @@ struct StoreSnapshot {
 };
 StoreSnapshot snapshot(cas::Store& store);
 
-nlohmann::json gc_report_json(const cas::GcReport& report);
-
 class Metrics {
 public:
   Metrics();

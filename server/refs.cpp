@@ -1,6 +1,7 @@
 #include "server/refs.hpp"
 
 #include "reapi.pb.h"
+#include "server/ops/ops.hpp"
 
 #include <deque>
 #include <unordered_set>
@@ -14,8 +15,6 @@ namespace {
 namespace reapi = build::bazel::remote::execution::v2;
 using nlohmann::json;
 
-// A listing answers at most this many refs; narrow the prefix for more.
-constexpr std::size_t k_max_listed_refs = 1000;
 // Directories of one tree, together, at most (they travel in one response).
 constexpr std::uint64_t k_max_tree_bytes = 64u << 20;
 
@@ -37,15 +36,11 @@ SimpleResponse json_response(const json& j, unsigned status = 200) {
   return {status, "application/json", dump(j)};
 }
 
-Result<json> ref_json(cas::Store& store, const std::string& name, const cas::Entry& entry) {
-  auto pinned = store.is_pinned(ref_pin_name(name));
-  if (!pinned) {
-    return std::move(pinned).error();
-  }
-  return json{{"name", name},
-              {"digest", entry.value.to_string()},
-              {"pinned", *pinned},
-              {"updated_unix_ms", entry.updated_unix_ms}};
+json ref_json(const RefView& ref) {
+  return json{{"name", ref.name},
+              {"digest", ref.digest.to_string()},
+              {"pinned", ref.pinned},
+              {"updated_unix_ms", ref.updated_unix_ms}};
 }
 
 } // namespace
@@ -116,59 +111,31 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
   return out;
 }
 
-SimpleResponse get_tree(cas::Store& store, const Route& route) {
-  auto closure = tree_closure(store, route.digest);
-  if (!closure) {
-    return error_response(closure.error());
+SimpleResponse get_tree(Ops& ops, const Caller& caller, const Route& route) {
+  auto tree = ops.get_tree(caller, route.digest);
+  if (!tree) {
+    return error_response(tree.error());
   }
-  reapi::Tree tree;
-  for (std::size_t i = 0; i < closure->directory_bytes.size(); ++i) {
-    auto* dir = i == 0 ? tree.mutable_root() : tree.add_children();
-    dir->ParseFromString(closure->directory_bytes[i]);
-  }
-  return {200, "application/x-protobuf", tree.SerializeAsString()};
+  return {200, "application/x-protobuf", std::move(*tree)};
 }
 
-SimpleResponse get_ref(cas::Store& store, const Route& route) {
+SimpleResponse get_ref(Ops& ops, const Caller& caller, const Route& route) {
   if (route.key.empty()) {
-    auto entries = store.ns_list(cas::Namespace::ref, query_param(route.query, "prefix"),
-                                 k_max_listed_refs + 1);
-    if (!entries) {
-      return error_response(entries.error());
-    }
-    // One more than is listed is asked for, to tell a full page from a cut one.
-    const bool truncated = entries->size() > k_max_listed_refs;
-    if (truncated) {
-      entries->pop_back();
+    auto list = ops.list_refs(caller, query_param(route.query, "prefix"));
+    if (!list) {
+      return error_response(list.error());
     }
     json refs = json::array();
-    for (const auto& [name, entry] : *entries) {
-      auto j = ref_json(store, name, entry);
-      if (!j) {
-        return error_response(j.error());
-      }
-      refs.push_back(std::move(*j));
+    for (const auto& ref : list->refs) {
+      refs.push_back(ref_json(ref));
     }
-    return json_response({{"refs", std::move(refs)}, {"truncated", truncated}});
+    return json_response({{"refs", std::move(refs)}, {"truncated", list->truncated}});
   }
-  auto entry = store.ns_get(cas::Namespace::ref, route.key);
-  if (!entry) {
-    return error_response(entry.error());
-  }
-  // ARCHITECTURE.md "Completeness": a ref whose tree lost a blob is not a hit.
-  if (auto closure = tree_closure(store, entry->value); !closure) {
-    return error_response(closure.error().code == Errc::not_found ? 404
-                                                                  : status_of(closure.error()),
-                          "ref '" + route.key + "': " + closure.error().message);
-  }
-  auto j = ref_json(store, route.key, *entry);
-  if (!j) {
-    return error_response(j.error());
-  }
-  return json_response(*j);
+  auto ref = ops.get_ref(caller, route.key);
+  return ref ? json_response(ref_json(*ref)) : error_response(ref.error());
 }
 
-SimpleResponse put_ref(cas::Store& store, const Route& route, std::string_view body) {
+SimpleResponse put_ref(Ops& ops, const Caller& caller, const Route& route, std::string_view body) {
   if (route.key.empty()) {
     return error_response(400, "PUT needs a ref name: /v1/refs/{name}");
   }
@@ -182,53 +149,13 @@ SimpleResponse put_ref(cas::Store& store, const Route& route, std::string_view b
   if (!digest) {
     return error_response(digest.error());
   }
-  const bool pinned = j.value("pinned", false);
-  auto closure = tree_closure(store, *digest);
-  if (!closure) {
-    return error_response(closure.error().code == Errc::not_found ? 400
-                                                                  : status_of(closure.error()),
-                          closure.error().message + "; upload it before naming it");
-  }
-  const auto pin_name = ref_pin_name(route.key);
-  if (pinned) {
-    std::vector<cas::Hash> blobs;
-    for (const auto& d : closure->directories) {
-      blobs.push_back(d.hash);
-    }
-    for (const auto& d : closure->files) {
-      blobs.push_back(d.hash);
-    }
-    if (auto r = store.pin(pin_name, std::move(blobs)); !r) {
-      return error_response(r.error());
-    }
-  }
-  if (auto r = store.ns_put(cas::Namespace::ref, route.key, *digest); !r) {
-    return error_response(r.error());
-  }
-  if (!pinned) {
-    if (auto r = store.unpin(pin_name); !r) {
-      return error_response(r.error());
-    }
-  }
-  auto entry = store.ns_get(cas::Namespace::ref, route.key);
-  if (!entry) {
-    return error_response(entry.error());
-  }
-  auto out = ref_json(store, route.key, *entry);
-  if (!out) {
-    return error_response(out.error());
-  }
-  return json_response(*out);
+  auto ref =
+      ops.put_ref(caller, route.key, *digest, j.value("pinned", false) ? PinRef::yes : PinRef::no);
+  return ref ? json_response(ref_json(*ref)) : error_response(ref.error());
 }
 
-SimpleResponse delete_ref(cas::Store& store, const Route& route) {
-  if (route.key.empty()) {
-    return error_response(400, "DELETE needs a ref name: /v1/refs/{name}");
-  }
-  if (auto r = store.ns_remove(cas::Namespace::ref, route.key); !r) {
-    return error_response(r.error());
-  }
-  if (auto r = store.unpin(ref_pin_name(route.key)); !r) {
+SimpleResponse delete_ref(Ops& ops, const Caller& caller, const Route& route) {
+  if (auto r = ops.delete_ref(caller, route.key); !r) {
     return error_response(r.error());
   }
   return {200, "text/plain", ""};

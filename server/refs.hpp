@@ -20,14 +20,18 @@ struct TreeClosure {
 };
 [[nodiscard]] Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root);
 
+class Ops;
+struct Caller;
+
+// The HTTP adapters of the tree and ref operations (server/ops/refs.cpp): JSON in and out.
 // GET /v1/trees/{hash}/{size}: the REAPI Tree message (root and every child Directory).
-SimpleResponse get_tree(cas::Store& store, const Route& route);
+SimpleResponse get_tree(Ops& ops, const Caller& caller, const Route& route);
 
 // /v1/refs/{name}: GET, PUT (JSON {"digest": "<hash>/<size>", "pinned": bool}), DELETE;
 // GET /v1/refs?prefix=P lists.
-SimpleResponse get_ref(cas::Store& store, const Route& route);
-SimpleResponse put_ref(cas::Store& store, const Route& route, std::string_view body);
-SimpleResponse delete_ref(cas::Store& store, const Route& route);
+SimpleResponse get_ref(Ops& ops, const Caller& caller, const Route& route);
+SimpleResponse put_ref(Ops& ops, const Caller& caller, const Route& route, std::string_view body);
+SimpleResponse delete_ref(Ops& ops, const Caller& caller, const Route& route);
 
 // The pin set that a pinned ref holds.
 std::string ref_pin_name(std::string_view ref);

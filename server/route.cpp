@@ -2,8 +2,12 @@
 
 #include "cas/store.hpp"
 #include "server/auth.hpp"
+#include "server/http_handlers.hpp"
+#include "server/ops/ops.hpp"
 #include "util/percent.hpp"
 #include "util/utf8.hpp"
+
+#include <array>
 
 namespace ingot::server {
 
@@ -60,12 +64,6 @@ Result<std::string> kv_key(std::string_view raw) {
   return key;
 }
 
-Route of_kind(RouteKind kind) {
-  Route r;
-  r.kind = kind;
-  return r;
-}
-
 Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view what) {
   auto hash = cas::parse_hash(hex);
   if (!hash) {
@@ -78,114 +76,295 @@ Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view w
   return r;
 }
 
-} // namespace
-
-std::string_view to_string(RouteKind kind) {
-  switch (kind) {
-  case RouteKind::cas:
-    return "cas";
-  case RouteKind::ac:
-    return "ac";
-  case RouteKind::kv:
-    return "kv";
-  case RouteKind::find_missing:
-    return "findMissing";
-  case RouteKind::batch_read:
-    return "batchRead";
-  case RouteKind::batch_update:
-    return "batchUpdate";
-  case RouteKind::stats:
-    return "stats";
-  case RouteKind::metrics:
-    return "metrics";
-  case RouteKind::healthz:
-    return "healthz";
-  case RouteKind::gc:
-    return "gc";
-  case RouteKind::refs:
-    return "refs";
-  case RouteKind::trees:
-    return "trees";
-  case RouteKind::releases:
-    return "releases";
-  case RouteKind::release_yank:
-    return "release yank";
-  case RouteKind::keys:
-    return "keys";
-  case RouteKind::audit:
-    return "audit";
-  }
-  return "unknown";
+Result<Route> not_this_route() {
+  return make_error(Errc::not_found, "not this route");
 }
 
-Access required_access(RouteKind kind, std::string_view m) {
-  const bool read_method = m == "GET" || m == "HEAD";
-  const auto refuse = [](std::string_view allow) {
-    return Access{false, 0, allow};
-  };
-  switch (kind) {
-  case RouteKind::cas:
-  case RouteKind::ac:
-    if (read_method) {
-      return {true, k_scope_read, {}};
-    }
-    if (m == "PUT") {
-      return {true, k_scope_write, {}};
-    }
-    if (m == "DELETE") {
-      return {true, k_scope_admin, {}};
-    }
-    return refuse("GET, HEAD, PUT, DELETE");
-  case RouteKind::kv:
-    // WebDAV clients probe with PROPFIND and create directories with MKCOL.
-    if (read_method || m == "PROPFIND") {
-      return {true, k_scope_read, {}};
-    }
-    if (m == "PUT" || m == "MKCOL") {
-      return {true, k_scope_write, {}};
-    }
-    if (m == "DELETE") {
-      return {true, k_scope_admin, {}};
-    }
-    return refuse("GET, HEAD, PUT, DELETE, PROPFIND, MKCOL");
-  case RouteKind::find_missing:
-  case RouteKind::batch_read:
-    return m == "POST" ? Access{true, k_scope_read, {}} : refuse("POST");
-  case RouteKind::batch_update:
-    return m == "POST" ? Access{true, k_scope_write, {}} : refuse("POST");
-  case RouteKind::stats:
-  case RouteKind::metrics:
-    return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
-  case RouteKind::healthz:
-    return read_method ? Access{true, 0, {}} : refuse("GET, HEAD");
-  case RouteKind::gc:
-    if (read_method) {
-      return {true, k_scope_read, {}};
-    }
-    return m == "POST" ? Access{true, k_scope_admin, {}} : refuse("GET, HEAD, POST");
-  case RouteKind::refs:
-    if (read_method) {
-      return {true, k_scope_read, {}};
-    }
-    if (m == "PUT" || m == "DELETE") {
-      return {true, k_scope_write, {}};
-    }
-    return refuse("GET, HEAD, PUT, DELETE");
-  case RouteKind::trees:
-  case RouteKind::keys:
-    return read_method ? Access{true, k_scope_read, {}} : refuse("GET, HEAD");
-  case RouteKind::releases:
-    if (read_method) {
-      return {true, k_scope_read, {}};
-    }
-    // Publishing signs with the server's key: a scope of its own (ARCHITECTURE.md "Auth").
-    return m == "PUT" ? Access{true, k_scope_sign, {}} : refuse("GET, HEAD, PUT");
-  case RouteKind::release_yank:
-    return m == "POST" ? Access{true, k_scope_admin, {}} : refuse("POST");
-  case RouteKind::audit:
-    return read_method ? Access{true, k_scope_admin, {}} : refuse("GET, HEAD");
+// --- the rest of a target after each row's prefix ---------------------------------------------
+
+Result<Route> parse_cas(std::string_view rest) {
+  return with_hash(RouteKind::cas, rest, "/cas/ needs a SHA-256");
+}
+
+Result<Route> parse_ac(std::string_view rest) {
+  return with_hash(RouteKind::ac, rest, "/ac/ needs a 64-hex key");
+}
+
+Result<Route> parse_kv(std::string_view rest) {
+  auto key = kv_key(rest);
+  if (!key) {
+    return std::move(key).error();
   }
-  return refuse("");
+  Route r;
+  r.kind = RouteKind::kv;
+  r.key = std::move(*key);
+  r.collection = rest.size() > 1 && rest.back() == '/';
+  return r;
+}
+
+// "/v1/refs" and "/v1/refs/" list; "/v1/refs/NAME" names one.
+Result<Route> parse_refs(std::string_view rest) {
+  Route r;
+  r.kind = RouteKind::refs;
+  if (rest.empty() || rest == "/") {
+    return r;
+  }
+  if (rest.front() != '/') {
+    return not_this_route();
+  }
+  auto name = kv_key(rest.substr(1));
+  if (!name) {
+    return bad("ref name: " + name.error().message);
+  }
+  // Ref names travel in JSON answers (GET, PUT, listings), and JSON text is UTF-8.
+  if (!is_utf8(*name)) {
+    return bad("ref name is not UTF-8");
+  }
+  r.key = std::move(*name);
+  return r;
+}
+
+Result<std::string> release_key(std::string_view rest) {
+  auto key = kv_key(rest);
+  if (!key) {
+    return bad("release path: " + key.error().message);
+  }
+  return key;
+}
+
+Result<Route> parse_release_yank(std::string_view rest) {
+  constexpr std::string_view k_yank = ":yank";
+  auto key = release_key(rest);
+  if (!key) {
+    return std::move(key).error();
+  }
+  if (!key->ends_with(k_yank)) {
+    return not_this_route();
+  }
+  Route r;
+  r.kind = RouteKind::release_yank;
+  r.key = key->substr(0, key->size() - k_yank.size());
+  return r;
+}
+
+Result<Route> parse_releases(std::string_view rest) {
+  auto key = release_key(rest);
+  if (!key) {
+    return std::move(key).error();
+  }
+  Route r;
+  r.kind = RouteKind::releases;
+  r.key = std::move(*key);
+  return r;
+}
+
+// "<64 hex>/<size in bytes>"
+Result<Route> parse_tree(std::string_view rest) {
+  const auto slash = rest.find('/');
+  std::uint64_t size = 0;
+  bool ok =
+      slash != std::string_view::npos && slash + 1 < rest.size() && rest.size() - slash - 1 <= 19;
+  for (std::size_t i = slash + 1; ok && i < rest.size(); ++i) {
+    ok = rest[i] >= '0' && rest[i] <= '9';
+    size = size * 10 + static_cast<std::uint64_t>(rest[i] - '0');
+  }
+  if (!ok) {
+    return bad("/v1/trees/ needs a digest: /v1/trees/<64 hex>/<size in bytes>");
+  }
+  auto digest = cas::parse_digest(rest.substr(0, slash), size);
+  if (!digest) {
+    return bad("/v1/trees/: " + digest.error().message);
+  }
+  Route r;
+  r.kind = RouteKind::trees;
+  r.digest = *digest;
+  return r;
+}
+
+// --- the table ----------------------------------------------------------------------------------
+
+namespace h = http_handlers;
+using enum BodyKind;
+constexpr auto pool = Runs::blocking_pool;
+// Only handlers that never wait for the disk run on the I/O thread: counters, keys in memory.
+constexpr auto io = Runs::io_thread;
+
+constexpr MethodRow k_blob_methods[] = {
+    {"GET", Op::read_blob, none, pool, h::read_blob},
+    {"HEAD", Op::read_blob, none, pool, h::read_blob},
+    {"PUT", Op::write_blob, stream, pool, h::finish_upload, h::open_upload},
+    {"DELETE", Op::remove_blob, none, pool, h::remove_blob},
+};
+// WebDAV clients probe with PROPFIND and create directories with MKCOL.
+constexpr MethodRow k_kv_methods[] = {
+    {"GET", Op::read_blob, none, pool, h::read_blob},
+    {"HEAD", Op::read_blob, none, pool, h::read_blob},
+    {"PUT", Op::write_blob, stream, pool, h::finish_upload, h::open_upload},
+    {"DELETE", Op::remove_blob, none, pool, h::remove_blob},
+    {"PROPFIND", Op::stat_blob, none, pool, h::propfind},
+    {"MKCOL", Op::write_blob, none, io, h::mkcol},
+};
+constexpr MethodRow k_find_missing_methods[] = {
+    {"POST", Op::find_missing, json, pool, h::find_missing}};
+constexpr MethodRow k_batch_read_methods[] = {{"POST", Op::batch_read, json, pool, h::batch_read}};
+constexpr MethodRow k_batch_update_methods[] = {
+    {"POST", Op::batch_update, json, pool, h::batch_update}};
+constexpr MethodRow k_stats_methods[] = {
+    {"GET", Op::stats, none, io, h::stats},
+    {"HEAD", Op::stats, none, io, h::stats},
+};
+constexpr MethodRow k_metrics_methods[] = {
+    {"GET", Op::stats, none, io, h::metrics},
+    {"HEAD", Op::stats, none, io, h::metrics},
+};
+// A liveness probe needs no token, whatever --anonymous says.
+constexpr MethodRow k_healthz_methods[] = {
+    {"GET", Op::healthz, none, io, h::healthz},
+    {"HEAD", Op::healthz, none, io, h::healthz},
+};
+constexpr MethodRow k_gc_methods[] = {
+    {"GET", Op::stats, none, io, h::stats},
+    {"HEAD", Op::stats, none, io, h::stats},
+    {"POST", Op::gc, json, pool, h::gc},
+};
+constexpr MethodRow k_refs_methods[] = {
+    {"GET", Op::read_ref, none, pool, h::get_ref},
+    {"HEAD", Op::read_ref, none, pool, h::get_ref},
+    {"PUT", Op::write_ref, json, pool, h::put_ref},
+    {"DELETE", Op::write_ref, none, pool, h::delete_ref},
+};
+constexpr MethodRow k_trees_methods[] = {
+    {"GET", Op::get_tree, none, pool, h::get_tree},
+    {"HEAD", Op::get_tree, none, pool, h::get_tree},
+};
+constexpr MethodRow k_release_yank_methods[] = {
+    {"POST", Op::yank_release, json, pool, h::yank_release}};
+// Publishing signs with the server's key: a scope of its own (ARCHITECTURE.md "Auth").
+constexpr MethodRow k_releases_methods[] = {
+    {"GET", Op::read_release, none, pool, h::get_release},
+    {"HEAD", Op::read_release, none, pool, h::get_release},
+    {"PUT", Op::publish_release, json, pool, h::publish_release},
+};
+constexpr MethodRow k_keys_methods[] = {
+    {"GET", Op::keys, none, io, h::keys},
+    {"HEAD", Op::keys, none, io, h::keys},
+};
+constexpr MethodRow k_audit_methods[] = {
+    {"GET", Op::audit, none, pool, h::audit},
+    {"HEAD", Op::audit, none, pool, h::audit},
+};
+
+constexpr RouteRow k_routes[] = {
+    {RouteKind::cas, "cas", "/cas/{sha256}", {}, "/cas/", parse_cas, k_blob_methods},
+    {RouteKind::ac, "ac", "/ac/{64hex}", {}, "/ac/", parse_ac, k_blob_methods},
+    {RouteKind::kv, "kv", "/kv/{key…}", {}, "/kv/", parse_kv, k_kv_methods},
+    {RouteKind::find_missing,
+     "findMissing",
+     "/v1/blobs:findMissing",
+     "/v1/blobs:findMissing",
+     {},
+     nullptr,
+     k_find_missing_methods},
+    {RouteKind::batch_read,
+     "batchRead",
+     "/v1/blobs:batchRead",
+     "/v1/blobs:batchRead",
+     {},
+     nullptr,
+     k_batch_read_methods},
+    {RouteKind::batch_update,
+     "batchUpdate",
+     "/v1/blobs:batchUpdate",
+     "/v1/blobs:batchUpdate",
+     {},
+     nullptr,
+     k_batch_update_methods},
+    {RouteKind::stats, "stats", "/v1/stats", "/v1/stats", {}, nullptr, k_stats_methods},
+    {RouteKind::metrics, "metrics", "/metrics", "/metrics", {}, nullptr, k_metrics_methods},
+    {RouteKind::healthz, "healthz", "/healthz", "/healthz", {}, nullptr, k_healthz_methods},
+    {RouteKind::gc, "gc", "/v1/gc", "/v1/gc", {}, nullptr, k_gc_methods},
+    {RouteKind::refs, "refs", "/v1/refs[/{name…}]", {}, "/v1/refs", parse_refs, k_refs_methods},
+    {RouteKind::trees,
+     "trees",
+     "/v1/trees/{sha256}/{size}",
+     {},
+     "/v1/trees/",
+     parse_tree,
+     k_trees_methods},
+    {RouteKind::release_yank,
+     "release yank",
+     "/v1/releases/{project}/{version}:yank",
+     {},
+     "/v1/releases/",
+     parse_release_yank,
+     k_release_yank_methods},
+    {RouteKind::releases,
+     "releases",
+     "/v1/releases/{project}[/{version}[/{file}]]",
+     {},
+     "/v1/releases/",
+     parse_releases,
+     k_releases_methods},
+    {RouteKind::keys, "keys", "/v1/keys", "/v1/keys", {}, nullptr, k_keys_methods},
+    {RouteKind::audit, "audit", "/v1/audit", "/v1/audit", {}, nullptr, k_audit_methods},
+};
+
+constexpr bool rows_in_kind_order() {
+  if (std::size(k_routes) != k_route_kinds) {
+    return false;
+  }
+  for (std::size_t i = 0; i < std::size(k_routes); ++i) {
+    if (static_cast<std::size_t>(k_routes[i].kind) != i) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(rows_in_kind_order(), "one row per RouteKind, in the enum's order");
+
+// RFC 9110 10.2.1: a 405's Allow lists the methods the target resource supports.
+const std::string& allow_of(RouteKind kind) {
+  static const auto k_allow = [] {
+    std::array<std::string, k_route_kinds> allow;
+    for (const auto& row : k_routes) {
+      auto& a = allow[static_cast<std::size_t>(row.kind)];
+      for (const auto& m : row.methods) {
+        a += (a.empty() ? "" : ", ") + std::string(m.method);
+      }
+    }
+    return allow;
+  }();
+  return k_allow[static_cast<std::size_t>(kind)];
+}
+
+} // namespace
+
+std::span<const RouteRow> route_table() {
+  return k_routes;
+}
+
+const RouteRow& route_row(RouteKind kind) {
+  return k_routes[static_cast<std::size_t>(kind)];
+}
+
+const MethodRow* find_method(RouteKind kind, std::string_view method) {
+  for (const auto& m : route_row(kind).methods) {
+    if (m.method == method) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+std::string_view to_string(RouteKind kind) {
+  return static_cast<std::size_t>(kind) < k_route_kinds ? route_row(kind).name : "unknown";
+}
+
+Access required_access(RouteKind kind, std::string_view method) {
+  if (const auto* m = find_method(kind, method)) {
+    return {true, scope_of(m->op), {}};
+  }
+  return {false, 0, allow_of(kind)};
 }
 
 Result<Route> parse_route(std::string_view target) {
@@ -200,93 +379,28 @@ Result<Route> parse_route(std::string_view target) {
     query = target.substr(q + 1);
     target = target.substr(0, q);
   }
-  Result<Route> route = make_error(Errc::not_found, "no such route: " + std::string(target));
-  if (target.starts_with("/cas/")) {
-    route = with_hash(RouteKind::cas, target.substr(5), "/cas/ needs a SHA-256");
-  } else if (target.starts_with("/ac/")) {
-    route = with_hash(RouteKind::ac, target.substr(4), "/ac/ needs a 64-hex key");
-  } else if (target.starts_with("/kv/")) {
-    auto key = kv_key(target.substr(4));
-    if (!key) {
-      return std::move(key).error();
+  for (const auto& row : k_routes) {
+    Result<Route> route = not_this_route();
+    if (!row.exact.empty()) {
+      if (target != row.exact) {
+        continue;
+      }
+      route = Route{};
+      route->kind = row.kind;
+    } else if (target.starts_with(row.prefix)) {
+      route = row.parse(target.substr(row.prefix.size()));
+      if (!route && route.error().code == Errc::not_found) {
+        continue;
+      }
+    } else {
+      continue;
     }
-    Route r;
-    r.kind = RouteKind::kv;
-    r.key = std::move(*key);
-    r.collection = target.size() > 5 && target.back() == '/';
-    route = std::move(r);
-  } else if (target == "/v1/blobs:findMissing") {
-    route = of_kind(RouteKind::find_missing);
-  } else if (target == "/v1/blobs:batchRead") {
-    route = of_kind(RouteKind::batch_read);
-  } else if (target == "/v1/blobs:batchUpdate") {
-    route = of_kind(RouteKind::batch_update);
-  } else if (target == "/v1/stats") {
-    route = of_kind(RouteKind::stats);
-  } else if (target == "/metrics") {
-    route = of_kind(RouteKind::metrics);
-  } else if (target == "/healthz") {
-    route = of_kind(RouteKind::healthz);
-  } else if (target == "/v1/gc") {
-    route = of_kind(RouteKind::gc);
-  } else if (target == "/v1/refs" || target == "/v1/refs/") {
-    route = of_kind(RouteKind::refs); // the listing
-  } else if (target.starts_with("/v1/refs/")) {
-    auto name = kv_key(target.substr(9));
-    if (!name) {
-      return bad("ref name: " + name.error().message);
+    if (route) {
+      route->query = std::string(query);
     }
-    // Ref names travel in JSON answers (GET, PUT, listings), and JSON text is UTF-8.
-    if (!is_utf8(*name)) {
-      return bad("ref name is not UTF-8");
-    }
-    Route r;
-    r.kind = RouteKind::refs;
-    r.key = std::move(*name);
-    route = std::move(r);
-  } else if (target == "/v1/keys") {
-    route = of_kind(RouteKind::keys);
-  } else if (target == "/v1/audit") {
-    route = of_kind(RouteKind::audit);
-  } else if (target.starts_with("/v1/releases/")) {
-    auto key = kv_key(target.substr(13));
-    if (!key) {
-      return bad("release path: " + key.error().message);
-    }
-    Route r;
-    r.kind = RouteKind::releases;
-    r.key = std::move(*key);
-    if (r.key.ends_with(":yank")) {
-      r.kind = RouteKind::release_yank;
-      r.key.resize(r.key.size() - 5);
-    }
-    route = std::move(r);
-  } else if (target.starts_with("/v1/trees/")) {
-    const auto rest = target.substr(10);
-    const auto slash = rest.find('/');
-    std::uint64_t size = 0;
-    bool ok =
-        slash != std::string_view::npos && slash + 1 < rest.size() && rest.size() - slash - 1 <= 19;
-    for (std::size_t i = slash + 1; ok && i < rest.size(); ++i) {
-      ok = rest[i] >= '0' && rest[i] <= '9';
-      size = size * 10 + static_cast<std::uint64_t>(rest[i] - '0');
-    }
-    if (!ok) {
-      return bad("/v1/trees/ needs a digest: /v1/trees/<64 hex>/<size in bytes>");
-    }
-    auto digest = cas::parse_digest(rest.substr(0, slash), size);
-    if (!digest) {
-      return bad("/v1/trees/: " + digest.error().message);
-    }
-    Route r;
-    r.kind = RouteKind::trees;
-    r.digest = *digest;
-    route = std::move(r);
+    return route;
   }
-  if (route) {
-    route->query = std::string(query);
-  }
-  return route;
+  return make_error(Errc::not_found, "no such route: " + std::string(target));
 }
 
 std::string query_param(std::string_view query, std::string_view name) {

@@ -5,6 +5,9 @@
 #include "cas/digest.hpp"
 #include "util/result.hpp"
 
+#include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -23,8 +26,8 @@ enum class RouteKind {
   gc,
   refs,
   trees,
+  release_yank, // /v1/releases/P/V:yank (before releases: the table tries rows in this order)
   releases,     // /v1/releases/P[/V[/NAME…]]
-  release_yank, // /v1/releases/P/V:yank
   keys,
   audit,
 };
@@ -54,6 +57,56 @@ struct Access {
   std::string_view allow;
 };
 Access required_access(RouteKind kind, std::string_view method);
+
+// --- the route table (route.cpp): one row per route ------------------------------------------
+
+enum class Op : std::uint8_t; // server/ops/ops.hpp
+class Ops;
+struct Caller;
+struct HttpRequest; // server/http_handlers.hpp
+struct HttpReply;
+class UploadSink;
+
+// How a method takes its request body.
+enum class BodyKind {
+  none,   // no body is read
+  json,   // a small body, read whole (up to k_max_json_body) before the handler runs
+  stream, // streamed into the sink `open` gives, then the handler runs
+};
+
+// Where the handler runs: on the blocking pool unless it never waits for the disk.
+enum class Runs { blocking_pool, io_thread };
+
+using Handler = HttpReply (*)(Ops& ops, const Caller& caller, HttpRequest& request);
+using OpenSink = Result<std::unique_ptr<UploadSink>> (*)(Ops& ops, const Caller& caller,
+                                                         const HttpRequest& request);
+
+struct MethodRow {
+  std::string_view method; // exact, case-sensitive (RFC 9110 9.1)
+  Op op;                   // the operation, and so the scope it needs (ops.hpp)
+  BodyKind body;
+  Runs runs;
+  Handler handler;
+  OpenSink open = nullptr; // BodyKind::stream only
+};
+
+struct RouteRow {
+  RouteKind kind;
+  std::string_view name;    // for metrics, logs and 405 messages
+  std::string_view pattern; // as documented (ARCHITECTURE.md "HTTP API")
+  // The target matches when it equals `exact`, or starts with `prefix` and `parse` accepts
+  // the rest (Errc::not_found from parse: not this route, try the next row).
+  std::string_view exact;
+  std::string_view prefix;
+  Result<Route> (*parse)(std::string_view rest);
+  std::span<const MethodRow> methods;
+};
+
+// The rows, in RouteKind order (which is also the order targets are tried in).
+std::span<const RouteRow> route_table();
+const RouteRow& route_row(RouteKind kind);
+// nullptr when `method` is not allowed on the route.
+const MethodRow* find_method(RouteKind kind, std::string_view method);
 
 // Longest accepted request target.
 inline constexpr std::size_t k_max_target = 2048;

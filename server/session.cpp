@@ -66,8 +66,10 @@ void Session::read_header() {
   m_parser->body_limit(std::numeric_limits<std::uint64_t>::max()); // enforced per route, below
   m_bytes_in = 0;
   m_bytes_out = 0;
-  m_user.clear();
+  m_caller = {};
   m_route.reset();
+  m_row = nullptr;
+  m_encoding = BodyEncoding::identity;
   m_body_done = false;
   m_body_left.reset();
   m_keep_alive_override = true;
@@ -111,63 +113,82 @@ void Session::on_header(beast::error_code ec, std::size_t) {
 }
 
 void Session::handle() {
-  auto& req = m_parser->get();
   auto identity = m_ctx.auth.authenticate(field(http::field::authorization), m_last_auth);
   if (!identity) {
     return reject(401, identity.error().message);
   }
-  m_user = identity->name;
+  m_caller = Caller{identity->scopes, identity->presented, identity->name};
   auto route = parse_route(m_target);
   if (!route) {
     return reject(status_of(route.error()), route.error().message);
   }
   m_route = std::move(*route);
-  const auto needs = required_access(m_route->kind, m_method);
-  if (!needs.allowed) {
+  m_row = find_method(m_route->kind, m_method);
+  if (m_row == nullptr) {
+    const auto allow = required_access(m_route->kind, m_method).allow;
     return reject(405,
                   m_method + " is not allowed on " + std::string(to_string(m_route->kind)) +
-                      " (allowed: " + std::string(needs.allow) + ")",
-                  needs.allow);
+                      " (allowed: " + std::string(allow) + ")",
+                  allow);
   }
-  if (!grants(identity->scopes, needs.scopes)) {
-    return identity->presented
-               ? reject(403, "token lacks the '" + scopes_to_string(needs.scopes) + "' scope for " +
-                                 m_method + " " + std::string(to_string(m_route->kind)))
-               : reject(401, "this request needs a token with the '" +
-                                 scopes_to_string(needs.scopes) + "' scope");
+  // The operation checks the scope again; checking here first answers 401 or 403 before a
+  // body is read that would be thrown away.
+  if (auto allowed = m_ctx.ops.allow(m_caller, m_row->op); !allowed) {
+    return reject(status_of(allowed.error()), allowed.error().message);
   }
   const auto length = m_parser->content_length();
-  switch (req.method()) {
-  case http::verb::get:
-  case http::verb::head:
-    return handle_get();
-  case http::verb::put:
-    if (m_route->kind == RouteKind::refs || m_route->kind == RouteKind::releases) {
-      if (length && *length > k_max_json_body) {
-        return reject(413, "JSON body is over " + std::to_string(k_max_json_body) + " bytes");
-      }
-      return read_json_body();
-    }
-    if (length && *length > m_ctx.options.max_blob_size) {
-      return reject(413, "body of " + std::to_string(*length) + " bytes is over the limit of " +
-                             std::to_string(m_ctx.options.max_blob_size) + " (--max-blob-size)");
-    }
-    return handle_put();
-  case http::verb::post:
+  switch (m_row->body) {
+  case BodyKind::none:
+    return run_handler();
+  case BodyKind::json:
     if (length && *length > k_max_json_body) {
       return reject(413, "JSON body is over " + std::to_string(k_max_json_body) + " bytes");
     }
     return read_json_body();
-  case http::verb::delete_:
-    return handle_delete();
-  case http::verb::propfind:
-    return handle_propfind();
-  case http::verb::mkcol:
-    // Keys imply their directories: there is nothing to create.
-    return send_simple({201, "text/plain", ""});
-  default:
-    return reject(405, m_method + " is not supported");
+  case BodyKind::stream:
+    if (length && *length > m_ctx.options.max_blob_size) {
+      return reject(413, "body of " + std::to_string(*length) + " bytes is over the limit of " +
+                             std::to_string(m_ctx.options.max_blob_size) + " (--max-blob-size)");
+    }
+    return read_stream_body();
   }
+}
+
+void Session::run_handler() {
+  m_phase = Phase::responding;
+  if (m_row->runs == Runs::io_thread) {
+    return send_reply(call_handler());
+  }
+  off_io([this] { return call_handler(); },
+         [this](HttpReply reply) { send_reply(std::move(reply)); });
+}
+
+HttpReply Session::call_handler() {
+  const auto length = m_parser->content_length();
+  HttpRequest request{*m_route,
+                      m_method,
+                      std::string_view(m_target).substr(0, m_target.find('?')),
+                      field(http::field::range),
+                      field(http::field::accept_encoding),
+                      m_encoding,
+                      length ? std::optional<std::uint64_t>(*length) : std::nullopt,
+                      m_json,
+                      std::move(m_upload)};
+  auto reply = m_row->handler(m_ctx.ops, m_caller, request);
+  m_json.clear();
+  return reply;
+}
+
+void Session::send_reply(HttpReply reply) {
+  if (!reply.blob) {
+    return send_simple(std::move(reply.simple));
+  }
+  if (reply.blob->status == 416) {
+    const auto size = std::to_string(reply.blob->digest.size);
+    return send_simple(error_response(416, "range not satisfiable for " + size + " bytes"),
+                       "bytes */" + size);
+  }
+  send_blob(std::move(*reply.blob), m_parser->get().method() == http::verb::head);
 }
 
 void Session::reject(unsigned status, const std::string& message, std::string_view allow) {
@@ -261,8 +282,9 @@ void Session::log_request(unsigned status) {
   const double seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
   const RouteKind* route = m_route ? &m_route->kind : nullptr;
   m_ctx.metrics.record_request(route, m_method, status, m_bytes_in, m_bytes_out, seconds);
-  write_access({m_peer, m_method, m_target, status, m_bytes_in, m_bytes_out, seconds, m_user},
-               m_ctx.options.log_format);
+  write_access(
+      {m_peer, m_method, m_target, status, m_bytes_in, m_bytes_out, seconds, m_caller.name},
+      m_ctx.options.log_format);
 }
 
 void Session::close() {

@@ -1,16 +1,13 @@
-// Request bodies: streamed into a blob writer (PUT of a blob or an entry) or gathered as a
-// small JSON body (refs, releases, the batch endpoints, GC), read past Beast's parser when
-// their length is known.
+// Request bodies, as the route table's row says: streamed into the sink its `open` gives (PUT
+// of a blob or an entry) or gathered whole as a small JSON body, read past Beast's parser
+// when their length is known.
 #include "server/http_fields.hpp"
-#include "server/refs.hpp"
 #include "server/session_impl.hpp"
-#include "util/size.hpp"
 
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <nlohmann/json.hpp>
 
 namespace ingot::server {
 
@@ -143,77 +140,32 @@ void Session::read_json_body() {
         m_json.append(as_chars(chunk));
         done({});
       },
-      [this] {
-        if (m_route->kind == RouteKind::gc) {
-          return run_gc();
-        }
-        m_phase = Phase::responding;
-        off_io([this] { return handle_json(); },
-               [this](SimpleResponse res) {
-                 m_json.clear();
-                 send_simple(std::move(res));
-               });
-      });
+      [this] { run_handler(); });
 }
 
-SimpleResponse Session::handle_json() {
-  switch (m_route->kind) {
-  case RouteKind::refs:
-    return put_ref(m_ctx.store, *m_route, m_json);
-  case RouteKind::releases:
-    return m_ctx.releases->publish(m_ctx.store, *m_route, m_json, m_user);
-  case RouteKind::release_yank:
-    return m_ctx.releases->yank(m_ctx.store, *m_route, m_json, m_user);
-  case RouteKind::find_missing:
-    return find_missing(m_ctx.store, m_json, m_ctx.metrics);
-  case RouteKind::batch_read:
-    return batch_read(m_ctx.store, m_json, m_ctx.metrics);
-  case RouteKind::batch_update:
-    return batch_update(m_ctx.store, m_json);
-  default:
-    // required_access() lets no other route take a JSON body; naming the route beats
-    // handing its body to some other handler.
-    return error_response(500,
-                          "no handler for a JSON body on " + std::string(to_string(m_route->kind)));
-  }
-}
-
-// POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to
-// ?target=SIZE. It waits on the disk, so it runs on the blocking pool.
-void Session::run_gc() {
-  cas::GcOptions options;
-  const auto& q = m_route->query;
-  if (const auto dry = query_param(q, "dry_run"); dry == "1" || dry == "true") {
-    options.dry_run = cas::DryRun::yes;
-  }
-  if (const auto value = query_param(q, "target"); !value.empty()) {
-    auto size = parse_size(value);
-    if (!size) {
-      return send_error(400, "target '" + value + "' is not a size like 10GiB");
-    }
-    options.target = *size;
-  }
-  m_phase = Phase::responding;
-  off_io([this, options] { return m_ctx.store.gc(options); },
-         [this](Result<cas::GcReport> report) {
-           if (!report) {
-             return send_error(status_of(report.error()), report.error().message);
-           }
-           send_simple({200, "application/json", gc_report_json(*report).dump(2) + "\n"});
-         });
-}
-
-void Session::handle_put() {
+void Session::read_stream_body() {
   const auto encoding = field(http::field::content_encoding);
   const bool zstd = iequals(encoding, "zstd");
   if (!encoding.empty() && !zstd && !iequals(encoding, "identity")) {
     return reject(415, "Content-Encoding '" + std::string(encoding) +
                            "' is not supported; send zstd or identity");
   }
+  m_encoding = zstd ? BodyEncoding::zstd : BodyEncoding::identity;
   const auto length = m_parser->content_length();
-  const auto declared = length ? std::optional<std::uint64_t>(*length) : std::nullopt;
-  const auto body_encoding = zstd ? BodyEncoding::zstd : BodyEncoding::identity;
-  if (declared && *declared <= k_chunk) {
+  const auto open = [this] {
+    const auto declared = m_parser->content_length();
+    const HttpRequest request{*m_route,
+                              m_method,
+                              {},
+                              {},
+                              {},
+                              m_encoding,
+                              declared ? std::optional<std::uint64_t>(*declared) : std::nullopt,
+                              {},
+                              {}};
+    return m_row->open(m_ctx.ops, m_caller, request);
+  };
+  if (length && *length <= k_chunk) {
     // A small body is gathered here first and then stored in one trip to the blocking pool:
     // three trips (open, write, commit) cost a small PUT a third of its throughput.
     m_small_body.clear();
@@ -222,12 +174,11 @@ void Session::handle_put() {
           m_small_body.append(as_chars(chunk));
           done({});
         },
-        [this, declared, body_encoding] {
+        [this, open] {
           m_phase = Phase::responding;
           off_io(
-              [this, declared, body_encoding] {
-                auto upload = UploadSink::open(m_ctx.store, *m_route, body_encoding, declared,
-                                               m_ctx.options.max_blob_size);
+              [this, open]() -> HttpReply {
+                auto upload = open();
                 if (!upload) {
                   return error_response(upload.error());
                 }
@@ -235,61 +186,25 @@ void Session::handle_put() {
                   return error_response(r.error());
                 }
                 m_upload = std::move(*upload);
-                return store_upload();
+                return call_handler();
               },
-              [this](SimpleResponse res) { send_simple(std::move(res)); });
+              [this](HttpReply reply) { send_reply(std::move(reply)); });
         });
   }
   // Opening reserves the space, which may evict: on the blocking pool, before the body (and
   // before 100 Continue), so that a write with no room gets its 507 without sending it.
-  off_io(
-      [this, declared, body_encoding] {
-        return UploadSink::open(m_ctx.store, *m_route, body_encoding, declared,
-                                m_ctx.options.max_blob_size);
-      },
-      [this](Result<std::unique_ptr<UploadSink>> upload) {
-        if (!upload) {
-          return reject(status_of(upload.error()), upload.error().message);
-        }
-        m_upload = std::move(*upload);
-        read_body(
-            [this](ByteView chunk, const Done& done) {
-              // Writing may reserve more room (a body of undeclared size) and so evict.
-              off_io([this, chunk] { return m_upload->append(chunk); }, done);
-            },
-            [this] { finish_put(); });
-      });
-}
-
-void Session::finish_put() {
-  m_phase = Phase::responding;
-  off_io([this] { return store_upload(); },
-         [this](SimpleResponse res) { send_simple(std::move(res)); });
-}
-
-SimpleResponse Session::store_upload() {
-  const auto upload = std::move(m_upload);
-  if (auto r = upload->finish(); !r) {
-    return error_response(status_of(r.error()), r.error().message);
-  }
-  // The writer (and its lease on a blob uploaded again) lives until the entry is written.
-  const auto writer = upload->take_writer();
-  auto digest = writer->commit();
-  if (!digest) {
-    return error_response(status_of(digest.error()), digest.error().message);
-  }
-  if (m_route->kind != RouteKind::cas) {
-    const auto ns = m_route->kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
-    if (auto r = m_ctx.store.ns_put(ns, m_route->key, *digest); !r) {
-      if (r.error().code == Errc::not_found) {
-        // Stored a moment ago and evicted before the entry could name it: a full cache.
-        return error_response(503, "the value " + digest->to_string() +
-                                       " was evicted before the entry was written; retry");
-      }
-      return error_response(status_of(r.error()), r.error().message);
+  off_io(open, [this](Result<std::unique_ptr<UploadSink>> upload) {
+    if (!upload) {
+      return reject(status_of(upload.error()), upload.error().message);
     }
-  }
-  return {200, "text/plain", ""};
+    m_upload = std::move(*upload);
+    read_body(
+        [this](ByteView chunk, const Done& done) {
+          // Writing may reserve more room (a body of undeclared size) and so evict.
+          off_io([this, chunk] { return m_upload->append(chunk); }, done);
+        },
+        [this] { run_handler(); });
+  });
 }
 
 } // namespace ingot::server

@@ -1,14 +1,15 @@
 // Internal to server/: the Session class, one HTTP/1.1 connection, whose methods are defined
-// in three files: session.cpp (the request header, dispatch and responses),
-// session_body.cpp (request bodies: uploads and JSON) and session_read.cpp (GET, HEAD,
-// DELETE and PROPFIND of stored values). Only those three include this header: it pulls in
-// Beast.
+// in three files: session.cpp (the request header, the route table lookup and responses),
+// session_body.cpp (request bodies: streamed into a sink or read whole) and session_send.cpp
+// (blobs streamed out). What a request does is the route table's business (route.cpp), not
+// the session's. Only those three include this header: it pulls in Beast.
 #pragma once
 
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
 #include "server/context.hpp"
 #include "server/file_send.hpp"
+#include "server/http_handlers.hpp"
 #include "server/route.hpp"
 #include "server/upload.hpp"
 
@@ -106,22 +107,16 @@ private:
   void reject_after_body(unsigned status, const std::string& message);
 
   void read_json_body();
+  // A PUT body: streamed into the sink the row's `open` gives, then the row's handler.
+  void read_stream_body();
 
-  // POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to
-  // ?target=SIZE. It waits on the disk, so it runs on the blocking pool.
-  void run_gc();
+  // The row's handler, on the blocking pool unless the row says it never waits; then the
+  // reply goes out.
+  void run_handler();
+  HttpReply call_handler();
+  void send_reply(HttpReply reply);
 
-  // On the blocking pool: the body of a JSON request, handled.
-  SimpleResponse handle_json();
-
-  void handle_put();
-  void finish_put();
-  // On the blocking pool: the last of the body decoded, the blob committed, its entry written.
-  SimpleResponse store_upload();
-
-  // --- reads ----------------------------------------------------------------------------
-
-  void handle_get();
+  // --- responses out --------------------------------------------------------------------
 
   // A blob file's bytes go out by sendfile after the header. Otherwise (inline blobs, zstd
   // decoded) the header and a body of up to k_small_response bytes go out in one write; a
@@ -130,17 +125,6 @@ private:
   void send_next_chunk();
   void on_chunk_sent(beast::error_code ec, std::size_t);
   void on_file_sent(const FileSent& sent);
-
-  // A file of a release is served as the CAS blob its record names (Range and zstd apply).
-  Result<cas::Hash> release_file();
-
-  void handle_delete();
-  // On the blocking pool.
-  SimpleResponse delete_target();
-
-  // WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth
-  // 0). Collections are implicit (keys imply them), so a collection name always exists.
-  void handle_propfind();
 
   // --- responses ------------------------------------------------------------------------
 
@@ -176,9 +160,11 @@ private:
 
   std::optional<http::request_parser<http::buffer_body>> m_parser;
   std::optional<Route> m_route;
+  const MethodRow* m_row = nullptr; // the route table's row for this method on m_route
+  Caller m_caller;
+  BodyEncoding m_encoding = BodyEncoding::identity;
   std::string m_method;
   std::string m_target;
-  std::string m_user;
   Authenticator::Remembered m_last_auth;
   Clock::time_point m_started;
   Clock::time_point m_body_started;

@@ -1,7 +1,7 @@
 // gc and stats: an admin's view of a local data dir's space, and eviction with the server
 // stopped (a running server answers the same through POST /v1/gc and GET /v1/stats).
 #include "cas/store.hpp"
-#include "server/metrics.hpp"
+#include "server/gc_report_json.hpp"
 #include "tools/commands.hpp"
 #include "util/size.hpp"
 

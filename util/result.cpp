@@ -16,6 +16,8 @@ std::string_view to_string(Errc code) {
     return "invalid argument";
   case Errc::unauthorized:
     return "unauthorized";
+  case Errc::forbidden:
+    return "forbidden";
   case Errc::timeout:
     return "timeout";
   case Errc::busy:

@@ -15,7 +15,8 @@ enum class Errc {
   io,
   no_space,
   invalid_argument,
-  unauthorized,
+  unauthorized, // no credentials, or credentials that are not valid
+  forbidden,    // valid credentials without the rights the request needs
   timeout,
   busy,      // a resource is held by someone else (a locked data dir)
   too_large, // over a configured size limit

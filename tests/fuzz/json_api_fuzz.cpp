@@ -3,6 +3,7 @@
 #include "cas/digest.hpp"
 #include "fuzz_support.hpp"
 #include "server/api.hpp"
+#include "server/ops/ops.hpp"
 #include "util/base64.hpp"
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,8 @@ const json* list_of(const json& request, const char* name) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto& store = fuzz::store();
   static Metrics metrics;
+  static Ops ops(store, metrics, nullptr);
+  const Caller caller = Caller::with(k_scope_admin);
   fuzz::Input in(data, size);
   const int endpoint = in.byte() % 3;
   const std::string_view body = in.rest();
@@ -41,13 +44,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const char* list = endpoint == 2 ? "requests" : "digests";
   switch (endpoint) {
   case 0:
-    r = find_missing(store, body, metrics);
+    r = find_missing(ops, caller, body);
     break;
   case 1:
-    r = batch_read(store, body, metrics);
+    r = batch_read(ops, caller, body);
     break;
   default:
-    r = batch_update(store, body);
+    r = batch_update(ops, caller, body);
     break;
   }
   const json* items = request.is_discarded() ? nullptr : list_of(request, list);

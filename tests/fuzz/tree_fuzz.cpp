@@ -9,6 +9,8 @@
 #include "fuzz_support.hpp"
 #include "reapi.pb.h"
 #include "server/blob_read.hpp"
+#include "server/metrics.hpp"
+#include "server/ops/ops.hpp"
 #include "server/refs.hpp"
 
 #include <google/protobuf/stubs/logging.h>
@@ -21,6 +23,15 @@ using namespace ingot::server;
 namespace reapi = build::bazel::remote::execution::v2;
 
 namespace {
+
+const Caller k_caller = Caller::with(k_scope_admin);
+
+// The operations over the process's one store (the targets never use another).
+Ops& ops_over(cas::Store& st) {
+  static Metrics metrics;
+  static Ops ops(st, metrics, nullptr);
+  return ops;
+}
 
 cas::Store& store() {
   static cas::Store& s = []() -> cas::Store& {
@@ -57,7 +68,7 @@ void check_closure(cas::Store& st, const cas::Digest& root) {
   Route route;
   route.kind = RouteKind::trees;
   route.digest = root;
-  const auto tree = get_tree(st, route);
+  const auto tree = get_tree(ops_over(st), k_caller, route);
   FUZZ_CHECK(tree.status == 200);
   reapi::Tree message;
   FUZZ_CHECK(message.ParseFromString(tree.body));
@@ -86,14 +97,14 @@ void put_ref_body(cas::Store& st, std::string_view name_line, std::string_view b
   if (!route || route->kind != RouteKind::refs) {
     return;
   }
-  const auto r = put_ref(st, *route, body);
+  const auto r = put_ref(ops_over(st), k_caller, *route, body);
   if (r.status != 200) {
     FUZZ_CHECK(r.status >= 400 && !r.body.empty() && r.body.find('\n') == r.body.size() - 1);
     return;
   }
   FUZZ_CHECK(!route->key.empty());
   // Named only once its whole tree is stored: a GET of the ref is a hit.
-  const auto got = get_ref(st, *route);
+  const auto got = get_ref(ops_over(st), k_caller, *route);
   FUZZ_CHECK(got.status == 200);
   const auto j = nlohmann::json::parse(got.body, nullptr, false);
   FUZZ_CHECK(!j.is_discarded() && j["name"] == route->key);
@@ -124,7 +135,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto body = nlohmann::json{{"digest", stored->to_string()}, {"pinned", (mode & 2) != 0}};
   auto route = parse_route("/v1/refs/fuzz/tree");
   FUZZ_CHECK(route);
-  const auto r = put_ref(st, *route, body.dump());
+  const auto r = put_ref(ops_over(st), k_caller, *route, body.dump());
   FUZZ_CHECK((r.status == 200) == complete);
   return 0;
 }

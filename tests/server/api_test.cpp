@@ -1,9 +1,10 @@
-// The JSON endpoints as plain functions over a real Store: findMissing, batchRead,
-// batchUpdate, and the error mapping every response goes through.
+// The JSON endpoints as plain functions over the operations and a real Store: findMissing,
+// batchRead, batchUpdate, and the error mapping every response goes through.
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
 #include "server/api.hpp"
 #include "server/metrics.hpp"
+#include "server/ops/ops.hpp"
 #include "support/printers.hpp"
 #include "support/store_helpers.hpp"
 #include "support/temp_dir.hpp"
@@ -33,6 +34,7 @@ protected:
     auto store = cas::Store::open(options);
     ASSERT_TRUE(store) << store.error().message;
     m_store = std::move(*store);
+    m_ops = std::make_unique<Ops>(*m_store, m_metrics, nullptr);
   }
 
   // Stores `data` and returns its digest.
@@ -52,6 +54,8 @@ protected:
   TempDir m_dir;
   std::unique_ptr<cas::Store> m_store;
   Metrics m_metrics;
+  std::unique_ptr<Ops> m_ops;
+  Caller m_caller = Caller::with(k_scope_admin);
 };
 
 // An error response as ARCHITECTURE.md asks for it: plain text, one line that says something.
@@ -106,7 +110,7 @@ TEST_F(ApiTest, FindMissingListsOnlyWhatIsAbsent) {
   const auto big = put(std::string(10000, 'b')); // a file, not inline
   const auto absent = cas::digest_of("not stored");
   const json request = {{"digests", {digest_json(a), digest_json(absent), digest_json(big)}}};
-  const auto j = parse_ok(find_missing(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(find_missing(*m_ops, m_caller, request.dump()));
   ASSERT_TRUE(j.contains("missing") && j["missing"].is_array()) << j;
   ASSERT_EQ(j["missing"].size(), 1u) << j;
   EXPECT_EQ(j["missing"][0]["hash"], absent.hex());
@@ -119,7 +123,7 @@ TEST_F(ApiTest, FindMissingKeepsRequestOrderAndDuplicates) {
   const auto y = cas::digest_of("y");
   const json request = {
       {"digests", {digest_json(y), digest_json(a), digest_json(x), digest_json(y)}}};
-  const auto j = parse_ok(find_missing(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(find_missing(*m_ops, m_caller, request.dump()));
   const json expected = {digest_json(y), digest_json(x), digest_json(y)};
   EXPECT_EQ(j["missing"], expected);
 }
@@ -128,7 +132,7 @@ TEST_F(ApiTest, FindMissingWithTheWrongSizeIsMissing) {
   const auto a = put("alpha");
   const cas::Digest wrong{a.hash, a.size + 1};
   const json request = {{"digests", {digest_json(wrong)}}};
-  const auto j = parse_ok(find_missing(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(find_missing(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["missing"].size(), 1u) << j;
   EXPECT_EQ(j["missing"][0]["size"], wrong.size);
 }
@@ -136,12 +140,12 @@ TEST_F(ApiTest, FindMissingWithTheWrongSizeIsMissing) {
 TEST_F(ApiTest, FindMissingNeverListsTheEmptyBlob) {
   // REAPI: the empty blob is always present.
   const json request = {{"digests", {digest_json(cas::empty_digest())}}};
-  const auto j = parse_ok(find_missing(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(find_missing(*m_ops, m_caller, request.dump()));
   EXPECT_TRUE(j["missing"].empty()) << j;
 }
 
 TEST_F(ApiTest, FindMissingOfNothingIsNothing) {
-  const auto j = parse_ok(find_missing(*m_store, R"({"digests": []})", m_metrics));
+  const auto j = parse_ok(find_missing(*m_ops, m_caller, R"({"digests": []})"));
   EXPECT_EQ(j, json({{"missing", json::array()}}));
 }
 
@@ -150,7 +154,7 @@ TEST_F(ApiTest, FindMissingCountsLookups) {
   const json request = {
       {"digests",
        {digest_json(a), digest_json(cas::digest_of("x")), digest_json(cas::digest_of("y"))}}};
-  parse_ok(find_missing(*m_store, request.dump(), m_metrics));
+  parse_ok(find_missing(*m_ops, m_caller, request.dump()));
   const auto text = m_metrics.prometheus(snapshot(*m_store));
   EXPECT_NE(text.find("ingot_cache_lookups_total{namespace=\"cas\",result=\"hit\"} 1\n"),
             std::string::npos)
@@ -163,7 +167,7 @@ TEST_F(ApiTest, FindMissingCountsLookups) {
 TEST_F(ApiTest, FindMissingMalformedBodyIs400) {
   for (const char* body : k_malformed_bodies) {
     SCOPED_TRACE(body);
-    expect_error(find_missing(*m_store, body, m_metrics), 400);
+    expect_error(find_missing(*m_ops, m_caller, body), 400);
   }
 }
 
@@ -191,7 +195,7 @@ TEST_F(ApiTest, FindMissingMalformedDigestIs400) {
   for (const auto& bad : bad_digests) {
     SCOPED_TRACE(bad.dump());
     const json request = {{"digests", {digest_json(a), bad}}};
-    expect_error(find_missing(*m_store, request.dump(), m_metrics), 400);
+    expect_error(find_missing(*m_ops, m_caller, request.dump()), 400);
   }
 }
 
@@ -206,7 +210,7 @@ TEST_F(ApiTest, BatchReadGivesStatusPerBlob) {
   const json request = {
       {"digests",
        {digest_json(a), digest_json(absent), digest_json(big), digest_json(wrong_size)}}};
-  const auto j = parse_ok(batch_read(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(batch_read(*m_ops, m_caller, request.dump()));
   ASSERT_TRUE(j.contains("responses")) << j;
   const auto& r = j["responses"];
   ASSERT_EQ(r.size(), 4u) << j;
@@ -230,7 +234,7 @@ TEST_F(ApiTest, BatchReadGivesStatusPerBlob) {
 
 TEST_F(ApiTest, BatchReadOfTheEmptyBlob) {
   const json request = {{"digests", {digest_json(cas::empty_digest())}}};
-  const auto j = parse_ok(batch_read(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(batch_read(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["responses"].size(), 1u);
   EXPECT_EQ(j["responses"][0]["status"], 200);
   EXPECT_EQ(j["responses"][0]["data"], "");
@@ -239,7 +243,7 @@ TEST_F(ApiTest, BatchReadOfTheEmptyBlob) {
 TEST_F(ApiTest, BatchReadRefusesBlobsTooLargeForABatch) {
   const cas::Digest huge{cas::digest_of("whatever").hash, k_max_batch_blob + 1};
   const json request = {{"digests", {digest_json(huge)}}};
-  const auto j = parse_ok(batch_read(*m_store, request.dump(), m_metrics));
+  const auto j = parse_ok(batch_read(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["responses"].size(), 1u);
   EXPECT_EQ(j["responses"][0]["status"], 413);
   EXPECT_FALSE(j["responses"][0].contains("data"));
@@ -248,10 +252,10 @@ TEST_F(ApiTest, BatchReadRefusesBlobsTooLargeForABatch) {
 TEST_F(ApiTest, BatchReadMalformedIs400) {
   for (const char* body : k_malformed_bodies) {
     SCOPED_TRACE(body);
-    expect_error(batch_read(*m_store, body, m_metrics), 400);
+    expect_error(batch_read(*m_ops, m_caller, body), 400);
   }
   const json bad = {{"digests", {{{"hash", "abc"}, {"size", 3}}}}};
-  expect_error(batch_read(*m_store, bad.dump(), m_metrics), 400);
+  expect_error(batch_read(*m_ops, m_caller, bad.dump()), 400);
 }
 
 // --- batchUpdate ----------------------------------------------------------------------------
@@ -265,7 +269,7 @@ TEST_F(ApiTest, BatchUpdateStoresEachBlob) {
   const auto da = cas::digest_of("alpha");
   const auto db = cas::digest_of(big);
   const json request = {{"requests", {update_item(da, "alpha"), update_item(db, big)}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["responses"].size(), 2u) << j;
   EXPECT_EQ(j["responses"][0]["hash"], da.hex());
   EXPECT_EQ(j["responses"][0]["status"], 200);
@@ -281,7 +285,7 @@ TEST_F(ApiTest, BatchUpdateStoresEachBlob) {
 
   // And findMissing agrees.
   const json probe = {{"digests", {digest_json(da), digest_json(db)}}};
-  EXPECT_TRUE(parse_ok(find_missing(*m_store, probe.dump(), m_metrics))["missing"].empty());
+  EXPECT_TRUE(parse_ok(find_missing(*m_ops, m_caller, probe.dump()))["missing"].empty());
 }
 
 TEST_F(ApiTest, BatchUpdateMismatchIs400PerBlobAndNothingIsStored) {
@@ -292,7 +296,7 @@ TEST_F(ApiTest, BatchUpdateMismatchIs400PerBlobAndNothingIsStored) {
       {"requests",
        {update_item(da, "alpha"), update_item(da, "tampered"), // content does not hash to da
         update_item(wrong_size, "gamma"), update_item(dc, "gamma")}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   const auto& r = j["responses"];
   ASSERT_EQ(r.size(), 4u) << j;
   EXPECT_EQ(r[0]["status"], 200);
@@ -312,7 +316,7 @@ TEST_F(ApiTest, BatchUpdateMismatchAloneStoresNothing) {
   const auto before = m_store->usage();
   const auto da = cas::digest_of("alpha");
   const json request = {{"requests", {update_item(da, "not alpha")}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   EXPECT_EQ(j["responses"][0]["status"], 400);
   EXPECT_FALSE(m_store->contains(da.hash));
   EXPECT_FALSE(m_store->contains(cas::digest_of("not alpha").hash));
@@ -331,7 +335,7 @@ TEST_F(ApiTest, BatchUpdateBadDataIs400PerBlob) {
   json url_alphabet = digest_json(cas::digest_of("\xfb\xff"));
   url_alphabet["data"] = "-_8="; // base64url, not the standard alphabet
   const json request = {{"requests", {no_data, not_string, not_base64, url_alphabet}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["responses"].size(), 4u) << j;
   for (const auto& r : j["responses"]) {
     EXPECT_EQ(r["status"], 400) << r;
@@ -341,7 +345,7 @@ TEST_F(ApiTest, BatchUpdateBadDataIs400PerBlob) {
 
 TEST_F(ApiTest, BatchUpdateOfTheEmptyBlob) {
   const json request = {{"requests", {update_item(cas::empty_digest(), "")}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   EXPECT_EQ(j["responses"][0]["status"], 200) << j;
 }
 
@@ -351,7 +355,7 @@ TEST_F(ApiTest, BatchUpdateRefusesBlobsTooLargeForABatch) {
   const std::string data(k_max_batch_blob + 1, 'x');
   const auto d = cas::digest_of(data);
   const json request = {{"requests", {update_item(d, data)}}};
-  const auto j = parse_ok(batch_update(*m_store, request.dump()));
+  const auto j = parse_ok(batch_update(*m_ops, m_caller, request.dump()));
   ASSERT_EQ(j["responses"].size(), 1u);
   EXPECT_EQ(j["responses"][0]["status"], 413) << j["responses"][0];
   EXPECT_FALSE(m_store->contains(d.hash));
@@ -361,10 +365,10 @@ TEST_F(ApiTest, BatchUpdateMalformedIs400) {
   for (const char* body :
        {"", "not json", "{", "[]", "{}", R"({"requests": {}})", R"({"digests": []})"}) {
     SCOPED_TRACE(body);
-    expect_error(batch_update(*m_store, body), 400);
+    expect_error(batch_update(*m_ops, m_caller, body), 400);
   }
   const json bad = {{"requests", {{{"hash", "abc"}, {"size", 3}, {"data", "YWJj"}}}}};
-  expect_error(batch_update(*m_store, bad.dump()), 400);
+  expect_error(batch_update(*m_ops, m_caller, bad.dump()), 400);
   EXPECT_FALSE(m_store->contains(cas::digest_of("abc").hash));
 }
 
@@ -380,11 +384,12 @@ TEST_F(ApiTest, BatchUpdateThenBatchReadRoundTrips) {
     digests.push_back(digest_json(d));
     blobs.emplace_back(d, std::move(data));
   }
-  const auto updated = parse_ok(batch_update(*m_store, json{{"requests", requests}}.dump()));
+  const auto updated =
+      parse_ok(batch_update(*m_ops, m_caller, json{{"requests", requests}}.dump()));
   for (const auto& r : updated["responses"]) {
     EXPECT_EQ(r["status"], 200) << r;
   }
-  const auto read = parse_ok(batch_read(*m_store, json{{"digests", digests}}.dump(), m_metrics));
+  const auto read = parse_ok(batch_read(*m_ops, m_caller, json{{"digests", digests}}.dump()));
   ASSERT_EQ(read["responses"].size(), blobs.size());
   for (std::size_t i = 0; i < blobs.size(); ++i) {
     const auto& r = read["responses"][i];

@@ -1,6 +1,8 @@
 // Trees and refs against a real store: a ref names a complete tree, a pinned ref keeps the
 // tree's whole closure from eviction, and a ref whose tree lost a blob is a miss.
 #include "reapi.pb.h"
+#include "server/metrics.hpp"
+#include "server/ops/ops.hpp"
 #include "server/refs.hpp"
 #include "support/printers.hpp"
 #include "support/store_helpers.hpp"
@@ -19,6 +21,7 @@ protected:
   void SetUp() override {
     m_store = test::open_store(m_dir.path() / "data");
     ASSERT_TRUE(m_store);
+    m_ops = std::make_unique<Ops>(*m_store, m_metrics, nullptr);
   }
 
   cas::Digest put(std::string_view bytes) { return test::must_put(*m_store, bytes); }
@@ -55,11 +58,14 @@ protected:
 
   SimpleResponse put_ref_json(std::string_view name, const cas::Digest& d, bool pinned) {
     const nlohmann::json body{{"digest", d.to_string()}, {"pinned", pinned}};
-    return put_ref(*m_store, route("/v1/refs/" + std::string(name)), body.dump());
+    return put_ref(*m_ops, m_caller, route("/v1/refs/" + std::string(name)), body.dump());
   }
 
   test::TempDir m_dir;
   std::unique_ptr<cas::Store> m_store;
+  Metrics m_metrics;
+  std::unique_ptr<Ops> m_ops;
+  Caller m_caller = Caller::with(k_scope_admin);
   cas::Digest m_a, m_b, m_sub;
 };
 
@@ -75,7 +81,7 @@ TEST_F(RefsTest, ClosureHasEveryDirectoryAndFile) {
 
 TEST_F(RefsTest, TreeResponseIsTheRootAndItsChildren) {
   const auto root = tree();
-  const auto res = get_tree(*m_store, route("/v1/trees/" + root.to_string()));
+  const auto res = get_tree(*m_ops, m_caller, route("/v1/trees/" + root.to_string()));
   ASSERT_EQ(res.status, 200u) << res.body;
   reapi::Tree t;
   ASSERT_TRUE(t.ParseFromString(res.body));
@@ -87,29 +93,31 @@ TEST_F(RefsTest, TreeResponseIsTheRootAndItsChildren) {
 TEST_F(RefsTest, PutGetListAndDelete) {
   const auto root = tree();
   ASSERT_EQ(put_ref_json("app/v1", root, false).status, 200u);
-  const auto got = get_ref(*m_store, route("/v1/refs/app/v1"));
+  const auto got = get_ref(*m_ops, m_caller, route("/v1/refs/app/v1"));
   ASSERT_EQ(got.status, 200u) << got.body;
   const auto j = nlohmann::json::parse(got.body);
   EXPECT_EQ(j["digest"], root.to_string());
   EXPECT_EQ(j["pinned"], false);
-  const auto list = nlohmann::json::parse(get_ref(*m_store, route("/v1/refs?prefix=app/")).body);
+  const auto list =
+      nlohmann::json::parse(get_ref(*m_ops, m_caller, route("/v1/refs?prefix=app/")).body);
   ASSERT_EQ(list["refs"].size(), 1u);
   EXPECT_EQ(list["refs"][0]["name"], "app/v1");
   EXPECT_EQ(
-      nlohmann::json::parse(get_ref(*m_store, route("/v1/refs?prefix=other")).body)["refs"].size(),
+      nlohmann::json::parse(get_ref(*m_ops, m_caller, route("/v1/refs?prefix=other")).body)["refs"]
+          .size(),
       0u);
-  EXPECT_EQ(delete_ref(*m_store, route("/v1/refs/app/v1")).status, 200u);
-  EXPECT_EQ(get_ref(*m_store, route("/v1/refs/app/v1")).status, 404u);
+  EXPECT_EQ(delete_ref(*m_ops, m_caller, route("/v1/refs/app/v1")).status, 200u);
+  EXPECT_EQ(get_ref(*m_ops, m_caller, route("/v1/refs/app/v1")).status, 404u);
 }
 
 TEST_F(RefsTest, IncompleteTreeCannotBeNamedAndNamedOneBecomesAMiss) {
   const auto root = tree();
   ASSERT_EQ(put_ref_json("app/v1", root, false).status, 200u);
   ASSERT_TRUE(m_store->remove(m_b.hash)); // an admin purge, or eviction
-  const auto got = get_ref(*m_store, route("/v1/refs/app/v1"));
+  const auto got = get_ref(*m_ops, m_caller, route("/v1/refs/app/v1"));
   EXPECT_EQ(got.status, 404u);
   EXPECT_NE(got.body.find(m_b.hex()), std::string::npos) << got.body;
-  EXPECT_EQ(get_tree(*m_store, route("/v1/trees/" + root.to_string())).status, 404u);
+  EXPECT_EQ(get_tree(*m_ops, m_caller, route("/v1/trees/" + root.to_string())).status, 404u);
   const auto refused = put_ref_json("app/v2", root, false);
   EXPECT_EQ(refused.status, 400u);
   EXPECT_NE(refused.body.find("b.txt"), std::string::npos) << refused.body;
@@ -125,7 +133,7 @@ TEST_F(RefsTest, PinnedRefPinsTheClosureUntilUnpinned) {
   auto report = m_store->gc(cas::GcOptions{0, cas::DryRun::no});
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_FALSE(m_store->contains(filler.hash));
-  EXPECT_EQ(get_ref(*m_store, route("/v1/refs/app/v1")).status, 200u);
+  EXPECT_EQ(get_ref(*m_ops, m_caller, route("/v1/refs/app/v1")).status, 200u);
   // Re-pointing it unpinned releases the pins.
   ASSERT_EQ(put_ref_json("app/v1", root, false).status, 200u);
   EXPECT_EQ(m_store->usage().pinned_blobs, 0u);
@@ -133,7 +141,7 @@ TEST_F(RefsTest, PinnedRefPinsTheClosureUntilUnpinned) {
   ASSERT_TRUE(report);
   EXPECT_FALSE(m_store->contains(m_a.hash));
   // The root went too, and the ref with it.
-  EXPECT_EQ(get_ref(*m_store, route("/v1/refs/app/v1")).status, 404u);
+  EXPECT_EQ(get_ref(*m_ops, m_caller, route("/v1/refs/app/v1")).status, 404u);
 }
 
 // Found by tests/fuzz/tree_fuzz.cpp: a ref named with bytes that are not UTF-8 was stored, and
@@ -145,24 +153,24 @@ TEST_F(RefsTest, NameThatIsNotUtf8IsRefusedAndOneAlreadyStoredIsStillListed) {
   Route stored;
   stored.kind = RouteKind::refs;
   stored.key = "old\xf5name";
-  const auto got = get_ref(*m_store, stored);
+  const auto got = get_ref(*m_ops, m_caller, stored);
   EXPECT_EQ(got.status, 200u) << got.body;
   EXPECT_NE(got.body.find("old\xef\xbf\xbdname"), std::string::npos) << "U+FFFD in its place";
-  const auto listed = get_ref(*m_store, route("/v1/refs"));
+  const auto listed = get_ref(*m_ops, m_caller, route("/v1/refs"));
   EXPECT_EQ(listed.status, 200u);
   EXPECT_NE(listed.body.find("old\xef\xbf\xbdname"), std::string::npos);
 }
 
 TEST_F(RefsTest, MalformedBodiesAreRefused) {
   const auto r = route("/v1/refs/x");
-  EXPECT_EQ(put_ref(*m_store, r, "not json").status, 400u);
-  EXPECT_EQ(put_ref(*m_store, r, R"({"digest": 5})").status, 400u);
-  EXPECT_EQ(put_ref(*m_store, r, R"({"digest": "abc/1"})").status, 400u);
-  EXPECT_EQ(put_ref(*m_store, r, R"({"digest": "x", "pinned": "yes"})").status, 400u);
+  EXPECT_EQ(put_ref(*m_ops, m_caller, r, "not json").status, 400u);
+  EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": 5})").status, 400u);
+  EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": "abc/1"})").status, 400u);
+  EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": "x", "pinned": "yes"})").status, 400u);
   // A blob that is not a Directory cannot be a tree.
   const auto blob = put(std::string(100, '\xff'));
   const nlohmann::json body{{"digest", blob.to_string()}};
-  EXPECT_EQ(put_ref(*m_store, r, body.dump()).status, 400u);
+  EXPECT_EQ(put_ref(*m_ops, m_caller, r, body.dump()).status, 400u);
 }
 
 } // namespace

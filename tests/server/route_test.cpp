@@ -3,6 +3,7 @@
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
 #include "server/auth.hpp"
+#include "server/ops/ops.hpp"
 #include "server/route.hpp"
 #include "support/printers.hpp"
 
@@ -439,6 +440,52 @@ TEST(RequiredAccessTest, HeadWhereverGet) {
     const auto head = required_access(kind, "HEAD");
     EXPECT_TRUE(head.allowed) << "HEAD on " << to_string(kind) << " is refused";
     EXPECT_EQ(head.scopes, get.scopes) << to_string(kind);
+  }
+}
+
+// --- the route table ----------------------------------------------------------------------
+
+TEST(RouteTableTest, EveryRowIsWholeAndInKindOrder) {
+  const auto table = route_table();
+  ASSERT_EQ(table.size(), k_route_kinds);
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const auto& row = table[i];
+    EXPECT_EQ(static_cast<std::size_t>(row.kind), i);
+    EXPECT_FALSE(row.pattern.empty()) << row.name;
+    EXPECT_NE(row.exact.empty(), row.prefix.empty()) << row.name << ": an exact path or a prefix";
+    EXPECT_EQ(row.parse != nullptr, !row.prefix.empty()) << row.name;
+    EXPECT_FALSE(row.methods.empty()) << row.name;
+    for (const auto& m : row.methods) {
+      EXPECT_NE(m.handler, nullptr) << m.method << " " << row.name;
+      EXPECT_EQ(m.open != nullptr, m.body == BodyKind::stream) << m.method << " " << row.name;
+      if (m.method == "GET" || m.method == "HEAD") {
+        EXPECT_EQ(m.body, BodyKind::none) << m.method << " " << row.name;
+      }
+    }
+  }
+}
+
+TEST(RouteTableTest, OnlyHandlersThatNeverWaitForTheDiskRunOnTheIoThread) {
+  // Everything else runs on the blocking pool: a slow disk must not stall /healthz.
+  const std::set<Op> never_wait = {Op::healthz, Op::stats, Op::keys, Op::write_blob};
+  for (const auto& row : route_table()) {
+    for (const auto& m : row.methods) {
+      if (m.runs == Runs::io_thread) {
+        EXPECT_TRUE(never_wait.contains(m.op)) << m.method << " " << row.name;
+        EXPECT_EQ(m.body, BodyKind::none) << m.method << " " << row.name;
+      }
+    }
+  }
+}
+
+TEST(RouteTableTest, EachExactPathAndPatternIsUsedOnce) {
+  std::set<std::string_view> exact;
+  std::set<std::string_view> patterns;
+  for (const auto& row : route_table()) {
+    if (!row.exact.empty()) {
+      EXPECT_TRUE(exact.insert(row.exact).second) << row.exact;
+    }
+    EXPECT_TRUE(patterns.insert(row.pattern).second) << row.pattern;
   }
 }
 

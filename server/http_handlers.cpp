@@ -1,0 +1,158 @@
+#include "server/http_handlers.hpp"
+
+#include "server/gc_report_json.hpp"
+#include "server/refs.hpp"
+#include "server/releases.hpp"
+#include "util/size.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ingot::server::http_handlers {
+
+namespace {
+
+// An operation's error as the one-line plain-text answer, or `ok` when it succeeded.
+template <class T, class Ok>
+HttpReply reply(Result<T> result, Ok ok) {
+  if (!result) {
+    return error_response(result.error());
+  }
+  return ok(std::move(*result));
+}
+
+HttpReply empty_ok(Result<void> result, unsigned status = 200) {
+  if (!result) {
+    return error_response(result.error());
+  }
+  return SimpleResponse{status, "text/plain", ""};
+}
+
+} // namespace
+
+HttpReply healthz(Ops&, const Caller&, HttpRequest&) {
+  return SimpleResponse{200, "text/plain", "ok\n"};
+}
+
+HttpReply metrics(Ops& ops, const Caller& caller, HttpRequest&) {
+  return reply(ops.stats(caller), [&](const StoreSnapshot& snapshot) {
+    return SimpleResponse{200, "text/plain; version=0.0.4", ops.metrics().prometheus(snapshot)};
+  });
+}
+
+HttpReply stats(Ops& ops, const Caller& caller, HttpRequest&) {
+  return reply(ops.stats(caller), [&](const StoreSnapshot& snapshot) {
+    return SimpleResponse{200, "application/json", ops.metrics().stats_json(snapshot)};
+  });
+}
+
+// POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to
+// ?target=SIZE.
+HttpReply gc(Ops& ops, const Caller& caller, HttpRequest& request) {
+  cas::GcOptions options;
+  const auto& q = request.route.query;
+  if (const auto dry = query_param(q, "dry_run"); dry == "1" || dry == "true") {
+    options.dry_run = cas::DryRun::yes;
+  }
+  if (const auto value = query_param(q, "target"); !value.empty()) {
+    auto size = parse_size(value);
+    if (!size) {
+      return error_response(400, "target '" + value + "' is not a size like 10GiB");
+    }
+    options.target = *size;
+  }
+  return reply(ops.gc(caller, options), [](const cas::GcReport& report) {
+    return SimpleResponse{200, "application/json", gc_report_json(report).dump(2) + "\n"};
+  });
+}
+
+HttpReply read_blob(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.read_blob(caller, request.route, {request.range, request.accept_encoding}),
+               [](BlobResponse blob) { return HttpReply(std::move(blob)); });
+}
+
+HttpReply remove_blob(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return empty_ok(ops.remove_blob(caller, request.route));
+}
+
+// WebDAV clients probe with PROPFIND before writing: answer for the target itself (depth
+// 0). Collections are implicit (keys imply them), so a collection name always exists.
+HttpReply propfind(Ops& ops, const Caller& caller, HttpRequest& request) {
+  if (request.route.collection) {
+    return propfind_response(request.path, std::nullopt);
+  }
+  return reply(ops.stat_blob(caller, request.route),
+               [&](std::uint64_t size) { return propfind_response(request.path, size); });
+}
+
+// Keys imply their directories: there is nothing to create.
+HttpReply mkcol(Ops&, const Caller&, HttpRequest&) {
+  return SimpleResponse{201, "text/plain", ""};
+}
+
+Result<std::unique_ptr<UploadSink>> open_upload(Ops& ops, const Caller& caller,
+                                                const HttpRequest& request) {
+  return ops.open_upload(caller, request.route, request.encoding, request.content_length);
+}
+
+HttpReply finish_upload(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.finish_upload(caller, request.route, std::move(request.upload)),
+               [](const cas::Digest&) {
+                 return SimpleResponse{200, "text/plain", ""};
+               });
+}
+
+HttpReply find_missing(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::find_missing(ops, caller, request.body);
+}
+
+HttpReply batch_read(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::batch_read(ops, caller, request.body);
+}
+
+HttpReply batch_update(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::batch_update(ops, caller, request.body);
+}
+
+HttpReply get_tree(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::get_tree(ops, caller, request.route);
+}
+
+HttpReply get_ref(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::get_ref(ops, caller, request.route);
+}
+
+HttpReply put_ref(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::put_ref(ops, caller, request.route, request.body);
+}
+
+HttpReply delete_ref(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return server::delete_ref(ops, caller, request.route);
+}
+
+HttpReply get_release(Ops& ops, const Caller& caller, HttpRequest& request) {
+  if (Releases::is_file(request.route)) {
+    return read_blob(ops, caller, request);
+  }
+  return reply(ops.get_release(caller, request.route),
+               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+}
+
+HttpReply publish_release(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.publish_release(caller, request.route, request.body),
+               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+}
+
+HttpReply yank_release(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.yank_release(caller, request.route, request.body),
+               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+}
+
+HttpReply keys(Ops& ops, const Caller& caller, HttpRequest&) {
+  return reply(ops.keys(caller), [](SimpleResponse r) { return HttpReply(std::move(r)); });
+}
+
+HttpReply audit(Ops& ops, const Caller& caller, HttpRequest&) {
+  return reply(ops.audit(caller), [](SimpleResponse r) { return HttpReply(std::move(r)); });
+}
+
+} // namespace ingot::server::http_handlers

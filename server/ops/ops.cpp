@@ -1,0 +1,112 @@
+// The scope table, releases and the admin operations.
+#include "server/ops/ops.hpp"
+
+#include "server/releases.hpp"
+#include "server/route.hpp"
+
+namespace ingot::server {
+
+std::string_view to_string(Op op) {
+  switch (op) {
+#define INGOT_OP_NAME(name, scope)                                                                 \
+  case Op::name:                                                                                   \
+    return #name;
+    INGOT_OPS(INGOT_OP_NAME)
+#undef INGOT_OP_NAME
+  }
+  return "unknown";
+}
+
+Scopes scope_of(Op op) {
+  switch (op) {
+#define INGOT_OP_SCOPE(name, scope)                                                                \
+  case Op::name:                                                                                   \
+    return scope;
+    INGOT_OPS(INGOT_OP_SCOPE)
+#undef INGOT_OP_SCOPE
+  }
+  return k_scope_admin;
+}
+
+Ops::Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions options)
+    : m_store(store), m_metrics(metrics), m_releases(releases), m_options(options) {}
+
+Result<void> Ops::allow(const Caller& caller, Op op) const {
+  const Scopes needed = scope_of(op);
+  if (grants(caller.scopes, needed)) {
+    return {};
+  }
+  if (!caller.presented) {
+    return make_error(Errc::unauthorized, "this request needs a token with the '" +
+                                              scopes_to_string(needed) + "' scope");
+  }
+  return make_error(Errc::forbidden, "token lacks the '" + scopes_to_string(needed) +
+                                         "' scope for " + std::string(to_string(op)));
+}
+
+void Ops::count(Lookup where, bool hit) {
+  m_metrics.record_lookup(where, hit);
+  m_store.count_lookup(hit);
+}
+
+Result<Releases*> Ops::releases_for(const Caller& caller, Op op) const {
+  INGOT_TRY(allow(caller, op));
+  if (m_releases == nullptr) {
+    return make_error(Errc::not_found, "this server publishes no releases");
+  }
+  return m_releases;
+}
+
+Result<SimpleResponse> Ops::publish_release(const Caller& caller, const Route& route,
+                                            std::string_view body) {
+  auto releases = releases_for(caller, Op::publish_release);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  return (*releases)->publish(m_store, route, body, caller.name);
+}
+
+Result<SimpleResponse> Ops::yank_release(const Caller& caller, const Route& route,
+                                         std::string_view body) {
+  auto releases = releases_for(caller, Op::yank_release);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  return (*releases)->yank(m_store, route, body, caller.name);
+}
+
+Result<SimpleResponse> Ops::get_release(const Caller& caller, const Route& route) {
+  auto releases = releases_for(caller, Op::read_release);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  return (*releases)->get(m_store, route);
+}
+
+Result<SimpleResponse> Ops::keys(const Caller& caller) {
+  auto releases = releases_for(caller, Op::keys);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  return (*releases)->keys();
+}
+
+Result<SimpleResponse> Ops::audit(const Caller& caller) {
+  auto releases = releases_for(caller, Op::audit);
+  if (!releases) {
+    return std::move(releases).error();
+  }
+  return (*releases)->audit();
+}
+
+Result<StoreSnapshot> Ops::stats(const Caller& caller) {
+  INGOT_TRY(allow(caller, Op::stats));
+  return snapshot(m_store);
+}
+
+Result<cas::GcReport> Ops::gc(const Caller& caller, const cas::GcOptions& options) {
+  INGOT_TRY(allow(caller, Op::gc));
+  return m_store.gc(options);
+}
+
+} // namespace ingot::server

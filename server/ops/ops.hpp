@@ -1,0 +1,173 @@
+// The operations every front end calls: HTTP today, gRPC and the Nix routes next. Each takes
+// the caller and plain arguments and returns a Result; the policy that must not differ
+// between front ends lives here, once: the scope an operation needs, completeness of ac
+// entries and refs, hit/miss counting, and the audit records of releases.
+//
+// Every operation that may touch the disk expects to run on a thread that may block (the
+// server's blocking pool): the store's write paths check it in builds with assertions, and the
+// HTTP route table runs every handler there unless its row says the handler never waits.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/api.hpp"
+#include "server/auth.hpp"
+#include "server/blob_read.hpp"
+#include "server/metrics.hpp"
+#include "server/upload.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingot::server {
+
+class Releases;
+struct Route;
+
+// Who is asking: the scopes their credentials grant, and whether they presented any (a
+// refusal is then "forbidden", not "unauthorized").
+struct Caller {
+  Scopes scopes = 0;
+  bool presented = false;
+  std::string name; // the token's name, for logs and audit records; empty when anonymous
+
+  static Caller with(Scopes scopes) { return {scopes, true, "test"}; }
+};
+
+// Every operation, with the scope it needs. A front end checks a request against it before
+// reading the body (a 401 should not wait for a 16 MiB upload); the operation checks again.
+#define INGOT_OPS(X)                                                                               \
+  X(healthz, 0)                                                                                    \
+  X(read_blob, k_scope_read)                                                                       \
+  X(stat_blob, k_scope_read)                                                                       \
+  X(write_blob, k_scope_write)                                                                     \
+  X(remove_blob, k_scope_admin)                                                                    \
+  X(find_missing, k_scope_read)                                                                    \
+  X(batch_read, k_scope_read)                                                                      \
+  X(batch_update, k_scope_write)                                                                   \
+  X(get_tree, k_scope_read)                                                                        \
+  X(read_ref, k_scope_read)                                                                        \
+  X(write_ref, k_scope_write)                                                                      \
+  X(read_release, k_scope_read)                                                                    \
+  X(publish_release, k_scope_sign)                                                                 \
+  X(yank_release, k_scope_admin)                                                                   \
+  X(keys, k_scope_read)                                                                            \
+  X(audit, k_scope_admin)                                                                          \
+  X(stats, k_scope_read)                                                                           \
+  X(gc, k_scope_admin)
+
+enum class Op : std::uint8_t {
+#define INGOT_OP_ENUM(name, scope) name,
+  INGOT_OPS(INGOT_OP_ENUM)
+#undef INGOT_OP_ENUM
+};
+
+std::string_view to_string(Op op); // "read_blob", …
+Scopes scope_of(Op op);
+
+struct BatchBlob {
+  cas::Digest digest;
+  std::string bytes;
+};
+
+// One blob's outcome in a batch: an error code and message, or (batch_read) its bytes.
+struct BatchResult {
+  cas::Digest digest;
+  Result<std::string> data;
+};
+
+struct RefView {
+  std::string name;
+  cas::Digest digest;
+  bool pinned = false;
+  std::int64_t updated_unix_ms = 0;
+};
+
+struct RefList {
+  std::vector<RefView> refs;
+  bool truncated = false;
+};
+
+enum class PinRef { no, yes };
+
+struct OpsOptions {
+  std::uint64_t max_blob_size = ~std::uint64_t{0};
+};
+
+class Ops {
+public:
+  // `releases` may be null: release operations then answer that releases are not configured.
+  Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions options = {});
+
+  // Errc::unauthorized when the caller presented nothing and needs a token, Errc::forbidden
+  // when their token lacks the scope; the message names the scope.
+  [[nodiscard]] Result<void> allow(const Caller& caller, Op op) const;
+
+  // --- blobs and entries ---
+  // An ac value that parses as an ActionResult is a hit only while all its blobs are stored
+  // (ARCHITECTURE.md "Completeness"). Counts the lookup as a hit or a miss.
+  [[nodiscard]] Result<BlobResponse> read_blob(const Caller& caller, const Route& route,
+                                               const ReadRequest& request);
+  // The size of what a blob route names (WebDAV PROPFIND).
+  [[nodiscard]] Result<std::uint64_t> stat_blob(const Caller& caller, const Route& route);
+  // Reserves the space (which may evict) before the body arrives: a write with no room is
+  // refused before the client sends it.
+  [[nodiscard]] Result<std::unique_ptr<UploadSink>>
+  open_upload(const Caller& caller, const Route& route, BodyEncoding encoding,
+              std::optional<std::uint64_t> content_length);
+  // The body has ended: the blob is committed and, for ac and kv, the entry names it.
+  [[nodiscard]] Result<cas::Digest> finish_upload(const Caller& caller, const Route& route,
+                                                  std::unique_ptr<UploadSink> upload);
+  [[nodiscard]] Result<void> remove_blob(const Caller& caller, const Route& route);
+
+  [[nodiscard]] Result<std::vector<cas::Digest>> find_missing(const Caller& caller,
+                                                              std::span<const cas::Digest> digests);
+  // Blobs over k_max_batch_blob get Errc::too_large each; the whole batch is refused with
+  // Errc::too_large when the answer would exceed half of k_max_json_body.
+  [[nodiscard]] Result<std::vector<BatchResult>> batch_read(const Caller& caller,
+                                                            std::span<const cas::Digest> digests);
+  [[nodiscard]] Result<std::vector<BatchResult>> batch_update(const Caller& caller,
+                                                              std::span<const BatchBlob> blobs);
+
+  // --- trees and refs ---
+  // The serialized REAPI Tree (root and every Directory) of a root Directory digest.
+  [[nodiscard]] Result<std::string> get_tree(const Caller& caller, const cas::Digest& root);
+  // A ref whose tree lost a blob is not a hit (Errc::not_found naming what is gone).
+  [[nodiscard]] Result<RefView> get_ref(const Caller& caller, std::string_view name);
+  [[nodiscard]] Result<RefList> list_refs(const Caller& caller, std::string_view prefix);
+  // The tree must be complete (Errc::invalid_argument naming what is missing otherwise).
+  [[nodiscard]] Result<RefView> put_ref(const Caller& caller, std::string_view name,
+                                        const cas::Digest& digest, PinRef pin);
+  [[nodiscard]] Result<void> delete_ref(const Caller& caller, std::string_view name);
+
+  // --- releases (JSON in and out: the record is the contract, ARCHITECTURE.md "Signing") ---
+  [[nodiscard]] Result<SimpleResponse> publish_release(const Caller& caller, const Route& route,
+                                                       std::string_view body);
+  [[nodiscard]] Result<SimpleResponse> yank_release(const Caller& caller, const Route& route,
+                                                    std::string_view body);
+  [[nodiscard]] Result<SimpleResponse> get_release(const Caller& caller, const Route& route);
+  [[nodiscard]] Result<SimpleResponse> keys(const Caller& caller);
+  [[nodiscard]] Result<SimpleResponse> audit(const Caller& caller);
+
+  // --- admin ---
+  [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
+  [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
+
+  cas::Store& store() { return m_store; }
+  Metrics& metrics() { return m_metrics; }
+
+private:
+  [[nodiscard]] Result<Releases*> releases_for(const Caller& caller, Op op) const;
+  void count(Lookup where, bool hit);
+
+  cas::Store& m_store;
+  Metrics& m_metrics;
+  Releases* m_releases;
+  OpsOptions m_options;
+};
+
+} // namespace ingot::server

@@ -1,0 +1,238 @@
+// The operations every front end calls, with no socket: the scope each needs, hit and miss
+// counting done once, completeness, and entries written with their blob.
+#include "reapi.pb.h"
+#include "server/metrics.hpp"
+#include "server/ops/ops.hpp"
+#include "server/route.hpp"
+#include "support/printers.hpp"
+#include "support/store_helpers.hpp"
+#include "support/temp_dir.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ingot::server {
+namespace {
+
+namespace reapi = build::bazel::remote::execution::v2;
+
+class OpsTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    m_store = test::open_store(m_dir.path() / "data");
+    ASSERT_TRUE(m_store);
+    m_ops = std::make_unique<Ops>(*m_store, m_metrics, nullptr, OpsOptions{1024});
+  }
+
+  cas::Digest put(std::string_view bytes) { return test::must_put(*m_store, bytes); }
+
+  static Route route(std::string_view target) {
+    auto r = parse_route(target);
+    EXPECT_TRUE(r) << target;
+    return r ? *r : Route{};
+  }
+
+  // Uploads `body` through the operations, as a front end streams a PUT.
+  Result<cas::Digest> upload(const Caller& caller, const Route& to, std::string_view body) {
+    auto sink = m_ops->open_upload(caller, to, BodyEncoding::identity, body.size());
+    if (!sink) {
+      return std::move(sink).error();
+    }
+    INGOT_TRY((*sink)->append(as_bytes(body)));
+    return m_ops->finish_upload(caller, to, std::move(*sink));
+  }
+
+  // The lookups /metrics reports for `ns` ("cas", "ac", "kv") and `result` ("hit", "miss").
+  std::string lookups(std::string_view ns, std::string_view result) const {
+    const std::string text = m_metrics.prometheus(snapshot(*m_store));
+    const std::string key = "ingot_cache_lookups_total{namespace=\"" + std::string(ns) +
+                            "\",result=\"" + std::string(result) + "\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos
+               ? "absent"
+               : text.substr(at + key.size(), text.find('\n', at) - at - key.size());
+  }
+
+  test::TempDir m_dir;
+  std::unique_ptr<cas::Store> m_store;
+  Metrics m_metrics;
+  std::unique_ptr<Ops> m_ops;
+  const Caller m_admin = Caller::with(k_scope_admin);
+  const Caller m_reader = Caller::with(k_scope_read);
+  const Caller m_anonymous{};
+};
+
+TEST_F(OpsTest, EveryOperationNeedsItsScope) {
+  // The table front ends check before reading a body, and the operations again.
+  EXPECT_EQ(scope_of(Op::healthz), 0u);
+  EXPECT_EQ(scope_of(Op::read_blob), unsigned{k_scope_read});
+  EXPECT_EQ(scope_of(Op::write_blob), unsigned{k_scope_write});
+  EXPECT_EQ(scope_of(Op::remove_blob), unsigned{k_scope_admin});
+  EXPECT_EQ(scope_of(Op::publish_release), unsigned{k_scope_sign});
+  EXPECT_EQ(scope_of(Op::gc), unsigned{k_scope_admin});
+  EXPECT_TRUE(m_ops->allow(m_anonymous, Op::healthz));
+  EXPECT_TRUE(m_ops->allow(m_admin, Op::publish_release)) << "admin implies every scope";
+}
+
+TEST_F(OpsTest, NoCredentialsIsUnauthorizedAndTheWrongScopeIsForbidden) {
+  const auto blob = put("bytes");
+  auto anonymous = m_ops->read_blob(m_anonymous, route("/cas/" + blob.hex()), {});
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code, Errc::unauthorized);
+  EXPECT_NE(anonymous.error().message.find("'read'"), std::string::npos)
+      << anonymous.error().message;
+
+  auto reader = m_ops->remove_blob(m_reader, route("/cas/" + blob.hex()));
+  ASSERT_FALSE(reader);
+  EXPECT_EQ(reader.error().code, Errc::forbidden);
+  EXPECT_NE(reader.error().message.find("'admin'"), std::string::npos) << reader.error().message;
+  EXPECT_TRUE(m_store->contains(blob.hash)) << "a refused removal removed";
+}
+
+TEST_F(OpsTest, ARefusedUploadStoresNothing) {
+  const auto to = route("/kv/some/key");
+  auto r = upload(m_reader, to, "value");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::forbidden);
+  EXPECT_FALSE(m_store->contains(cas::digest_of("value").hash));
+  EXPECT_FALSE(m_store->ns_get(cas::Namespace::kv, "some/key"));
+}
+
+TEST_F(OpsTest, AnUploadToKvWritesTheBlobAndTheEntry) {
+  auto r = upload(m_admin, route("/kv/some/key"), "value");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(*r, cas::digest_of("value"));
+  auto entry = m_store->ns_get(cas::Namespace::kv, "some/key");
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->value, *r);
+}
+
+TEST_F(OpsTest, AnUploadOverTheBlobLimitIsTooLarge) {
+  const std::string big(2048, 'x'); // OpsOptions{1024} in SetUp
+  auto r = upload(m_admin, route("/kv/big"), big);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::too_large);
+  EXPECT_FALSE(m_store->ns_get(cas::Namespace::kv, "big"));
+}
+
+TEST_F(OpsTest, AnUploadWithTheWrongDigestIsRefused) {
+  const auto other = cas::digest_of("other");
+  auto r = upload(m_admin, route("/cas/" + other.hex()), "value");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_FALSE(m_store->contains(cas::digest_of("value").hash));
+}
+
+TEST_F(OpsTest, AReadCountsOneHitOrOneMissWhereItLooked) {
+  ASSERT_TRUE(upload(m_admin, route("/kv/k"), "value"));
+  ASSERT_TRUE(m_ops->read_blob(m_reader, route("/kv/k"), {}));
+  EXPECT_FALSE(m_ops->read_blob(m_reader, route("/kv/absent"), {}));
+  EXPECT_FALSE(m_ops->read_blob(m_reader, route("/cas/" + cas::digest_of("no").hex()), {}));
+  EXPECT_EQ(lookups("kv", "hit"), "1");
+  EXPECT_EQ(lookups("kv", "miss"), "1");
+  EXPECT_EQ(lookups("cas", "miss"), "1");
+  EXPECT_EQ(m_store->usage().hits, 1u);
+  EXPECT_EQ(m_store->usage().misses, 2u);
+}
+
+TEST_F(OpsTest, AnActionResultMissingAnOutputIsAMiss) {
+  const auto out = put("object file");
+  reapi::ActionResult result;
+  auto* file = result.add_output_files();
+  file->set_path("a.o");
+  file->mutable_digest()->set_hash(out.hex());
+  file->mutable_digest()->set_size_bytes(static_cast<std::int64_t>(out.size));
+  const auto key = cas::digest_of("action").hex();
+  ASSERT_TRUE(upload(m_admin, route("/ac/" + key), result.SerializeAsString()));
+  ASSERT_TRUE(m_ops->read_blob(m_reader, route("/ac/" + key), {}));
+  ASSERT_TRUE(m_store->remove(out.hash));
+
+  auto r = m_ops->read_blob(m_reader, route("/ac/" + key), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  EXPECT_EQ(lookups("ac", "hit"), "1");
+  EXPECT_EQ(lookups("ac", "miss"), "1");
+}
+
+TEST_F(OpsTest, FindMissingIsExactAboutSizesAndCountsEachDigest) {
+  const auto a = put("alpha");
+  const cas::Digest wrong_size{a.hash, a.size + 1};
+  const auto absent = cas::digest_of("never stored");
+  const std::vector<cas::Digest> asked{a, wrong_size, absent};
+  auto missing = m_ops->find_missing(m_reader, asked);
+  ASSERT_TRUE(missing) << missing.error().message;
+  EXPECT_EQ(*missing, (std::vector<cas::Digest>{wrong_size, absent}));
+  EXPECT_EQ(lookups("cas", "hit"), "1");
+  EXPECT_EQ(lookups("cas", "miss"), "2");
+  EXPECT_FALSE(m_ops->find_missing(m_anonymous, asked));
+}
+
+TEST_F(OpsTest, BatchesAnswerPerBlob) {
+  const std::vector<BatchBlob> blobs{{cas::digest_of("one"), "one"},
+                                     {cas::digest_of("two"), "not two"}};
+  auto updated = m_ops->batch_update(m_admin, blobs);
+  ASSERT_TRUE(updated) << updated.error().message;
+  ASSERT_EQ(updated->size(), 2u);
+  EXPECT_TRUE((*updated)[0].data);
+  ASSERT_FALSE((*updated)[1].data);
+  EXPECT_EQ((*updated)[1].data.error().code, Errc::invalid_argument);
+
+  const std::vector<cas::Digest> asked{cas::digest_of("one"), cas::digest_of("two")};
+  auto read = m_ops->batch_read(m_reader, asked);
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read->size(), 2u);
+  ASSERT_TRUE((*read)[0].data);
+  EXPECT_EQ(*(*read)[0].data, "one");
+  EXPECT_FALSE((*read)[1].data);
+  EXPECT_FALSE(m_ops->batch_update(m_reader, blobs)) << "a reader wrote a batch";
+}
+
+TEST_F(OpsTest, ARefNamesOnlyACompleteTreeAndBecomesAMissWhenItIsNot) {
+  const auto file = put("file");
+  reapi::Directory root;
+  auto* f = root.add_files();
+  f->set_name("f");
+  f->mutable_digest()->set_hash(file.hex());
+  f->mutable_digest()->set_size_bytes(static_cast<std::int64_t>(file.size));
+  const auto tree = put(root.SerializeAsString());
+
+  auto named = m_ops->put_ref(m_admin, "app/v1", tree, PinRef::no);
+  ASSERT_TRUE(named) << named.error().message;
+  EXPECT_EQ(named->digest, tree);
+  EXPECT_FALSE(named->pinned);
+  EXPECT_FALSE(m_ops->put_ref(m_reader, "app/v2", tree, PinRef::no)) << "a reader named a ref";
+  auto list = m_ops->list_refs(m_reader, "app/");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->refs.size(), 1u);
+  EXPECT_EQ(list->refs[0].name, "app/v1");
+
+  ASSERT_TRUE(m_store->remove(file.hash));
+  auto got = m_ops->get_ref(m_reader, "app/v1");
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, Errc::not_found);
+  auto again = m_ops->put_ref(m_admin, "app/v3", tree, PinRef::yes);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::invalid_argument) << again.error().message;
+  auto pinned = m_store->is_pinned(cas::ref_pin_name("app/v3"));
+  ASSERT_TRUE(pinned);
+  EXPECT_FALSE(*pinned) << "a refused ref pinned its tree";
+}
+
+TEST_F(OpsTest, ReleaseOperationsSayWhenTheServerHasNoReleases) {
+  auto keys = m_ops->keys(m_reader);
+  ASSERT_FALSE(keys);
+  EXPECT_EQ(keys.error().code, Errc::not_found);
+  auto audit = m_ops->audit(m_reader);
+  ASSERT_FALSE(audit);
+  EXPECT_EQ(audit.error().code, Errc::forbidden) << "the scope comes first";
+}
+
+TEST_F(OpsTest, GcNeedsAdmin) {
+  EXPECT_FALSE(m_ops->gc(m_reader, {}));
+  auto report = m_ops->gc(m_admin, cas::GcOptions{0, cas::DryRun::yes});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->dry_run);
+  EXPECT_TRUE(m_ops->stats(m_reader));
+}
+
+} // namespace
+} // namespace ingot::server
