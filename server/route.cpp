@@ -185,73 +185,67 @@ Result<Route> parse_tree(std::string_view rest) {
 
 namespace h = http_handlers;
 using enum BodyKind;
-constexpr auto pool = Runs::blocking_pool;
-// Only handlers that never wait for the disk run on the I/O thread: counters, keys in memory.
-constexpr auto io = Runs::io_thread;
 
 constexpr MethodRow k_blob_methods[] = {
-    {"GET", Op::read_blob, none, pool, h::read_blob},
-    {"HEAD", Op::read_blob, none, pool, h::read_blob},
-    {"PUT", Op::write_blob, stream, pool, h::finish_upload, h::open_upload},
-    {"DELETE", Op::remove_blob, none, pool, h::remove_blob},
+    {"GET", Op::read_blob, none, h::read_blob},
+    {"HEAD", Op::read_blob, none, h::read_blob},
+    {"PUT", Op::write_blob, stream, h::finish_upload, h::open_upload},
+    {"DELETE", Op::remove_blob, none, h::remove_blob},
 };
 // WebDAV clients probe with PROPFIND and create directories with MKCOL.
 constexpr MethodRow k_kv_methods[] = {
-    {"GET", Op::read_blob, none, pool, h::read_blob},
-    {"HEAD", Op::read_blob, none, pool, h::read_blob},
-    {"PUT", Op::write_blob, stream, pool, h::finish_upload, h::open_upload},
-    {"DELETE", Op::remove_blob, none, pool, h::remove_blob},
-    {"PROPFIND", Op::stat_blob, none, pool, h::propfind},
-    {"MKCOL", Op::write_blob, none, io, h::mkcol},
+    {"GET", Op::read_blob, none, h::read_blob},
+    {"HEAD", Op::read_blob, none, h::read_blob},
+    {"PUT", Op::write_blob, stream, h::finish_upload, h::open_upload},
+    {"DELETE", Op::remove_blob, none, h::remove_blob},
+    {"PROPFIND", Op::stat_blob, none, h::propfind},
+    {"MKCOL", Op::write_blob, none, h::mkcol},
 };
-constexpr MethodRow k_find_missing_methods[] = {
-    {"POST", Op::find_missing, json, pool, h::find_missing}};
-constexpr MethodRow k_batch_read_methods[] = {{"POST", Op::batch_read, json, pool, h::batch_read}};
-constexpr MethodRow k_batch_update_methods[] = {
-    {"POST", Op::batch_update, json, pool, h::batch_update}};
+constexpr MethodRow k_find_missing_methods[] = {{"POST", Op::find_missing, json, h::find_missing}};
+constexpr MethodRow k_batch_read_methods[] = {{"POST", Op::batch_read, json, h::batch_read}};
+constexpr MethodRow k_batch_update_methods[] = {{"POST", Op::batch_update, json, h::batch_update}};
 constexpr MethodRow k_stats_methods[] = {
-    {"GET", Op::stats, none, io, h::stats},
-    {"HEAD", Op::stats, none, io, h::stats},
+    {"GET", Op::stats, none, h::stats},
+    {"HEAD", Op::stats, none, h::stats},
 };
 constexpr MethodRow k_metrics_methods[] = {
-    {"GET", Op::stats, none, io, h::metrics},
-    {"HEAD", Op::stats, none, io, h::metrics},
+    {"GET", Op::stats, none, h::metrics},
+    {"HEAD", Op::stats, none, h::metrics},
 };
 // A liveness probe needs no token, whatever --anonymous says.
 constexpr MethodRow k_healthz_methods[] = {
-    {"GET", Op::healthz, none, io, h::healthz},
-    {"HEAD", Op::healthz, none, io, h::healthz},
+    {"GET", Op::healthz, none, h::healthz},
+    {"HEAD", Op::healthz, none, h::healthz},
 };
 constexpr MethodRow k_gc_methods[] = {
-    {"GET", Op::stats, none, io, h::stats},
-    {"HEAD", Op::stats, none, io, h::stats},
-    {"POST", Op::gc, json, pool, h::gc},
+    {"GET", Op::stats, none, h::stats},
+    {"HEAD", Op::stats, none, h::stats},
+    {"POST", Op::gc, json, h::gc},
 };
 constexpr MethodRow k_refs_methods[] = {
-    {"GET", Op::read_ref, none, pool, h::get_ref},
-    {"HEAD", Op::read_ref, none, pool, h::get_ref},
-    {"PUT", Op::write_ref, json, pool, h::put_ref},
-    {"DELETE", Op::write_ref, none, pool, h::delete_ref},
+    {"GET", Op::read_ref, none, h::get_ref},
+    {"HEAD", Op::read_ref, none, h::get_ref},
+    {"PUT", Op::write_ref, json, h::put_ref},
+    {"DELETE", Op::write_ref, none, h::delete_ref},
 };
 constexpr MethodRow k_trees_methods[] = {
-    {"GET", Op::get_tree, none, pool, h::get_tree},
-    {"HEAD", Op::get_tree, none, pool, h::get_tree},
+    {"GET", Op::get_tree, none, h::get_tree},
+    {"HEAD", Op::get_tree, none, h::get_tree},
 };
-constexpr MethodRow k_release_yank_methods[] = {
-    {"POST", Op::yank_release, json, pool, h::yank_release}};
+constexpr MethodRow k_release_yank_methods[] = {{"POST", Op::yank_release, json, h::yank_release}};
 // Publishing signs with the server's key: a scope of its own (ARCHITECTURE.md "Auth").
 constexpr MethodRow k_releases_methods[] = {
-    {"GET", Op::read_release, none, pool, h::get_release},
-    {"HEAD", Op::read_release, none, pool, h::get_release},
-    {"PUT", Op::publish_release, json, pool, h::publish_release},
+    {"GET", Op::read_release, none, h::get_release},
+    {"HEAD", Op::read_release, none, h::get_release},
+    {"PUT", Op::publish_release, json, h::publish_release},
 };
 constexpr MethodRow k_keys_methods[] = {
-    {"GET", Op::keys, none, io, h::keys},
-    {"HEAD", Op::keys, none, io, h::keys},
+    {"GET", Op::keys, none, h::keys},
+    {"HEAD", Op::keys, none, h::keys},
 };
 constexpr MethodRow k_audit_methods[] = {
-    {"GET", Op::audit, none, pool, h::audit},
-    {"HEAD", Op::audit, none, pool, h::audit},
+    {"GET", Op::audit, none, h::audit},
+    {"HEAD", Op::audit, none, h::audit},
 };
 
 constexpr RouteRow k_routes[] = {

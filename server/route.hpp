@@ -74,9 +74,6 @@ enum class BodyKind {
   stream, // streamed into the sink `open` gives, then the handler runs
 };
 
-// Where the handler runs: on the blocking pool unless it never waits for the disk.
-enum class Runs { blocking_pool, io_thread };
-
 using Handler = HttpReply (*)(Ops& ops, const Caller& caller, HttpRequest& request);
 using OpenSink = Result<std::unique_ptr<UploadSink>> (*)(Ops& ops, const Caller& caller,
                                                          const HttpRequest& request);
@@ -85,7 +82,7 @@ struct MethodRow {
   std::string_view method; // exact, case-sensitive (RFC 9110 9.1)
   Op op;                   // the operation, and so the scope it needs (ops.hpp)
   BodyKind body;
-  Runs runs;
+  // Runs on the blocking pool unless the operation never waits (waits_of(op)).
   Handler handler;
   OpenSink open = nullptr; // BodyKind::stream only
 };

@@ -156,7 +156,7 @@ void Session::handle() {
 
 void Session::run_handler() {
   m_phase = Phase::responding;
-  if (m_row->runs == Runs::io_thread) {
+  if (waits_of(m_row->op) == Waits::never) {
     return send_reply(call_handler());
   }
   off_io([this] { return call_handler(); },

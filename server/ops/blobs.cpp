@@ -36,7 +36,7 @@ bool is_blob_route(const Route& route) {
 
 Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
                                     const ReadRequest& request) {
-  INGOT_TRY(allow(caller, Op::read_blob));
+  INGOT_TRY(enter(caller, Op::read_blob));
   Result<cas::Hash> hash = not_a_blob_route(route);
   if (route.kind == RouteKind::releases && Releases::is_file(route)) {
     // A file of a release is served as the CAS blob its record names (Range and zstd apply).
@@ -54,7 +54,7 @@ Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
 }
 
 Result<std::uint64_t> Ops::stat_blob(const Caller& caller, const Route& route) {
-  INGOT_TRY(allow(caller, Op::stat_blob));
+  INGOT_TRY(enter(caller, Op::stat_blob));
   if (!is_blob_route(route)) {
     return not_a_blob_route(route);
   }
@@ -72,7 +72,7 @@ Result<std::uint64_t> Ops::stat_blob(const Caller& caller, const Route& route) {
 Result<std::unique_ptr<UploadSink>> Ops::open_upload(const Caller& caller, const Route& route,
                                                      BodyEncoding encoding,
                                                      std::optional<std::uint64_t> content_length) {
-  INGOT_TRY(allow(caller, Op::write_blob));
+  INGOT_TRY(enter(caller, Op::write_blob));
   if (!is_blob_route(route)) {
     return not_a_blob_route(route);
   }
@@ -81,7 +81,7 @@ Result<std::unique_ptr<UploadSink>> Ops::open_upload(const Caller& caller, const
 
 Result<cas::Digest> Ops::finish_upload(const Caller& caller, const Route& route,
                                        std::unique_ptr<UploadSink> upload) {
-  INGOT_TRY(allow(caller, Op::write_blob));
+  INGOT_TRY(enter(caller, Op::write_blob));
   INGOT_TRY(upload->finish());
   // The writer (and its lease on a blob uploaded again) lives until the entry is written.
   const auto writer = upload->take_writer();
@@ -103,7 +103,7 @@ Result<cas::Digest> Ops::finish_upload(const Caller& caller, const Route& route,
 }
 
 Result<void> Ops::remove_blob(const Caller& caller, const Route& route) {
-  INGOT_TRY(allow(caller, Op::remove_blob));
+  INGOT_TRY(enter(caller, Op::remove_blob));
   if (!is_blob_route(route)) {
     return not_a_blob_route(route);
   }
@@ -115,7 +115,7 @@ Result<void> Ops::remove_blob(const Caller& caller, const Route& route) {
 
 Result<std::vector<cas::Digest>> Ops::find_missing(const Caller& caller,
                                                    std::span<const cas::Digest> digests) {
-  INGOT_TRY(allow(caller, Op::find_missing));
+  INGOT_TRY(enter(caller, Op::find_missing));
   std::vector<cas::Digest> missing;
   for (const auto& digest : digests) {
     auto info = m_store.stat(digest.hash);
@@ -130,7 +130,7 @@ Result<std::vector<cas::Digest>> Ops::find_missing(const Caller& caller,
 
 Result<std::vector<BatchResult>> Ops::batch_read(const Caller& caller,
                                                  std::span<const cas::Digest> digests) {
-  INGOT_TRY(allow(caller, Op::batch_read));
+  INGOT_TRY(enter(caller, Op::batch_read));
   std::vector<BatchResult> results;
   results.reserve(digests.size());
   std::uint64_t total = 0;
@@ -164,7 +164,7 @@ Result<std::vector<BatchResult>> Ops::batch_read(const Caller& caller,
 
 Result<std::vector<BatchResult>> Ops::batch_update(const Caller& caller,
                                                    std::span<const BatchBlob> blobs) {
-  INGOT_TRY(allow(caller, Op::batch_update));
+  INGOT_TRY(enter(caller, Op::batch_update));
   std::vector<BatchResult> results;
   results.reserve(blobs.size());
   for (const auto& blob : blobs) {

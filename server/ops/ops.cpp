@@ -3,12 +3,13 @@
 
 #include "server/releases.hpp"
 #include "server/route.hpp"
+#include "util/thread_role.hpp"
 
 namespace ingot::server {
 
 std::string_view to_string(Op op) {
   switch (op) {
-#define INGOT_OP_NAME(name, scope)                                                                 \
+#define INGOT_OP_NAME(name, scope, waits)                                                          \
   case Op::name:                                                                                   \
     return #name;
     INGOT_OPS(INGOT_OP_NAME)
@@ -19,13 +20,24 @@ std::string_view to_string(Op op) {
 
 Scopes scope_of(Op op) {
   switch (op) {
-#define INGOT_OP_SCOPE(name, scope)                                                                \
+#define INGOT_OP_SCOPE(name, scope, waits)                                                         \
   case Op::name:                                                                                   \
     return scope;
     INGOT_OPS(INGOT_OP_SCOPE)
 #undef INGOT_OP_SCOPE
   }
   return k_scope_admin;
+}
+
+Waits waits_of(Op op) {
+  switch (op) {
+#define INGOT_OP_WAITS(name, scope, waits)                                                         \
+  case Op::name:                                                                                   \
+    return Waits::waits;
+    INGOT_OPS(INGOT_OP_WAITS)
+#undef INGOT_OP_WAITS
+  }
+  return Waits::may;
 }
 
 Ops::Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions options)
@@ -44,13 +56,21 @@ Result<void> Ops::allow(const Caller& caller, Op op) const {
                                          "' scope for " + std::string(to_string(op)));
 }
 
+Result<void> Ops::enter(const Caller& caller, Op op) const {
+  INGOT_TRY(allow(caller, op));
+  if (waits_of(op) == Waits::may) {
+    expect_may_block(to_string(op).data()); // the names are string literals
+  }
+  return {};
+}
+
 void Ops::count(Lookup where, bool hit) {
   m_metrics.record_lookup(where, hit);
   m_store.count_lookup(hit);
 }
 
 Result<Releases*> Ops::releases_for(const Caller& caller, Op op) const {
-  INGOT_TRY(allow(caller, op));
+  INGOT_TRY(enter(caller, op));
   if (m_releases == nullptr) {
     return make_error(Errc::not_found, "this server publishes no releases");
   }
@@ -100,12 +120,12 @@ Result<SimpleResponse> Ops::audit(const Caller& caller) {
 }
 
 Result<StoreSnapshot> Ops::stats(const Caller& caller) {
-  INGOT_TRY(allow(caller, Op::stats));
+  INGOT_TRY(enter(caller, Op::stats));
   return snapshot(m_store);
 }
 
 Result<cas::GcReport> Ops::gc(const Caller& caller, const cas::GcOptions& options) {
-  INGOT_TRY(allow(caller, Op::gc));
+  INGOT_TRY(enter(caller, Op::gc));
   return m_store.gc(options);
 }
 

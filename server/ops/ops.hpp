@@ -38,36 +38,43 @@ struct Caller {
   static Caller with(Scopes scopes) { return {scopes, true, "test"}; }
 };
 
-// Every operation, with the scope it needs. A front end checks a request against it before
-// reading the body (a 401 should not wait for a 16 MiB upload); the operation checks again.
+// Every operation, with the scope it needs and whether it may wait for the disk. A front end
+// checks a request's scope before reading its body (a 401 should not wait for a 16 MiB
+// upload), and the operation checks it again. One that may wait runs on a thread that may
+// block: front ends run it there, and it says so itself (util/thread_role.hpp) in builds with
+// assertions. Only /healthz and the keys held in memory never wait: even the stats wait, as
+// they read the oldest entry of the eviction order under the lock a GC run holds.
 #define INGOT_OPS(X)                                                                               \
-  X(healthz, 0)                                                                                    \
-  X(read_blob, k_scope_read)                                                                       \
-  X(stat_blob, k_scope_read)                                                                       \
-  X(write_blob, k_scope_write)                                                                     \
-  X(remove_blob, k_scope_admin)                                                                    \
-  X(find_missing, k_scope_read)                                                                    \
-  X(batch_read, k_scope_read)                                                                      \
-  X(batch_update, k_scope_write)                                                                   \
-  X(get_tree, k_scope_read)                                                                        \
-  X(read_ref, k_scope_read)                                                                        \
-  X(write_ref, k_scope_write)                                                                      \
-  X(read_release, k_scope_read)                                                                    \
-  X(publish_release, k_scope_sign)                                                                 \
-  X(yank_release, k_scope_admin)                                                                   \
-  X(keys, k_scope_read)                                                                            \
-  X(audit, k_scope_admin)                                                                          \
-  X(stats, k_scope_read)                                                                           \
-  X(gc, k_scope_admin)
+  X(healthz, 0, never)                                                                             \
+  X(read_blob, k_scope_read, may)                                                                  \
+  X(stat_blob, k_scope_read, may)                                                                  \
+  X(write_blob, k_scope_write, may)                                                                \
+  X(remove_blob, k_scope_admin, may)                                                               \
+  X(find_missing, k_scope_read, may)                                                               \
+  X(batch_read, k_scope_read, may)                                                                 \
+  X(batch_update, k_scope_write, may)                                                              \
+  X(get_tree, k_scope_read, may)                                                                   \
+  X(read_ref, k_scope_read, may)                                                                   \
+  X(write_ref, k_scope_write, may)                                                                 \
+  X(read_release, k_scope_read, may)                                                               \
+  X(publish_release, k_scope_sign, may)                                                            \
+  X(yank_release, k_scope_admin, may)                                                              \
+  X(keys, k_scope_read, never)                                                                     \
+  X(audit, k_scope_admin, may)                                                                     \
+  X(stats, k_scope_read, may)                                                                      \
+  X(gc, k_scope_admin, may)
 
 enum class Op : std::uint8_t {
-#define INGOT_OP_ENUM(name, scope) name,
+#define INGOT_OP_ENUM(name, scope, waits) name,
   INGOT_OPS(INGOT_OP_ENUM)
 #undef INGOT_OP_ENUM
 };
 
+enum class Waits { never, may };
+
 std::string_view to_string(Op op); // "read_blob", …
 Scopes scope_of(Op op);
+Waits waits_of(Op op);
 
 struct BatchBlob {
   cas::Digest digest;
@@ -161,6 +168,8 @@ public:
   Metrics& metrics() { return m_metrics; }
 
 private:
+  // allow(), and for an operation that may wait, the check that this thread may block.
+  [[nodiscard]] Result<void> enter(const Caller& caller, Op op) const;
   [[nodiscard]] Result<Releases*> releases_for(const Caller& caller, Op op) const;
   void count(Lookup where, bool hit);
 

@@ -30,7 +30,7 @@ Error needs_name(std::string_view method) {
 } // namespace
 
 Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root) {
-  INGOT_TRY(allow(caller, Op::get_tree));
+  INGOT_TRY(enter(caller, Op::get_tree));
   auto closure = tree_closure(m_store, root);
   if (!closure) {
     return std::move(closure).error();
@@ -44,7 +44,7 @@ Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root)
 }
 
 Result<RefView> Ops::get_ref(const Caller& caller, std::string_view name) {
-  INGOT_TRY(allow(caller, Op::read_ref));
+  INGOT_TRY(enter(caller, Op::read_ref));
   if (name.empty()) {
     return needs_name("GET");
   }
@@ -61,7 +61,7 @@ Result<RefView> Ops::get_ref(const Caller& caller, std::string_view name) {
 }
 
 Result<RefList> Ops::list_refs(const Caller& caller, std::string_view prefix) {
-  INGOT_TRY(allow(caller, Op::read_ref));
+  INGOT_TRY(enter(caller, Op::read_ref));
   auto entries = m_store.ns_list(cas::Namespace::ref, prefix, k_max_listed_refs + 1);
   if (!entries) {
     return std::move(entries).error();
@@ -84,7 +84,7 @@ Result<RefList> Ops::list_refs(const Caller& caller, std::string_view prefix) {
 
 Result<RefView> Ops::put_ref(const Caller& caller, std::string_view name, const cas::Digest& digest,
                              PinRef pin) {
-  INGOT_TRY(allow(caller, Op::write_ref));
+  INGOT_TRY(enter(caller, Op::write_ref));
   if (name.empty()) {
     return needs_name("PUT");
   }
@@ -118,7 +118,7 @@ Result<RefView> Ops::put_ref(const Caller& caller, std::string_view name, const 
 }
 
 Result<void> Ops::delete_ref(const Caller& caller, std::string_view name) {
-  INGOT_TRY(allow(caller, Op::write_ref));
+  INGOT_TRY(enter(caller, Op::write_ref));
   if (name.empty()) {
     return needs_name("DELETE");
   }
