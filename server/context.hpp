@@ -18,15 +18,14 @@ namespace ingot::server {
 struct ServerContext {
   ServerContext(const ServerOptions& o, cas::Store& s, const std::filesystem::path& data_dir,
                 std::unique_ptr<Releases> r)
-      : options(o), store(s), auth(data_dir, o.anonymous), releases(std::move(r)),
+      : options(o), auth(data_dir, o.anonymous), releases(std::move(r)),
         ops(s, metrics, releases.get(), OpsOptions{o.max_blob_size}) {}
 
   const ServerOptions options;
-  cas::Store& store;
   Authenticator auth;
   Metrics metrics;
   std::unique_ptr<Releases> releases;
-  // What every front end calls; sessions never call the store themselves.
+  // What every front end calls: sessions have no way to the store but through it.
   Ops ops;
   std::atomic<bool> draining{false};
   // Runs work that waits for the disk (fsync) off the I/O threads.

@@ -164,7 +164,6 @@ public:
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
   [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
 
-  cas::Store& store() { return m_store; }
   Metrics& metrics() { return m_metrics; }
 
 private:
