@@ -57,8 +57,12 @@ Error status_error(const Response& r, const std::string& what) {
   if (line.size() > 300) {
     line.resize(300);
   }
-  return make_error(errc_of(r.status),
-                    what + ": HTTP " + std::to_string(r.status) + (line.empty() ? "" : " " + line));
+  std::string tries;
+  if (r.attempts > 1) {
+    tries = " (gave up after " + std::to_string(r.attempts) + " tries)";
+  }
+  return make_error(errc_of(r.status), what + ": HTTP " + std::to_string(r.status) +
+                                           (line.empty() ? "" : " " + line) + tries);
 }
 
 json digest_json(const cas::Digest& d) {
@@ -110,10 +114,11 @@ Error mismatch(const cas::Digest& want, const cas::Digest& got) {
                                        ": the server's copy is damaged (run ingot fsck on it)");
 }
 
-// Writes a download to a temporary file beside its destination, hashing as it goes.
+// Writes a download to a temporary file beside its destination, hashing as it goes. Errors
+// name the destination: the temporary name is the client's business, not the user's.
 class FileSink final : public BodySink {
 public:
-  FileSink(int fd, fs::path path) : m_fd(fd), m_path(std::move(path)) {}
+  FileSink(int fd, fs::path destination) : m_fd(fd), m_path(std::move(destination)) {}
 
   Result<void> restart() override {
     if (::ftruncate(m_fd, 0) != 0 || ::lseek(m_fd, 0, SEEK_SET) != 0) {
@@ -181,22 +186,27 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (!address) {
     return std::move(address).error();
   }
+  auto transport = make_http_transport(*address, options.token, options.timeout);
+  return create(std::move(options), std::move(transport));
+}
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
+                                               std::unique_ptr<Transport> transport) {
   if (options.parallelism == 0 || options.max_attempts == 0) {
     return make_error(Errc::invalid_argument, "parallelism and attempts must be at least 1");
   }
-  auto pool = std::make_unique<HttpPool>(*address, options.token, options.timeout);
-  return std::unique_ptr<Client>(new Client(std::move(options), std::move(pool)));
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(transport)));
 }
 
-Client::Client(ClientOptions options, std::unique_ptr<HttpPool> pool)
-    : m_options(std::move(options)), m_pool(std::move(pool)),
+Client::Client(ClientOptions options, std::unique_ptr<Transport> transport)
+    : m_options(std::move(options)), m_transport(std::move(transport)),
       m_counters(std::make_unique<Counters>()) {}
 
 Client::~Client() = default;
 
 TransferCounters Client::counters() const {
-  return {m_counters->requests.load(), m_counters->retries.load(), m_pool->bytes_sent(),
-          m_pool->bytes_received()};
+  return {m_counters->requests.load(), m_counters->retries.load(), m_transport->bytes_sent(),
+          m_transport->bytes_received()};
 }
 
 Result<Response> Client::call(const Request& request, BodySink* sink) {
@@ -210,7 +220,7 @@ Result<Response> Client::call(const Request& request, BodySink* sink) {
     if (sink != nullptr) {
       guard.emplace(*sink);
     }
-    auto response = m_pool->send(request, guard ? &*guard : nullptr);
+    auto response = m_transport->send(request, guard ? &*guard : nullptr);
     const bool last = attempt >= m_options.max_attempts;
     if (!response) {
       const auto code = response.error().code;
@@ -224,6 +234,7 @@ Result<Response> Client::call(const Request& request, BodySink* sink) {
       }
       continue;
     }
+    response->attempts = attempt;
     if (!retryable(response->status) || last) {
       return response;
     }
@@ -384,7 +395,7 @@ Result<void> Client::get_to_file(const cas::Digest& digest, const fs::path& file
   if (!fd) {
     return std::move(fd).error();
   }
-  FileSink sink(fd->get(), temp);
+  FileSink sink(fd->get(), file);
   const auto fail = [&](Error e) -> Result<void> {
     ::unlink(temp.c_str());
     return e;
@@ -422,8 +433,9 @@ Result<std::string> Client::get_tree(const cas::Digest& root) {
 }
 
 Result<RefInfo> Client::get_ref(std::string_view name) {
-  auto j = json_answer(call(Request{Method::get, "/v1/refs/" + encode_path(name), {}, {}, {}}),
-                       "ref '" + std::string(name) + "'");
+  auto j =
+      json_answer(call(Request{Method::get, "/v1/refs/" + percent_encode_path(name), {}, {}, {}}),
+                  "ref '" + std::string(name) + "'");
   if (!j) {
     return std::move(j).error();
   }
@@ -432,10 +444,12 @@ Result<RefInfo> Client::get_ref(std::string_view name) {
 
 Result<RefInfo> Client::put_ref(std::string_view name, const cas::Digest& digest, Pinned pinned) {
   const json body{{"digest", digest.to_string()}, {"pinned", pinned == Pinned::yes}};
-  auto j = json_answer(
-      call(Request{
-          Method::put, "/v1/refs/" + encode_path(name), "application/json", body.dump(), {}}),
-      "setting ref '" + std::string(name) + "'");
+  auto j = json_answer(call(Request{Method::put,
+                                    "/v1/refs/" + percent_encode_path(name),
+                                    "application/json",
+                                    body.dump(),
+                                    {}}),
+                       "setting ref '" + std::string(name) + "'");
   if (!j) {
     return std::move(j).error();
   }
@@ -443,7 +457,7 @@ Result<RefInfo> Client::put_ref(std::string_view name, const cas::Digest& digest
 }
 
 Result<void> Client::delete_ref(std::string_view name) {
-  auto response = call(Request{Method::del, "/v1/refs/" + encode_path(name), {}, {}, {}});
+  auto response = call(Request{Method::del, "/v1/refs/" + percent_encode_path(name), {}, {}, {}});
   if (!response) {
     return std::move(response).error();
   }
@@ -454,9 +468,9 @@ Result<void> Client::delete_ref(std::string_view name) {
 }
 
 Result<RefListing> Client::list_refs(std::string_view prefix) {
-  auto j =
-      json_answer(call(Request{Method::get, "/v1/refs?prefix=" + encode_path(prefix), {}, {}, {}}),
-                  "listing refs");
+  auto j = json_answer(
+      call(Request{Method::get, "/v1/refs?prefix=" + percent_encode_path(prefix), {}, {}, {}}),
+      "listing refs");
   if (!j) {
     return std::move(j).error();
   }
@@ -489,7 +503,7 @@ Result<std::string> Client::get_text(const std::string& target, const std::strin
 namespace {
 
 std::string release_path(std::string_view project, std::string_view version) {
-  return "/v1/releases/" + encode_path(project) + "/" + encode_path(version);
+  return "/v1/releases/" + percent_encode_path(project) + "/" + percent_encode_path(version);
 }
 
 std::string release_what(std::string_view project, std::string_view version) {
@@ -523,7 +537,7 @@ Result<std::string> Client::get_release(std::string_view project, std::string_vi
 }
 
 Result<std::string> Client::list_releases(std::string_view project) {
-  return get_text("/v1/releases/" + encode_path(project),
+  return get_text("/v1/releases/" + percent_encode_path(project),
                   "releases of '" + std::string(project) + "'");
 }
 
@@ -545,7 +559,7 @@ Result<std::string> Client::yank_release(std::string_view project, std::string_v
 
 Result<std::string> Client::release_file(std::string_view project, std::string_view version,
                                          std::string_view name) {
-  return get_text(release_path(project, version) + "/" + encode_path(name),
+  return get_text(release_path(project, version) + "/" + percent_encode_path(name),
                   std::string(name) + " of " + release_what(project, version));
 }
 
@@ -572,10 +586,6 @@ Result<cas::Digest> digest_file(const fs::path& file) {
     }
   }
   return hasher.finish();
-}
-
-std::string encode_path(std::string_view name) {
-  return percent_encode_path(name);
 }
 
 } // namespace ingot::client

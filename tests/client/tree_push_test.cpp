@@ -1,0 +1,59 @@
+// push_tree (client/tree_push.cpp) against a real Ingot server in this process.
+#include "running_server.hpp"
+#include "support/printers.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace ingot::client {
+namespace {
+
+using test::ok;
+
+TEST_F(ClientTest, PushingAgainTransfersNothing) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  const auto source = work_dir("source");
+  write_sample_tree(source);
+  auto first = push_tree(*client, source);
+  ASSERT_TRUE(ok(first));
+  EXPECT_GT(first->transferred_files, 0u);
+
+  auto second = push_tree(*client, source);
+  ASSERT_TRUE(ok(second));
+  EXPECT_EQ(second->root, first->root);
+  EXPECT_EQ(second->transferred_files, 0u);
+  EXPECT_EQ(second->transferred_bytes, 0u);
+  EXPECT_EQ(second->present_files, k_sample_files);
+}
+
+TEST_F(ClientTest, PushReportsProgressThatAddsUpToItsTotals) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  const auto source = work_dir("source");
+  // Distinct contents, none empty: every file is one upload, so the totals are the tree's.
+  std::uint64_t bytes = 0;
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    const auto data = test::random_bytes(i == 7 || i == 23 ? k_large : 100 + i * 50, 200 + i);
+    write_file(source / ("d" + std::to_string(i % 4)) / ("f" + std::to_string(i)), data);
+    bytes += data.size();
+  }
+
+  RecordingProgress progress;
+  auto pushed = push_tree(*client, source, &progress);
+  ASSERT_TRUE(ok(pushed));
+  EXPECT_EQ(pushed->files, 40u);
+  EXPECT_EQ(pushed->bytes, bytes);
+  const auto seen = progress.seen();
+  EXPECT_EQ(seen.starts, 1);
+  EXPECT_EQ(seen.start_files, 40u);
+  EXPECT_EQ(seen.start_bytes, bytes);
+  EXPECT_GE(seen.advances, 3); // two large files alone, the small ones in batches
+  EXPECT_EQ(seen.advanced_files, seen.start_files);
+  EXPECT_EQ(seen.advanced_bytes, seen.start_bytes);
+  EXPECT_EQ(seen.finishes, 1);
+  EXPECT_EQ(seen.out_of_order, 0);
+}
+
+} // namespace
+} // namespace ingot::client
