@@ -8,7 +8,9 @@
 namespace ingot::client {
 namespace {
 
+using test::fails_with;
 using test::ok;
+using ::testing::HasSubstr;
 
 TEST_F(ClientTest, PushingAgainTransfersNothing) {
   auto client = connect();
@@ -53,6 +55,41 @@ TEST_F(ClientTest, PushReportsProgressThatAddsUpToItsTotals) {
   EXPECT_EQ(seen.advanced_bytes, seen.start_bytes);
   EXPECT_EQ(seen.finishes, 1);
   EXPECT_EQ(seen.out_of_order, 0);
+}
+
+TEST_F(ClientTest, SettingARefToATreeThatLostABlobPushesItAgain) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  const auto source = work_dir("source");
+  write_file(source / "kept", "kept");
+  write_file(source / "evicted", "evicted before the ref could pin it");
+  auto pushed = push_tree(*client, source);
+  ASSERT_TRUE(ok(pushed));
+  // As GC would between the push and the ref: the server now holds the tree incomplete.
+  const auto evicted = cas::digest_of(std::string_view("evicted before the ref could pin it"));
+  ASSERT_TRUE(ok(m_store->remove(evicted.hash)));
+  ASSERT_TRUE(
+      fails_with(client->put_ref("main", pushed->root, Pinned::no), Errc::invalid_argument));
+
+  auto ref = set_ref_to_pushed_tree(*client, source, pushed->root, "main", Pinned::yes);
+  ASSERT_TRUE(ok(ref));
+  EXPECT_EQ(ref->digest, pushed->root);
+  EXPECT_TRUE(ref->pinned);
+  EXPECT_TRUE(m_store->contains(evicted.hash));
+}
+
+TEST_F(ClientTest, SettingARefToATreeTheServerNeverHadFailsAfterOnePushMore) {
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  const auto source = work_dir("source");
+  write_file(source / "a", "a");
+  const auto unknown = cas::digest_of(std::string_view("not a tree of this directory"));
+  const auto before = client->counters();
+  auto ref = set_ref_to_pushed_tree(*client, source, unknown, "main", Pinned::no);
+  ASSERT_TRUE(fails_with(ref, Errc::invalid_argument));
+  EXPECT_THAT(ref.error().message, HasSubstr("main"));
+  // The ref, a push (findMissing and the one blob), the ref again: nothing more.
+  EXPECT_EQ(client->counters().requests - before.requests, 4u);
 }
 
 } // namespace
