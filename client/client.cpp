@@ -1,6 +1,7 @@
 #include "client/client.hpp"
 
 #include "client/http_pool.hpp"
+#include "client/temp_path.hpp"
 #include "util/base64.hpp"
 #include "util/file_io.hpp"
 #include "util/percent.hpp"
@@ -168,13 +169,14 @@ std::chrono::milliseconds backoff_before(unsigned attempt, const ClientOptions& 
   return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
 }
 
-std::string temp_name_for(const fs::path& file) {
-  static std::atomic<std::uint64_t> counter{0};
-  return "." + file.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
-         std::to_string(counter.fetch_add(1));
-}
-
 } // namespace
+
+fs::path temp_path_beside(const fs::path& file) {
+  static std::atomic<std::uint64_t> counter{0};
+  return file.parent_path() /
+         ("." + file.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
+          std::to_string(counter.fetch_add(1)));
+}
 
 struct Client::Counters {
   std::atomic<std::uint64_t> requests{0};
@@ -390,7 +392,7 @@ Result<std::string> Client::get(const cas::Digest& digest) {
 }
 
 Result<void> Client::get_to_file(const cas::Digest& digest, const fs::path& file, unsigned mode) {
-  const auto temp = file.parent_path() / temp_name_for(file);
+  const auto temp = temp_path_beside(file);
   auto fd = open_file(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (!fd) {
     return std::move(fd).error();

@@ -1,10 +1,10 @@
 #include "client/client.hpp"
 #include "client/parallel.hpp"
+#include "client/temp_path.hpp"
 #include "client/transfer.hpp"
 #include "util/file_io.hpp"
 #include "util/function_ref.hpp"
 
-#include <atomic>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,18 +24,11 @@ unsigned mode_of(const TreeFile& f) {
   return f.executable ? 0755 : 0644;
 }
 
-fs::path temp_beside(const fs::path& path) {
-  static std::atomic<std::uint64_t> counter{0};
-  return path.parent_path() /
-         ("." + path.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
-          std::to_string(counter.fetch_add(1)));
-}
-
 // Creates `path` whole or not at all: `fill` writes the content into a temporary file beside
 // it, which gets `mode` and is renamed over `path`; on any failure the temporary file goes.
 Result<void> create_atomic(const fs::path& path, unsigned mode,
                            FunctionRef<Result<void>(int fd)> fill) {
-  const auto temp = temp_beside(path);
+  const auto temp = temp_path_beside(path);
   auto fd = open_file(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (!fd) {
     return std::move(fd).error();
@@ -143,7 +136,7 @@ Result<void> make_symlink(const fs::path& path, const std::string& target) {
       }
     }
   }
-  const auto temp = temp_beside(path);
+  const auto temp = temp_path_beside(path);
   if (::symlink(target.c_str(), temp.c_str()) != 0) {
     return errno_error(errno, "cannot create symlink " + path.string());
   }
