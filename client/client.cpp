@@ -59,7 +59,8 @@ Error status_error(const Response& r, const std::string& what) {
     line.resize(300);
   }
   std::string tries;
-  if (r.attempts > 1) {
+  // A 404 after a 503 is the server's answer, not a give-up.
+  if (r.attempts > 1 && retryable(r.status)) {
     tries = " (gave up after " + std::to_string(r.attempts) + " tries)";
   }
   return make_error(errc_of(r.status), what + ": HTTP " + std::to_string(r.status) +

@@ -116,6 +116,16 @@ TEST_F(ClientRetryTest, AServerErrorThenAnAnswerSucceeds) {
   EXPECT_EQ(client->counters().retries, 3u);
 }
 
+TEST_F(ClientRetryTest, AnAnswerAfterARetryIsReportedAsItIs) {
+  auto client = scripted({answer(503), answer(404, "no such blob\n")});
+  ASSERT_NE(client, nullptr);
+  auto r = client->get(cas::digest_of(std::string_view("gone")));
+  ASSERT_TRUE(fails_with(r, Errc::not_found));
+  EXPECT_THAT(r.error().message, HasSubstr("HTTP 404 no such blob"));
+  EXPECT_THAT(r.error().message, Not(HasSubstr("tries")));
+  EXPECT_EQ(m_transport->sends(), 2u);
+}
+
 TEST_F(ClientRetryTest, NoRoomIsTriedExactlyOnce) {
   // 507: the server's disk is full of what it may not evict; asking again cannot help.
   auto client = scripted({answer(507, "no room: pinned data fills --max-size\n"), answer(200)});
