@@ -1,9 +1,12 @@
+// The Client: the retry policy (call), blobs and trees (client.hpp); refs and releases are in
+// client_refs.cpp, the reading of answers in answers.cpp.
 #include "client/client.hpp"
 
+#include "client/answers.hpp"
 #include "client/http_pool.hpp"
+#include "client/temp_path.hpp"
 #include "util/base64.hpp"
 #include "util/file_io.hpp"
-#include "util/percent.hpp"
 
 #include <atomic>
 #include <fcntl.h>
@@ -24,43 +27,6 @@ namespace fs = std::filesystem;
 constexpr std::size_t k_find_missing_chunk = 10'000;
 constexpr std::size_t k_read_buffer = 1u << 20;
 
-bool retryable(unsigned status) {
-  // 501 (not implemented) and 507 (no room) would answer the same again at once.
-  return status >= 500 && status != 501 && status != 507;
-}
-
-Errc errc_of(unsigned status) {
-  switch (status) {
-  case 400:
-    return Errc::invalid_argument;
-  case 401:
-  case 403:
-    return Errc::unauthorized;
-  case 404:
-    return Errc::not_found;
-  case 409:
-    return Errc::busy;
-  case 413:
-    return Errc::too_large;
-  case 503:
-    return Errc::busy;
-  case 507:
-    return Errc::no_space;
-  default:
-    return Errc::io;
-  }
-}
-
-// The server's one-line error, or the status alone.
-Error status_error(const Response& r, const std::string& what) {
-  std::string line = r.body.substr(0, r.body.find('\n'));
-  if (line.size() > 300) {
-    line.resize(300);
-  }
-  return make_error(errc_of(r.status),
-                    what + ": HTTP " + std::to_string(r.status) + (line.empty() ? "" : " " + line));
-}
-
 json digest_json(const cas::Digest& d) {
   return {{"hash", d.hex()}, {"size", d.size}};
 }
@@ -73,47 +39,16 @@ Result<cas::Digest> digest_from(const json& j) {
   return cas::parse_digest(j["hash"].get<std::string>(), j["size"].get<std::uint64_t>());
 }
 
-// A 2xx answer holding a JSON object; anything else is an error about `what`.
-Result<json> json_answer(Result<Response> response, const std::string& what) {
-  if (!response) {
-    return std::move(response).error();
-  }
-  if (response->status / 100 != 2) {
-    return status_error(*response, what);
-  }
-  json j = json::parse(response->body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return make_error(Errc::corrupt, what + ": the server's answer is not a JSON object");
-  }
-  return j;
-}
-
-Result<RefInfo> ref_from(const json& j) {
-  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() || !j.contains("digest") ||
-      !j["digest"].is_string()) {
-    return make_error(Errc::corrupt, "server sent a ref without name and digest");
-  }
-  auto digest = cas::parse_digest_text(j["digest"].get<std::string>());
-  if (!digest) {
-    return std::move(digest).error();
-  }
-  RefInfo ref;
-  ref.name = j["name"].get<std::string>();
-  ref.digest = *digest;
-  ref.pinned = j.value("pinned", false);
-  ref.updated_unix_ms = j.value("updated_unix_ms", std::int64_t{0});
-  return ref;
-}
-
 Error mismatch(const cas::Digest& want, const cas::Digest& got) {
   return make_error(Errc::corrupt, "blob " + want.to_string() + " arrived as " + got.to_string() +
                                        ": the server's copy is damaged (run ingot fsck on it)");
 }
 
-// Writes a download to a temporary file beside its destination, hashing as it goes.
+// Writes a download to a temporary file beside its destination, hashing as it goes. Errors
+// name the destination: the temporary name is the client's business, not the user's.
 class FileSink final : public BodySink {
 public:
-  FileSink(int fd, fs::path path) : m_fd(fd), m_path(std::move(path)) {}
+  FileSink(int fd, fs::path destination) : m_fd(fd), m_path(std::move(destination)) {}
 
   Result<void> restart() override {
     if (::ftruncate(m_fd, 0) != 0 || ::lseek(m_fd, 0, SEEK_SET) != 0) {
@@ -163,13 +98,14 @@ std::chrono::milliseconds backoff_before(unsigned attempt, const ClientOptions& 
   return std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, cap)(rng));
 }
 
-std::string temp_name_for(const fs::path& file) {
-  static std::atomic<std::uint64_t> counter{0};
-  return "." + file.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
-         std::to_string(counter.fetch_add(1));
-}
-
 } // namespace
+
+fs::path temp_path_beside(const fs::path& file) {
+  static std::atomic<std::uint64_t> counter{0};
+  return file.parent_path() /
+         ("." + file.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
+          std::to_string(counter.fetch_add(1)));
+}
 
 struct Client::Counters {
   std::atomic<std::uint64_t> requests{0};
@@ -181,22 +117,27 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (!address) {
     return std::move(address).error();
   }
+  auto transport = make_http_transport(*address, options.token, options.timeout);
+  return create(std::move(options), std::move(transport));
+}
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
+                                               std::unique_ptr<Transport> transport) {
   if (options.parallelism == 0 || options.max_attempts == 0) {
     return make_error(Errc::invalid_argument, "parallelism and attempts must be at least 1");
   }
-  auto pool = std::make_unique<HttpPool>(*address, options.token, options.timeout);
-  return std::unique_ptr<Client>(new Client(std::move(options), std::move(pool)));
+  return std::unique_ptr<Client>(new Client(std::move(options), std::move(transport)));
 }
 
-Client::Client(ClientOptions options, std::unique_ptr<HttpPool> pool)
-    : m_options(std::move(options)), m_pool(std::move(pool)),
+Client::Client(ClientOptions options, std::unique_ptr<Transport> transport)
+    : m_options(std::move(options)), m_transport(std::move(transport)),
       m_counters(std::make_unique<Counters>()) {}
 
 Client::~Client() = default;
 
 TransferCounters Client::counters() const {
-  return {m_counters->requests.load(), m_counters->retries.load(), m_pool->bytes_sent(),
-          m_pool->bytes_received()};
+  return {m_counters->requests.load(), m_counters->retries.load(), m_transport->bytes_sent(),
+          m_transport->bytes_received()};
 }
 
 Result<Response> Client::call(const Request& request, BodySink* sink) {
@@ -210,7 +151,7 @@ Result<Response> Client::call(const Request& request, BodySink* sink) {
     if (sink != nullptr) {
       guard.emplace(*sink);
     }
-    auto response = m_pool->send(request, guard ? &*guard : nullptr);
+    auto response = m_transport->send(request, guard ? &*guard : nullptr);
     const bool last = attempt >= m_options.max_attempts;
     if (!response) {
       const auto code = response.error().code;
@@ -224,6 +165,7 @@ Result<Response> Client::call(const Request& request, BodySink* sink) {
       }
       continue;
     }
+    response->attempts = attempt;
     if (!retryable(response->status) || last) {
       return response;
     }
@@ -379,12 +321,12 @@ Result<std::string> Client::get(const cas::Digest& digest) {
 }
 
 Result<void> Client::get_to_file(const cas::Digest& digest, const fs::path& file, unsigned mode) {
-  const auto temp = file.parent_path() / temp_name_for(file);
+  const auto temp = temp_path_beside(file);
   auto fd = open_file(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (!fd) {
     return std::move(fd).error();
   }
-  FileSink sink(fd->get(), temp);
+  FileSink sink(fd->get(), file);
   const auto fail = [&](Error e) -> Result<void> {
     ::unlink(temp.c_str());
     return e;
@@ -421,138 +363,6 @@ Result<std::string> Client::get_tree(const cas::Digest& root) {
   return std::move(response->body);
 }
 
-Result<RefInfo> Client::get_ref(std::string_view name) {
-  auto j = json_answer(call(Request{Method::get, "/v1/refs/" + encode_path(name), {}, {}, {}}),
-                       "ref '" + std::string(name) + "'");
-  if (!j) {
-    return std::move(j).error();
-  }
-  return ref_from(*j);
-}
-
-Result<RefInfo> Client::put_ref(std::string_view name, const cas::Digest& digest, Pinned pinned) {
-  const json body{{"digest", digest.to_string()}, {"pinned", pinned == Pinned::yes}};
-  auto j = json_answer(
-      call(Request{
-          Method::put, "/v1/refs/" + encode_path(name), "application/json", body.dump(), {}}),
-      "setting ref '" + std::string(name) + "'");
-  if (!j) {
-    return std::move(j).error();
-  }
-  return ref_from(*j);
-}
-
-Result<void> Client::delete_ref(std::string_view name) {
-  auto response = call(Request{Method::del, "/v1/refs/" + encode_path(name), {}, {}, {}});
-  if (!response) {
-    return std::move(response).error();
-  }
-  if (response->status / 100 != 2) {
-    return status_error(*response, "removing ref '" + std::string(name) + "'");
-  }
-  return {};
-}
-
-Result<RefListing> Client::list_refs(std::string_view prefix) {
-  auto j =
-      json_answer(call(Request{Method::get, "/v1/refs?prefix=" + encode_path(prefix), {}, {}, {}}),
-                  "listing refs");
-  if (!j) {
-    return std::move(j).error();
-  }
-  RefListing out;
-  out.truncated = j->value("truncated", false);
-  if (!j->contains("refs") || !(*j)["refs"].is_array()) {
-    return make_error(Errc::corrupt, "ref listing: the answer has no \"refs\" list");
-  }
-  for (const auto& item : (*j)["refs"]) {
-    auto ref = ref_from(item);
-    if (!ref) {
-      return std::move(ref).error();
-    }
-    out.refs.push_back(std::move(*ref));
-  }
-  return out;
-}
-
-Result<std::string> Client::get_text(const std::string& target, const std::string& what) {
-  auto response = call(Request{Method::get, target, {}, {}, {}});
-  if (!response) {
-    return std::move(response).error();
-  }
-  if (response->status / 100 != 2) {
-    return status_error(*response, what);
-  }
-  return std::move(response->body);
-}
-
-namespace {
-
-std::string release_path(std::string_view project, std::string_view version) {
-  return "/v1/releases/" + encode_path(project) + "/" + encode_path(version);
-}
-
-std::string release_what(std::string_view project, std::string_view version) {
-  return "release " + std::string(project) + " " + std::string(version);
-}
-
-} // namespace
-
-Result<std::string> Client::publish_release(std::string_view project, std::string_view version,
-                                            std::span<const ReleaseArtifact> artifacts) {
-  json list = json::array();
-  for (const auto& a : artifacts) {
-    list.push_back({{"name", a.name}, {"digest", a.digest.to_string()}});
-  }
-  auto response = call(Request{Method::put,
-                               release_path(project, version),
-                               "application/json",
-                               json{{"artifacts", std::move(list)}}.dump(),
-                               {}});
-  if (!response) {
-    return std::move(response).error();
-  }
-  if (response->status / 100 != 2) {
-    return status_error(*response, "publishing " + release_what(project, version));
-  }
-  return std::move(response->body);
-}
-
-Result<std::string> Client::get_release(std::string_view project, std::string_view version) {
-  return get_text(release_path(project, version), release_what(project, version));
-}
-
-Result<std::string> Client::list_releases(std::string_view project) {
-  return get_text("/v1/releases/" + encode_path(project),
-                  "releases of '" + std::string(project) + "'");
-}
-
-Result<std::string> Client::yank_release(std::string_view project, std::string_view version,
-                                         std::string_view reason) {
-  auto response = call(Request{Method::post,
-                               release_path(project, version) + ":yank",
-                               "application/json",
-                               json{{"reason", reason}}.dump(),
-                               {}});
-  if (!response) {
-    return std::move(response).error();
-  }
-  if (response->status / 100 != 2) {
-    return status_error(*response, "yanking " + release_what(project, version));
-  }
-  return std::move(response->body);
-}
-
-Result<std::string> Client::release_file(std::string_view project, std::string_view version,
-                                         std::string_view name) {
-  return get_text(release_path(project, version) + "/" + encode_path(name),
-                  std::string(name) + " of " + release_what(project, version));
-}
-
-Result<std::string> Client::keys() {
-  return get_text("/v1/keys", "signing keys");
-}
-
 Result<cas::Digest> digest_file(const fs::path& file) {
   auto fd = open_file(file, O_RDONLY | O_CLOEXEC);
   if (!fd) {
@@ -572,10 +382,6 @@ Result<cas::Digest> digest_file(const fs::path& file) {
     }
   }
   return hasher.finish();
-}
-
-std::string encode_path(std::string_view name) {
-  return percent_encode_path(name);
 }
 
 } // namespace ingot::client

@@ -15,7 +15,7 @@
 
 namespace ingot::client {
 
-class HttpPool;
+class Transport;
 struct Request;
 struct Response;
 class BodySink;
@@ -56,6 +56,9 @@ class Client {
 public:
   // Checks the options; connects lazily, on the first request.
   [[nodiscard]] static Result<std::unique_ptr<Client>> create(ClientOptions options);
+  // Sends through `transport` instead of HTTP to options.server (tests script one).
+  [[nodiscard]] static Result<std::unique_ptr<Client>> create(ClientOptions options,
+                                                              std::unique_ptr<Transport> transport);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -110,23 +113,21 @@ public:
   [[nodiscard]] Result<std::string> keys();
 
 private:
-  Client(ClientOptions options, std::unique_ptr<HttpPool> pool);
+  Client(ClientOptions options, std::unique_ptr<Transport> transport);
   // GET of a JSON or text answer; any status but 2xx is an error about `what`.
   [[nodiscard]] Result<std::string> get_text(const std::string& target, const std::string& what);
-  // Sends with retries: connection errors, timeouts and retryable 5xx are tried again after
-  // a jittered backoff, up to options().max_attempts tries. Any 4xx returns at once.
+  // The retry policy, for every request: connection errors, timeouts and 5xx other than 501
+  // and 507 are tried again after a jittered backoff, up to options().max_attempts tries. Any
+  // 4xx, and a sink's own error (a full disk), return at once.
   [[nodiscard]] Result<Response> call(const Request& request, BodySink* sink = nullptr);
 
   ClientOptions m_options;
-  std::unique_ptr<HttpPool> m_pool;
+  std::unique_ptr<Transport> m_transport;
   struct Counters;
   std::unique_ptr<Counters> m_counters;
 };
 
 // SHA-256 and size of a file's content, read in a bounded buffer.
 [[nodiscard]] Result<cas::Digest> digest_file(const std::filesystem::path& file);
-
-// "a b/c" -> "a%20b/c": a ref name or key as a path below a route ('/' kept).
-std::string encode_path(std::string_view name);
 
 } // namespace ingot::client

@@ -67,9 +67,7 @@ error_code run(Connection& c, Start&& start) {
   return result;
 }
 
-} // namespace
-
-struct HttpPool::Impl {
+struct HttpPool {
   ServerAddress server;
   std::string authorization;
   std::chrono::milliseconds timeout;
@@ -248,39 +246,44 @@ struct HttpPool::Impl {
   }
 };
 
-HttpPool::HttpPool(ServerAddress server, std::string token, std::chrono::milliseconds timeout)
-    : m_impl(std::make_unique<Impl>()) {
-  m_impl->server = std::move(server);
-  if (!token.empty()) {
-    m_impl->authorization = "Bearer " + token;
+class HttpTransport final : public Transport {
+public:
+  HttpTransport(ServerAddress server, std::string token, std::chrono::milliseconds timeout) {
+    m_pool.server = std::move(server);
+    if (!token.empty()) {
+      m_pool.authorization = "Bearer " + token;
+    }
+    m_pool.timeout = timeout;
   }
-  m_impl->timeout = timeout;
-}
 
-HttpPool::~HttpPool() = default;
-
-Result<Response> HttpPool::send(const Request& request, BodySink* sink) {
-  bool reused = false;
-  auto connection = m_impl->take(reused);
-  bool answered = false;
-  bool keep_alive = false;
-  auto response = m_impl->exchange(*connection, request, sink, answered, keep_alive);
-  if (!response && reused && !answered && response.error().code == Errc::io) {
-    connection = std::make_unique<Connection>();
-    response = m_impl->exchange(*connection, request, sink, answered, keep_alive);
+  Result<Response> send(const Request& request, BodySink* sink) override {
+    bool reused = false;
+    auto connection = m_pool.take(reused);
+    bool answered = false;
+    bool keep_alive = false;
+    auto response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
+    if (!response && reused && !answered && response.error().code == Errc::io) {
+      connection = std::make_unique<Connection>();
+      response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
+    }
+    if (response && keep_alive) {
+      m_pool.give_back(std::move(connection));
+    }
+    return response;
   }
-  if (response && keep_alive) {
-    m_impl->give_back(std::move(connection));
-  }
-  return response;
-}
 
-std::uint64_t HttpPool::bytes_sent() const {
-  return m_impl->sent.load();
-}
+  std::uint64_t bytes_sent() const override { return m_pool.sent.load(); }
+  std::uint64_t bytes_received() const override { return m_pool.received.load(); }
 
-std::uint64_t HttpPool::bytes_received() const {
-  return m_impl->received.load();
+private:
+  HttpPool m_pool;
+};
+
+} // namespace
+
+std::unique_ptr<Transport> make_http_transport(ServerAddress server, std::string token,
+                                               std::chrono::milliseconds timeout) {
+  return std::make_unique<HttpTransport>(std::move(server), std::move(token), timeout);
 }
 
 } // namespace ingot::client

@@ -2,16 +2,16 @@
 #pragma once
 
 #include "cas/digest.hpp"
+#include "client/client.hpp"
 #include "client/tree.hpp"
 #include "util/result.hpp"
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <string_view>
 
 namespace ingot::client {
-
-class Client;
 
 // What a transfer did. "Transferred" went over the network; "present" was already there (on
 // the server for a push, at the destination for a pull) and was not sent.
@@ -42,6 +42,15 @@ public:
 // Directory digest in the summary.
 [[nodiscard]] Result<TransferSummary> push_tree(Client& client, const std::filesystem::path& dir,
                                                 ProgressSink* progress = nullptr);
+
+// Points ref `name` at `root`, the tree pushed from `dir`. The server refuses a ref to a tree
+// it does not hold whole (Errc::invalid_argument): a blob found present during the push may
+// have been evicted since. Then `dir` is pushed once more, sending what is gone, and the ref
+// set again; a second refusal is returned as it is.
+[[nodiscard]] Result<RefInfo> set_ref_to_pushed_tree(Client& client,
+                                                     const std::filesystem::path& dir,
+                                                     const cas::Digest& root, std::string_view name,
+                                                     Pinned pinned);
 
 struct PullOptions {
   EscapingSymlinks symlinks = EscapingSymlinks::refuse;

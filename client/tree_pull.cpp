@@ -1,13 +1,15 @@
 #include "client/client.hpp"
 #include "client/parallel.hpp"
+#include "client/temp_path.hpp"
 #include "client/transfer.hpp"
 #include "util/file_io.hpp"
+#include "util/function_ref.hpp"
 
-#include <atomic>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <unordered_map>
+#include <vector>
 
 namespace ingot::client {
 
@@ -15,25 +17,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// A local copy of a file already pulled moves through this much memory at a time.
+constexpr std::size_t k_copy_buffer = 1u << 20;
+
 unsigned mode_of(const TreeFile& f) {
   return f.executable ? 0755 : 0644;
 }
 
-fs::path temp_beside(const fs::path& path) {
-  static std::atomic<std::uint64_t> counter{0};
-  return path.parent_path() /
-         ("." + path.filename().string() + ".ingot-" + std::to_string(::getpid()) + "-" +
-          std::to_string(counter.fetch_add(1)));
-}
-
-// Writes under a temporary name and renames, so the path never holds a partial file.
-Result<void> write_atomic(const fs::path& path, std::string_view data, unsigned mode) {
-  const auto temp = temp_beside(path);
+// Creates `path` whole or not at all: `fill` writes the content into a temporary file beside
+// it, which gets `mode` and is renamed over `path`; on any failure the temporary file goes.
+Result<void> create_atomic(const fs::path& path, unsigned mode,
+                           FunctionRef<Result<void>(int fd)> fill) {
+  const auto temp = temp_path_beside(path);
   auto fd = open_file(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (!fd) {
     return std::move(fd).error();
   }
-  auto r = write_all(fd->get(), as_bytes(data), temp);
+  auto r = fill(fd->get());
   if (r && ::fchmod(fd->get(), mode) != 0) {
     r = errno_error(errno, "cannot set the mode of " + temp.string());
   }
@@ -47,20 +47,33 @@ Result<void> write_atomic(const fs::path& path, std::string_view data, unsigned 
   return r;
 }
 
+Result<void> write_atomic(const fs::path& path, std::string_view data, unsigned mode) {
+  return create_atomic(path, mode, [&](int fd) { return write_all(fd, as_bytes(data), path); });
+}
+
+// Copies with checked writes, not std::filesystem::copy_file: libstdc++ 12's (sendfile) gave
+// success for a copy that a full disk had cut short.
 Result<void> copy_atomic(const fs::path& from, const fs::path& to, unsigned mode) {
-  const auto temp = temp_beside(to);
-  std::error_code ec;
-  fs::copy_file(from, temp, ec);
-  if (ec) {
-    return make_error(Errc::io, "cannot copy " + from.string() + " to " + temp.string() + ": " +
-                                    ec.message());
+  auto in = open_file(from, O_RDONLY | O_CLOEXEC);
+  if (!in) {
+    return std::move(in).error();
   }
-  if (::chmod(temp.c_str(), mode) != 0 || ::rename(temp.c_str(), to.c_str()) != 0) {
-    auto e = errno_error(errno, "cannot put " + to.string() + " in place");
-    ::unlink(temp.c_str());
-    return e;
-  }
-  return {};
+  return create_atomic(to, mode, [&](int fd) -> Result<void> {
+    std::vector<std::uint8_t> buffer(k_copy_buffer);
+    for (std::uint64_t offset = 0;;) {
+      auto n = pread_full(in->get(), buffer, offset, from);
+      if (!n) {
+        return std::move(n).error();
+      }
+      if (auto w = write_all(fd, ByteView(buffer.data(), *n), to); !w) {
+        return w;
+      }
+      offset += *n;
+      if (*n < buffer.size()) {
+        return {};
+      }
+    }
+  });
 }
 
 // Creates a directory of the tree; something else already at its path is an error, so that
@@ -123,7 +136,7 @@ Result<void> make_symlink(const fs::path& path, const std::string& target) {
       }
     }
   }
-  const auto temp = temp_beside(path);
+  const auto temp = temp_path_beside(path);
   if (::symlink(target.c_str(), temp.c_str()) != 0) {
     return errno_error(errno, "cannot create symlink " + path.string());
   }

@@ -191,4 +191,18 @@ Result<TransferSummary> push_tree(Client& client, const fs::path& dir, ProgressS
   return summary;
 }
 
+Result<RefInfo> set_ref_to_pushed_tree(Client& client, const fs::path& dir, const cas::Digest& root,
+                                       std::string_view name, Pinned pinned) {
+  auto set = client.put_ref(name, root, pinned);
+  if (set || set.error().code != Errc::invalid_argument) {
+    return set;
+  }
+  // Once: if the tree is still incomplete, the ref or the tree is what is wrong, or GC evicts
+  // faster than this client pushes; pushing again would not change either.
+  if (auto again = push_tree(client, dir); !again) {
+    return std::move(again).error();
+  }
+  return client.put_ref(name, root, pinned);
+}
+
 } // namespace ingot::client

@@ -90,14 +90,8 @@ int cmd_push_tree(const TreeArgs& a) {
   std::optional<client::RefInfo> ref;
   if (!a.ref.empty()) {
     const auto pinned = a.pin ? client::Pinned::yes : client::Pinned::no;
-    auto set = (*c)->put_ref(a.ref, summary->root, pinned);
-    // A blob found present may have been evicted before the ref could pin it (the server
-    // refuses a ref to an incomplete tree): pushing again sends what is gone.
-    if (!set && set.error().code == Errc::invalid_argument) {
-      if (auto again = client::push_tree(**c, a.positional.front()); again) {
-        set = (*c)->put_ref(a.ref, summary->root, pinned);
-      }
-    }
+    auto set =
+        client::set_ref_to_pushed_tree(**c, a.positional.front(), summary->root, a.ref, pinned);
     if (!set) {
       return fail(set.error());
     }

@@ -17,49 +17,17 @@
 # Needs root (mount) and loop devices: exits 77 (skipped) when it cannot mount, and only then.
 source "$(dirname "$0")/lib.sh"
 
-skip() {
-  echo "SKIP [$TEST_NAME]: $*"
-  exit 77
-}
-
 KIB=1024
 MIB=$((1024 * KIB))
 DISK_MIB=96
 # Below the inline threshold (1/4096 of --max-size, at most 32 KiB): stored in the index.
 SMALL_MAX=$((30 * KIB))
 
-for tool in mkfs.ext4 losetup mount umount mountpoint python3; do
-  command -v "$tool" >/dev/null || fail "$tool is needed and is not installed (scripts/deps.sh test)"
-done
+command -v python3 >/dev/null || fail "python3 is needed and is not installed (scripts/deps.sh test)"
 
 # --- the disk --------------------------------------------------------------------------------
 
-LOOP=
-MNT=
-# Run by lib.sh's exit trap once the servers are killed (a busy mount cannot be unmounted),
-# before it removes $TMP with the mount point in it.
-unmount_disk() {
-  if [[ -n $MNT ]] && mountpoint -q "$MNT"; then
-    umount "$MNT" || umount -l "$MNT" || echo "WARNING: cannot unmount $MNT" >&2
-  fi
-  if [[ -n $LOOP ]]; then
-    losetup -d "$LOOP" 2>/dev/null || true
-  fi
-}
-_CLEANUP_HOOKS+=(unmount_disk)
-
-[[ $(id -u) -eq 0 ]] || skip "mounting a loop device needs root (running as uid $(id -u))"
-IMG="$TMP/disk.img"
-truncate -s "${DISK_MIB}M" "$IMG" || fail "truncate -s ${DISK_MIB}M $IMG failed"
-# -m 0: no blocks reserved for root, so the server (root here) sees the same full disk as a
-# service user would.
-mkfs.ext4 -q -F -m 0 "$IMG" >"$TMP/mkfs.log" 2>&1 || fail "mkfs.ext4 failed: $(cat "$TMP/mkfs.log")"
-LOOP=$(losetup --find --show "$IMG" 2>"$TMP/losetup.log") ||
-  skip "no loop device to attach $IMG to: $(head -c 300 "$TMP/losetup.log")"
-MNT="$TMP/mnt"
-mkdir -p "$MNT"
-mount -t ext4 "$LOOP" "$MNT" 2>"$TMP/mount.log" ||
-  skip "cannot mount $LOOP (ext4) on $MNT: $(head -c 300 "$TMP/mount.log")"
+mount_scratch_disk "$DISK_MIB"
 ok "a ${DISK_MIB} MiB ext4 on $LOOP at $MNT: $(df -h --output=size,avail "$MNT" | tail -n 1)"
 
 # --- helpers ---------------------------------------------------------------------------------

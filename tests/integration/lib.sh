@@ -74,6 +74,61 @@ expect_json() {
     "$1" "$2" || fail "$3: $2 does not hold for $(tr -d ' \n' <"$1" | head -c 1500)"
 }
 
+skip() {
+  echo "SKIP [$TEST_NAME]: $*"
+  exit 77
+}
+
+# mount_scratch_disk MIB: a new ext4 of MIB MiB on a loop device, mounted at $TMP/mnt (sets
+# MNT and LOOP) and unmounted at exit, for tests of a full disk. Exits 77 (skipped) where it
+# cannot mount (not root, no loop device, mount refused), and only then.
+LOOP=
+MNT=
+mount_scratch_disk() {
+  local mib=$1 tool
+  for tool in mkfs.ext4 losetup mount umount mountpoint; do
+    command -v "$tool" >/dev/null || fail "$tool is needed and is not installed (scripts/deps.sh test)"
+  done
+  _CLEANUP_HOOKS+=(_unmount_scratch_disk)
+  [[ $(id -u) -eq 0 ]] || skip "mounting a loop device needs root (running as uid $(id -u))"
+  local img="$TMP/disk.img"
+  truncate -s "${mib}M" "$img" || fail "truncate -s ${mib}M $img failed"
+  # -m 0: no blocks reserved for root, so root here sees the same full disk as a service user.
+  mkfs.ext4 -q -F -m 0 "$img" >"$TMP/mkfs.log" 2>&1 || fail "mkfs.ext4 failed: $(cat "$TMP/mkfs.log")"
+  LOOP=$(losetup --find --show "$img" 2>"$TMP/losetup.log") ||
+    skip "no loop device to attach $img to: $(head -c 300 "$TMP/losetup.log")"
+  MNT="$TMP/mnt"
+  mkdir -p "$MNT"
+  mount -t ext4 "$LOOP" "$MNT" 2>"$TMP/mount.log" ||
+    skip "cannot mount $LOOP (ext4) on $MNT: $(head -c 300 "$TMP/mount.log")"
+}
+
+# Run by the exit trap once the servers are killed (a busy mount cannot be unmounted), before
+# $TMP, with the mount point in it, is removed.
+_unmount_scratch_disk() {
+  if [[ -n $MNT ]] && mountpoint -q "$MNT"; then
+    umount "$MNT" || umount -l "$MNT" || echo "WARNING: cannot unmount $MNT" >&2
+  fi
+  if [[ -n $LOOP ]]; then
+    losetup -d "$LOOP" 2>/dev/null || true
+  fi
+}
+
+# cli NAME ARGS...: runs ingot; stdout to $TMP/NAME.out, stderr to
+# $TMP/NAME.err; sets RC.
+cli() {
+  local name=$1
+  shift
+  RC=0
+  "$INGOT" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
+}
+
+expect_rc() {
+  local want=$1 name=$2
+  [[ $RC -eq $want ]] ||
+    fail "$name exited $RC, expected $want; stderr: $(head -c 800 "$TMP/$name.err")"
+}
+
 # start_server DATA_DIR [serve options...]: starts `ingot serve` on a free port and returns once
 # it has printed its first line ("ingot: serving DIR (…) on http://127.0.0.1:PORT/"), read
 # through a fifo: no sleeping. Sets SERVER_PID, SERVER_LOG (all of its stderr), PORT and URL.

@@ -24,21 +24,6 @@ expect_same_tree() {
   ok "$what: $(snapshot "$a" | wc -l) entries equal, contents and modes"
 }
 
-# cli NAME ARGS...: runs ingot with the server's URL; stdout to $TMP/NAME.out, stderr to
-# $TMP/NAME.err; sets RC.
-cli() {
-  local name=$1
-  shift
-  RC=0
-  "$INGOT" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" || RC=$?
-}
-
-expect_rc() {
-  local want=$1 name=$2
-  [[ $RC -eq $want ]] ||
-    fail "$name exited $RC, expected $want; stderr: $(head -c 800 "$TMP/$name.err")"
-}
-
 # --- a tree with everything a build output has -------------------------------------------------
 SRC="$TMP/src"
 python3 - "$SRC" <<'PY'
