@@ -111,7 +111,7 @@ void put_ref_body(cas::Store& st, std::string_view name_line, std::string_view b
   auto digest = cas::parse_digest_text(j["digest"].get<std::string>());
   FUZZ_CHECK(digest);
   check_closure(st, *digest);
-  FUZZ_CHECK(delete_ref(st, *route).status == 200);
+  FUZZ_CHECK(delete_ref(ops_over(st), k_caller, *route).status == 200);
 }
 
 } // namespace
