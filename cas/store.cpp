@@ -201,12 +201,12 @@ std::optional<std::uint64_t> StoreImpl::recorded_max_size() {
 
 Result<std::unique_ptr<BlobWriter>> StoreImpl::begin_write(std::optional<Digest> expected) {
   expect_may_block("Store::begin_write");
-  return make_writer(WriterParts{m_options, m_space, m_leases, m_records}, expected);
+  return make_writer(writer_parts(), expected);
 }
 
 Result<Digest> StoreImpl::put(ByteView data, std::optional<Digest> expected) {
   expect_may_block("Store::put");
-  auto writer = make_writer(WriterParts{m_options, m_space, m_leases, m_records}, expected);
+  auto writer = make_writer(writer_parts(), expected);
   if (!writer) {
     return std::move(writer).error();
   }

@@ -22,6 +22,7 @@
 #include "cas/recency.hpp"
 #include "cas/space_account.hpp"
 #include "cas/store.hpp"
+#include "cas/store_writer.hpp"
 #include "cas/usage_counters.hpp"
 
 #include <memory>
@@ -73,6 +74,9 @@ public:
                                                              std::size_t limit) override;
 
 private:
+  // What a writer works with, so that it never calls back into the store.
+  WriterParts writer_parts() { return {m_options, m_space, m_leases, m_records}; }
+
   StoreOptions m_options;
   LockFile m_lock;
   std::unique_ptr<Index> m_index;
