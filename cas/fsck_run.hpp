@@ -1,9 +1,14 @@
-// Internal to cas/: one run of Store::fsck. store_fsck.cpp checks blob records and namespace
-// entries; store_fsck_index.cpp the tables derived from them (pins, last uses, the eviction
-// order, back references) and the usage counters; store_fsck_files.cpp blobs/ and tmp/.
+// Internal to cas/: one run of Store::fsck. fsck.cpp checks blob records and namespace
+// entries; fsck_index.cpp the tables derived from them (pins, last uses, the eviction order,
+// back references) and the usage counters; fsck_files.cpp blobs/ and tmp/.
 #pragma once
 
-#include "cas/store_impl.hpp"
+#include "cas/blob_records.hpp"
+#include "cas/entries.hpp"
+#include "cas/hash_hasher.hpp"
+#include "cas/index.hpp"
+#include "cas/pins.hpp"
+#include "cas/usage_counters.hpp"
 
 #include <functional>
 #include <optional>
@@ -13,10 +18,21 @@
 
 namespace ingot::cas {
 
-// A friend of StoreImpl, for its locks, index and files.
+// What fsck works with: the store's parts, for their locks, and the index's records as
+// stored. Removals and the empty blob's rewrite go through the store itself, so that they
+// maintain what any removal or write does.
+struct FsckParts {
+  Store& store;
+  Index& index;
+  BlobRecords& records; // per-digest locks, checksums, files
+  Entries& entries;     // per-key locks
+  Pins& pins;           // the pin lock
+  UsageCounters& usage;
+};
+
 class FsckRun {
 public:
-  FsckRun(StoreImpl& store, Repair repair) : m_store(store), m_repair(repair) {}
+  FsckRun(const FsckParts& parts, Repair repair) : m_parts(parts), m_repair(repair) {}
 
   Result<FsckReport> run();
 
@@ -32,19 +48,19 @@ private:
   // One record of the snapshot, handed to the check of its table.
   Result<void> check_record(IndexTable table, std::string_view key, std::string_view value);
 
-  // --- blob records (store_fsck.cpp) ---
+  // --- blob records (fsck.cpp) ---
   Result<void> check_blob(std::string_view key, std::string_view value);
   Result<std::string> drop_blob(const Hash& hash, const BlobRecord& record, std::string action);
   Result<std::string> drop_unreadable_blob(const Hash& hash);
   Result<void> rewrite_empty_blob(const BlobRecord* record);
 
-  // --- namespace entries (store_fsck.cpp) ---
+  // --- namespace entries (fsck.cpp) ---
   Result<void> check_entry(Namespace ns, std::string_view key, std::string_view value);
   Result<void> keep_if_pinned(Namespace ns, std::string_view key);
   Result<std::string> drop_entry(Namespace ns, std::string_view key,
                                  const std::optional<Digest>& value, const std::string& why);
 
-  // --- files (store_fsck_files.cpp) ---
+  // --- files (fsck_files.cpp) ---
   Result<void> scan_blob_files();
   Result<void> scan_shard(const std::filesystem::path& dir, const std::string& shard);
   Result<void> check_blob_file(const std::filesystem::directory_entry& entry,
@@ -52,7 +68,7 @@ private:
   Result<void> scan_tmp();
   void report_removed_temps();
 
-  // --- derived tables and counters (store_fsck_index.cpp) ---
+  // --- derived tables and counters (fsck_index.cpp) ---
   Result<void> check_meta(std::string_view key, std::string_view value);
   Result<void> check_pin_record(std::string_view key, std::string_view value);
   Result<void> check_recency(const Hash& hash, const BlobRecord& record);
@@ -64,7 +80,7 @@ private:
   Result<void> check_pins();
   void check_usage(const UsageDelta& recorded);
 
-  StoreImpl& m_store;
+  FsckParts m_parts;
   Repair m_repair;
   FsckReport m_report;
   UsageDelta m_counted; // what the records in the snapshot add up to

@@ -1,103 +1,15 @@
-#include "cas/index.hpp"
+#include "cas/index_rocks.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include <rocksdb/cache.h>
-#include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
-#include <rocksdb/merge_operator.h>
-#include <rocksdb/metadata.h>
 #include <rocksdb/snapshot.h>
-#include <rocksdb/table.h>
-#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
 namespace ingot::cas {
 
 namespace {
-
-std::string lru_key(std::int64_t tick, const Hash& h) {
-  std::string key(8 + h.size(), '\0');
-  const auto t = static_cast<std::uint64_t>(tick);
-  for (int i = 0; i < 8; ++i) {
-    key[static_cast<std::size_t>(i)] = static_cast<char>((t >> (56 - 8 * i)) & 0xff);
-  }
-  std::memcpy(key.data() + 8, h.data(), h.size());
-  return key;
-}
-
-template <class T>
-std::string encode_int(T v) {
-  std::string out(sizeof(T), '\0');
-  std::memcpy(out.data(), &v, sizeof(T));
-  return out;
-}
-
-template <class T>
-std::optional<T> decode_int(std::string_view in) {
-  if (in.size() != sizeof(T)) {
-    return std::nullopt;
-  }
-  T v;
-  std::memcpy(&v, in.data(), sizeof(T));
-  return v;
-}
-
-std::string back_reference_key(const Hash& h, Namespace ns, std::string_view key) {
-  std::string out(reinterpret_cast<const char*>(h.data()), h.size());
-  out.push_back(static_cast<char>(ns));
-  out.append(key);
-  return out;
-}
-
-std::string pending_key(const Hash& h) {
-  std::string key(k_pending_prefix);
-  key.append(reinterpret_cast<const char*>(h.data()), h.size());
-  return key;
-}
-
-Error to_error(const rocksdb::Status& s, const std::string& what) {
-  Errc code = Errc::io;
-  if (s.IsNoSpace()) {
-    code = Errc::no_space;
-  } else if (s.IsCorruption()) {
-    code = Errc::corrupt;
-  } else if (s.IsNotFound()) {
-    code = Errc::not_found;
-  } else if (s.IsBusy() || s.IsTimedOut()) {
-    code = Errc::busy;
-  }
-  return make_error(code, "index: " + what + ": " + s.ToString());
-}
-
-rocksdb::Slice slice(const Hash& h) {
-  return {reinterpret_cast<const char*>(h.data()), h.size()};
-}
-
-// Sums usage deltas, so concurrent commits add to the counters without a read-modify-write.
-class UsageMerge final : public rocksdb::AssociativeMergeOperator {
-public:
-  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
-             std::string* new_value, rocksdb::Logger*) const override {
-    UsageDelta sum;
-    if (existing != nullptr) {
-      auto e = decode_usage(existing->ToStringView());
-      if (!e) {
-        return false;
-      }
-      sum = *e;
-    }
-    auto d = decode_usage(value.ToStringView());
-    if (!d) {
-      return false;
-    }
-    *new_value = encode_usage(add(sum, *d));
-    return true;
-  }
-  const char* Name() const override { return "IngotUsageMerge"; }
-};
 
 class RocksIndex final : public Index {
 public:
@@ -526,21 +438,7 @@ public:
     return out;
   }
 
-  Result<UsageDelta> load_usage() override {
-    std::string value;
-    const auto s = m_db->Get(rocksdb::ReadOptions(), m_meta, k_usage_key, &value);
-    if (s.IsNotFound()) {
-      return UsageDelta{};
-    }
-    if (!s.ok()) {
-      return to_error(s, "reading usage counters");
-    }
-    auto usage = decode_usage(value);
-    if (!usage) {
-      return make_error(Errc::corrupt, "index: unreadable usage counters");
-    }
-    return *usage;
-  }
+  Result<UsageDelta> load_usage() override { return read_usage(rocksdb::ReadOptions()); }
 
   Result<void> for_each_blob(const BlobVisitor& visit) override {
     rocksdb::ReadOptions options;
@@ -584,19 +482,7 @@ public:
         break;
       }
     }
-    std::string value;
-    const auto s = m_db->Get(options, m_meta, k_usage_key, &value);
-    if (s.IsNotFound()) {
-      return UsageDelta{};
-    }
-    if (!s.ok()) {
-      return to_error(s, "reading usage counters");
-    }
-    auto usage = decode_usage(value);
-    if (!usage) {
-      return make_error(Errc::corrupt, "index: unreadable usage counters");
-    }
-    return *usage;
+    return read_usage(options);
   }
 
   Result<void> delete_raw(IndexTable table, std::string_view key,
@@ -619,6 +505,23 @@ public:
   }
 
 private:
+  // The usage counters as of `options` (a snapshot, or now).
+  Result<UsageDelta> read_usage(const rocksdb::ReadOptions& options) {
+    std::string value;
+    const auto s = m_db->Get(options, m_meta, k_usage_key, &value);
+    if (s.IsNotFound()) {
+      return UsageDelta{};
+    }
+    if (!s.ok()) {
+      return to_error(s, "reading usage counters");
+    }
+    auto usage = decode_usage(value);
+    if (!usage) {
+      return make_error(Errc::corrupt, "index: unreadable usage counters");
+    }
+    return *usage;
+  }
+
   rocksdb::ColumnFamilyHandle* cf(Namespace ns) const { return cf(table_of(ns)); }
 
   // Puts a blob at `tick` in the eviction order (from `old`), or only records the use when a
@@ -663,99 +566,11 @@ private:
   rocksdb::ColumnFamilyHandle* m_pins = nullptr;
 };
 
-rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
-                                           std::uint64_t write_buffer) {
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = cache;
-  // Bloom filters make misses (FindMissing, cache misses) cost no disk read.
-  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.cache_index_and_filter_blocks = true;
-  table.pin_l0_filter_and_index_blocks_in_cache = true;
-  rocksdb::ColumnFamilyOptions cf;
-  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  cf.write_buffer_size = write_buffer;
-  // Eviction deletes in bulk: files dense with tombstones are compacted soon, so the space
-  // comes back and scans of the eviction order do not wade through deleted keys.
-  cf.table_properties_collector_factories.push_back(
-      rocksdb::NewCompactOnDeletionCollectorFactory(256, 64));
-  // Compactions write their output before they drop their inputs: smaller ones keep that
-  // transient disk use small next to --max-size. This bounds compactions below L1 only; one
-  // from L0 takes all of L1, as headroom() counts.
-  cf.target_file_size_base = std::max<std::uint64_t>(write_buffer, 1 << 20);
-  // headroom() counts on L0 compacting into L1 (RocksDB's default before 8.4; said here so
-  // that a newer RocksDB does not compact L0 into the last level instead).
-  cf.level_compaction_dynamic_level_bytes = false;
-  cf.max_compaction_bytes = 8 * cf.target_file_size_base;
-  return cf;
-}
-
 } // namespace
 
-std::optional<LruKey> parse_lru_key(std::string_view key) {
-  if (key.size() != 8 + sizeof(Hash)) {
-    return std::nullopt;
-  }
-  std::uint64_t t = 0;
-  for (int i = 0; i < 8; ++i) {
-    t = (t << 8) | static_cast<std::uint8_t>(key[static_cast<std::size_t>(i)]);
-  }
-  LruKey out;
-  out.tick = static_cast<std::int64_t>(t);
-  std::memcpy(out.hash.data(), key.data() + 8, out.hash.size());
-  return out;
-}
-
-std::optional<std::pair<Hash, EntryRef>> parse_back_reference_key(std::string_view key) {
-  if (key.size() <= sizeof(Hash) ||
-      static_cast<std::uint8_t>(key[sizeof(Hash)]) >= k_namespaces.size()) {
-    return std::nullopt;
-  }
-  Hash hash;
-  std::memcpy(hash.data(), key.data(), hash.size());
-  return std::pair{hash, EntryRef{static_cast<Namespace>(key[sizeof(Hash)]),
-                                  std::string(key.substr(sizeof(Hash) + 1))}};
-}
-
-Result<std::unique_ptr<Index>> Index::open(const std::filesystem::path& dir,
-                                           const IndexOptions& index_options) {
-  const std::uint64_t buffer = index_options.write_buffer_size;
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  options.max_background_jobs = 2;
-  // RocksDB's info LOG (compactions, flushes, stalls) grows without end unless rolled: it
-  // is rolled at the size of a write buffer, within 256 KiB .. 4 MiB, and two old ones kept,
-  // so it takes little of a small --max-size.
-  options.max_log_file_size = std::clamp<std::uint64_t>(buffer, 256 << 10, 4 << 20);
-  options.keep_log_file_num = 2;
-  options.recycle_log_file_num = 0;
-  options.max_total_wal_size = 4 * buffer;
-  options.db_write_buffer_size = 4 * buffer;
-  options.max_manifest_file_size = 4 << 20;
-
-  auto cache = rocksdb::NewLRUCache(64 << 20);
-  auto blobs = table_options(cache, buffer);
-  // Blob values are already compressed by the writer when that pays.
-  blobs.compression = rocksdb::kNoCompression;
-  auto small = table_options(cache, std::max<std::uint64_t>(buffer / 4, 64 << 10));
-  auto meta = small;
-  meta.merge_operator = std::make_shared<UsageMerge>();
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors{
-      {rocksdb::kDefaultColumnFamilyName, small}};
-  for (const auto table : k_index_tables) {
-    descriptors.emplace_back(std::string(to_string(table)), table == IndexTable::blobs  ? blobs
-                                                            : table == IndexTable::meta ? meta
-                                                                                        : small);
-  }
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  const auto s = rocksdb::DB::Open(options, dir.string(), descriptors, &handles, &raw);
-  if (!s.ok()) {
-    return to_error(s, "cannot open " + dir.string());
-  }
-  return std::unique_ptr<Index>(
-      std::make_unique<RocksIndex>(std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+std::unique_ptr<Index> make_rocks_index(std::unique_ptr<rocksdb::DB> db,
+                                        std::vector<rocksdb::ColumnFamilyHandle*> handles) {
+  return std::make_unique<RocksIndex>(std::move(db), std::move(handles));
 }
 
 } // namespace ingot::cas

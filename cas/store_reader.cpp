@@ -1,6 +1,6 @@
 // The read path: a byte range of either view of a blob, from the index or from a file.
+#include "cas/blob_records.hpp"
 #include "cas/codec.hpp"
-#include "cas/store_impl.hpp"
 #include "util/hex.hpp"
 
 #include <algorithm>

@@ -1,7 +1,11 @@
 // The streaming write path: hash and buffer the first bytes; small blobs go inline, larger
 // ones are probed once for compressibility and streamed to a temp file, raw or as zstd.
+#include "cas/store_writer.hpp"
+
+#include "cas/blob_records.hpp"
 #include "cas/codec.hpp"
-#include "cas/store_impl.hpp"
+#include "cas/leases.hpp"
+#include "cas/space_account.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -37,15 +41,15 @@ std::uint64_t disk_bound(std::uint64_t size) {
 
 class StoreWriter final : public BlobWriter {
 public:
-  StoreWriter(StoreImpl& store, std::optional<Digest> expected)
-      : m_store(store), m_expected(expected),
-        m_buffer_limit(std::max<std::uint64_t>(store.options().inline_threshold, k_probe_bytes)) {
+  StoreWriter(const WriterParts& parts, std::optional<Digest> expected)
+      : m_parts(parts), m_expected(expected),
+        m_buffer_limit(std::max<std::uint64_t>(parts.options.inline_threshold, k_probe_bytes)) {
     // A build re-pushing unchanged outputs sends blobs the store already holds: those are
     // hashed to verify them, but not written and fsynced only to be thrown away. The lease
     // keeps GC from evicting the blob until the upload ends.
-    if (size_known() && expected->size > store.options().inline_threshold) {
-      m_lease.emplace(store, std::vector<Hash>{expected->hash});
-      m_verify_only = store.contains_written(expected->hash);
+    if (size_known() && expected->size > parts.options.inline_threshold) {
+      m_lease.emplace(parts.leases, std::vector<Hash>{expected->hash});
+      m_verify_only = parts.records.contains(expected->hash, Use::write);
       if (!m_verify_only) {
         m_lease.reset();
       }
@@ -57,7 +61,7 @@ public:
     if (m_verify_only || !size_known()) {
       return {};
     }
-    auto r = m_store.reserve(disk_bound(m_expected->size));
+    auto r = m_parts.space.reserve(disk_bound(m_expected->size));
     if (!r) {
       return std::move(r).error();
     }
@@ -101,7 +105,7 @@ public:
   }
 
   bool commit_blocks() const override {
-    return !m_verify_only && m_size > m_store.options().inline_threshold;
+    return !m_verify_only && m_size > m_parts.options.inline_threshold;
   }
 
 private:
@@ -115,8 +119,8 @@ private:
     if (need <= m_reservation.bytes()) {
       return {};
     }
-    auto more = m_store.reserve(
-        std::max(need - m_reservation.bytes(), reserve_step(m_store.options().max_size)));
+    auto more = m_parts.space.reserve(
+        std::max(need - m_reservation.bytes(), reserve_step(m_parts.options.max_size)));
     if (!more) {
       return std::move(more).error();
     }
@@ -162,7 +166,7 @@ private:
                                                     expected + " was expected; nothing was stored");
     }
     if (m_verify_only) {
-      if (!m_store.contains_written(digest.hash)) {
+      if (!m_parts.records.contains(digest.hash, Use::write)) {
         // Removed while the body arrived; its bytes were not kept, so the client must retry.
         return make_error(Errc::busy, "blob " + digest.hex() +
                                           " was removed while being uploaded again; retry");
@@ -172,7 +176,7 @@ private:
     BlobRecord record;
     record.size = digest.size;
     record.created_unix_s = std::time(nullptr);
-    if (!m_file && m_size <= m_store.options().inline_threshold) {
+    if (!m_file && m_size <= m_parts.options.inline_threshold) {
       return commit_inline(digest, record);
     }
     if (!m_file) {
@@ -186,7 +190,7 @@ private:
     record.codec = m_codec;
     record.stored_size = m_stored_size;
     record.xxh3 = XXH3_64bits_digest(m_xxh);
-    INGOT_TRY(m_store.commit_file(digest, record, *m_file));
+    INGOT_TRY(m_parts.records.commit_file(digest, record, *m_file));
     m_file.reset(); // removes the temp file if the blob was already there
     return digest;
   }
@@ -194,8 +198,8 @@ private:
   Result<Digest> commit_inline(const Digest& digest, BlobRecord& record) {
     ByteView stored = m_buffer;
     std::vector<std::uint8_t> compressed;
-    if (m_store.options().compression == Compression::automatic && m_size >= k_min_compress) {
-      auto c = compress_once(m_buffer, m_store.options().zstd_level);
+    if (m_parts.options.compression == Compression::automatic && m_size >= k_min_compress) {
+      auto c = compress_once(m_buffer, m_parts.options.zstd_level);
       if (c && worth_compressing(m_buffer, c->size())) {
         compressed = std::move(*c);
         stored = compressed;
@@ -205,14 +209,14 @@ private:
     record.is_inline = true;
     record.stored_size = stored.size();
     record.xxh3 = XXH3_64bits(stored.data(), stored.size());
-    INGOT_TRY(m_store.commit_inline(digest, record, stored));
+    INGOT_TRY(m_parts.records.commit_inline(digest, record, stored));
     return digest;
   }
 
   // Leaves buffering: picks the codec from the buffered head of the blob, opens the temp
   // file and pushes the buffer through.
   Result<void> start_file() {
-    auto file = m_store.files().create_temp();
+    auto file = m_parts.records.files().create_temp();
     if (!file) {
       return std::move(file).error();
     }
@@ -220,11 +224,11 @@ private:
     m_xxh = XXH3_createState();
     XXH3_64bits_reset(m_xxh);
     m_out.reserve(k_out_buffer);
-    if (m_store.options().compression == Compression::automatic) {
+    if (m_parts.options.compression == Compression::automatic) {
       const ByteView sample = ByteView(m_buffer).first(std::min(m_buffer.size(), k_probe_bytes));
       if (worth_compressing(sample, probe_compressed_size(sample))) {
         m_codec = Codec::zstd;
-        m_encoder = std::make_unique<ZstdEncoder>(m_store.options().zstd_level);
+        m_encoder = std::make_unique<ZstdEncoder>(m_parts.options.zstd_level);
       }
     }
     auto r = encode(m_buffer);
@@ -271,7 +275,7 @@ private:
     m_lease.reset();
   }
 
-  StoreImpl& m_store;
+  const WriterParts m_parts;
   std::optional<Digest> m_expected;
   const std::uint64_t m_buffer_limit;
   std::optional<Lease> m_lease;
@@ -292,8 +296,9 @@ private:
 
 } // namespace
 
-Result<std::unique_ptr<BlobWriter>> make_writer(StoreImpl& store, std::optional<Digest> expected) {
-  auto writer = std::make_unique<StoreWriter>(store, expected);
+Result<std::unique_ptr<BlobWriter>> make_writer(const WriterParts& parts,
+                                                std::optional<Digest> expected) {
+  auto writer = std::make_unique<StoreWriter>(parts, expected);
   INGOT_TRY(writer->reserve_up_front());
   return std::unique_ptr<BlobWriter>(std::move(writer));
 }

@@ -1,6 +1,6 @@
-// The size bound and garbage collection (cas/store_gc.cpp): the bound holds on disk, eviction
-// follows last use, entries go with their values, dry runs change nothing, and a store opened
-// over its bound shrinks after open. Pins, leases and reservations: gc_pins_test.cpp.
+// The size bound and garbage collection (cas/evictor.cpp, cas/space_account.cpp): the bound holds
+// on disk, eviction follows last use, entries go with their values, dry runs change nothing, and a
+// store opened over its bound shrinks after open. Pins, leases and reservations: gc_pins_test.cpp.
 //
 // Recency is in seconds of StoreOptions::clock, which these tests move by hand: the order of
 // eviction never depends on how fast the machine is.

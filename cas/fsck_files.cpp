@@ -46,7 +46,7 @@ Result<std::string> remove_path(const fs::path& path, const std::string& what,
 
 // The one full walk of blobs/ (restart and GC never need one).
 Result<void> FsckRun::scan_blob_files() {
-  const auto blobs = m_store.dir() / "blobs";
+  const auto blobs = m_parts.store.dir() / "blobs";
   auto entries = list_dir(blobs);
   if (!entries) {
     return std::move(entries).error();
@@ -97,8 +97,8 @@ Result<void> FsckRun::check_blob_file(const fs::directory_entry& entry, const st
   }
   // Under the digest's lock, which a commit holds from publishing the file to recording
   // it: a file without a record here is not one about to get one.
-  std::lock_guard lock(m_store.stripe(*hash));
-  auto blob = m_store.m_index->get_blob(*hash, WithData::no);
+  std::lock_guard lock(m_parts.records.lock(*hash));
+  auto blob = m_parts.index.get_blob(*hash, WithData::no);
   if (!blob) {
     if (blob.error().code == Errc::corrupt) {
       return {}; // an unreadable record, reported above; its repair takes the file along
@@ -119,7 +119,7 @@ Result<void> FsckRun::check_blob_file(const fs::directory_entry& entry, const st
 }
 
 Result<void> FsckRun::scan_tmp() {
-  const auto tmp = m_store.dir() / "tmp";
+  const auto tmp = m_parts.store.dir() / "tmp";
   auto entries = list_dir(tmp);
   if (!entries) {
     return std::move(entries).error();
@@ -138,7 +138,7 @@ Result<void> FsckRun::scan_tmp() {
 
 // Store::open() empties tmp/ whatever the mode: the previous owner's writes are over.
 void FsckRun::report_removed_temps() {
-  for (const auto& name : m_store.m_files.removed_temps()) {
+  for (const auto& name : m_parts.records.files().removed_temps()) {
     m_report.findings.push_back(FsckFinding{
         FsckIssue::temp_file, "tmp/" + name, "left over from a write that never finished", true,
         "removed leftover temp file tmp/" + name + " when the data dir was opened"});

@@ -27,7 +27,7 @@ std::string signed_text(std::int64_t v) {
 void FsckRun::bad_record(IndexTable table, std::string_view key, const std::string& why) {
   const auto name = std::string(to_string(table));
   found(FsckIssue::bad_record, name + " key " + hex_of(key), why, [&]() -> Result<std::string> {
-    INGOT_TRY(m_store.m_index->delete_raw(table, key, {}));
+    INGOT_TRY(m_parts.index.delete_raw(table, key, {}));
     return "dropped unreadable " + name + " record " + hex_of(key);
   });
 }
@@ -46,12 +46,12 @@ Result<void> FsckRun::check_meta(std::string_view key, std::string_view value) {
         std::to_string(value.size()) + " bytes, not a whole number of SHA-256 hashes",
         [&]() -> Result<std::string> {
           // What pin counts were taken for: the whole hashes, as every reader reads the set.
-          std::lock_guard lock(m_store.m_pin_mutex);
-          auto hashes = m_store.m_index->get_pin_set(name);
+          std::lock_guard lock(m_parts.pins.mutex());
+          auto hashes = m_parts.index.get_pin_set(name);
           if (!hashes) {
             return std::move(hashes).error();
           }
-          INGOT_TRY(m_store.m_index->put_pin_set(name, *hashes));
+          INGOT_TRY(m_parts.index.put_pin_set(name, *hashes));
           return "rewrote pin set " + quoted(name) + " with its " + std::to_string(hashes->size()) +
                  " whole hashes";
         });
@@ -84,10 +84,10 @@ Result<void> FsckRun::check_pin_record(std::string_view key, std::string_view va
 // Sets a blob's pin count to the number of pin sets naming it (`want` when the caller counted
 // them under the pin lock), with the pinned counters' change, as adjust_pin() does.
 Result<void> FsckRun::set_pin_count(const Hash& hash, std::optional<std::uint32_t> want) {
-  std::unique_lock pin_lock(m_store.m_pin_mutex, std::defer_lock);
+  std::unique_lock pin_lock(m_parts.pins.mutex(), std::defer_lock);
   if (!want) {
     pin_lock.lock();
-    auto sets = m_store.m_index->list_pin_sets();
+    auto sets = m_parts.index.list_pin_sets();
     if (!sets) {
       return std::move(sets).error();
     }
@@ -96,12 +96,12 @@ Result<void> FsckRun::set_pin_count(const Hash& hash, std::optional<std::uint32_
       *want += static_cast<std::uint32_t>(std::count(hashes.begin(), hashes.end(), hash));
     }
   }
-  std::lock_guard lock(m_store.stripe(hash));
-  auto blob = m_store.m_index->get_blob(hash, WithData::no);
+  std::lock_guard lock(m_parts.records.lock(hash));
+  auto blob = m_parts.index.get_blob(hash, WithData::no);
   if (!blob) {
     return std::move(blob).error();
   }
-  auto count = m_store.m_index->pin_count(hash);
+  auto count = m_parts.index.pin_count(hash);
   if (!count) {
     return std::move(count).error();
   }
@@ -111,8 +111,8 @@ Result<void> FsckRun::set_pin_count(const Hash& hash, std::optional<std::uint32_
     delta.pinned_blobs = *want == 0 ? -1 : 1;
     delta.pinned_bytes = *want == 0 ? -bytes : bytes;
   }
-  INGOT_TRY(m_store.m_index->set_pin_count(hash, *want, delta));
-  m_store.apply(delta);
+  INGOT_TRY(m_parts.index.set_pin_count(hash, *want, delta));
+  m_parts.usage.apply(delta);
   return {};
 }
 
@@ -122,19 +122,19 @@ Result<void> FsckRun::check_pins() {
   std::map<Hash, std::uint32_t> have;
   std::vector<std::pair<std::string, Hash>> missing;
   {
-    std::lock_guard lock(m_store.m_pin_mutex);
-    auto sets = m_store.m_index->list_pin_sets();
+    std::lock_guard lock(m_parts.pins.mutex());
+    auto sets = m_parts.index.list_pin_sets();
     if (!sets) {
       return std::move(sets).error();
     }
-    auto counts = m_store.m_index->list_pin_counts();
+    auto counts = m_parts.index.list_pin_counts();
     if (!counts) {
       return std::move(counts).error();
     }
     for (const auto& [name, hashes] : *sets) {
       for (const Hash& h : std::set<Hash>(hashes.begin(), hashes.end())) {
         ++want[h];
-        auto blob = m_store.m_index->get_blob(h, WithData::no);
+        auto blob = m_parts.index.get_blob(h, WithData::no);
         if (blob && !blob->has_value()) {
           missing.emplace_back(name, h); // an unreadable record is reported from its table
         }
@@ -185,15 +185,15 @@ Result<void> FsckRun::check_pins() {
 Result<void> FsckRun::check_recency(const Hash& hash, const BlobRecord& record) {
   std::string problem;
   {
-    std::lock_guard lock(m_store.stripe(hash));
-    auto last = m_store.m_index->last_use(hash);
+    std::lock_guard lock(m_parts.records.lock(hash));
+    auto last = m_parts.index.last_use(hash);
     if (!last) {
       if (last.error().code == Errc::corrupt) {
         return {}; // an unreadable last use: reported, and repaired, from its table
       }
       return std::move(last).error();
     }
-    auto pins = m_store.m_index->pin_count(hash);
+    auto pins = m_parts.index.pin_count(hash);
     if (!pins) {
       return std::move(pins).error();
     }
@@ -201,7 +201,7 @@ Result<void> FsckRun::check_recency(const Hash& hash, const BlobRecord& record) 
       problem = "has no last use: GC can never evict it";
     } else if (*pins == 0) {
       const LruKey key{**last, hash};
-      auto order = m_store.m_index->lru_scan(key, 1);
+      auto order = m_parts.index.lru_scan(key, 1);
       if (!order) {
         return std::move(order).error();
       }
@@ -214,10 +214,10 @@ Result<void> FsckRun::check_recency(const Hash& hash, const BlobRecord& record) 
     return {};
   }
   found(FsckIssue::eviction_order, to_hex(hash), problem, [&]() -> Result<std::string> {
-    std::lock_guard lock(m_store.stripe(hash));
-    auto last = m_store.m_index->last_use(hash);
+    std::lock_guard lock(m_parts.records.lock(hash));
+    auto last = m_parts.index.last_use(hash);
     const std::int64_t tick = last && *last ? **last : record.created_unix_s;
-    INGOT_TRY(m_store.m_index->reset_recency(hash, tick));
+    INGOT_TRY(m_parts.index.reset_recency(hash, tick));
     return "put blob " + to_hex(hash) + " back in the eviction order";
   });
   return {};
@@ -232,8 +232,8 @@ Result<void> FsckRun::check_last_use(std::string_view key, std::string_view valu
   std::memcpy(hash.data(), key.data(), hash.size());
   const bool readable = value.size() == sizeof(std::int64_t);
   {
-    std::lock_guard lock(m_store.stripe(hash));
-    auto blob = m_store.m_index->get_blob(hash, WithData::no);
+    std::lock_guard lock(m_parts.records.lock(hash));
+    auto blob = m_parts.index.get_blob(hash, WithData::no);
     if (!blob) {
       if (blob.error().code == Errc::corrupt) {
         return {}; // an unreadable blob record, reported from its table
@@ -243,7 +243,7 @@ Result<void> FsckRun::check_last_use(std::string_view key, std::string_view valu
     if (readable && blob->has_value()) {
       return {};
     }
-    auto still = m_store.m_index->has_raw(IndexTable::atime, key);
+    auto still = m_parts.index.has_raw(IndexTable::atime, key);
     if (!still) {
       return std::move(still).error();
     }
@@ -255,16 +255,16 @@ Result<void> FsckRun::check_last_use(std::string_view key, std::string_view valu
   const auto problem = readable ? std::string("last use recorded for a blob that is not stored")
                                 : "last use is " + std::to_string(value.size()) + " bytes, not 8";
   found(issue, to_hex(hash), problem, [&]() -> Result<std::string> {
-    std::lock_guard lock(m_store.stripe(hash));
-    auto blob = m_store.m_index->get_blob(hash, WithData::no);
+    std::lock_guard lock(m_parts.records.lock(hash));
+    auto blob = m_parts.index.get_blob(hash, WithData::no);
     if (!blob) {
       return std::move(blob).error();
     }
     if (blob->has_value()) {
-      INGOT_TRY(m_store.m_index->reset_recency(hash, (*blob)->record.created_unix_s));
+      INGOT_TRY(m_parts.index.reset_recency(hash, (*blob)->record.created_unix_s));
       return "recorded blob " + to_hex(hash) + " as last used when it was stored";
     }
-    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::atime, key, {}));
+    INGOT_TRY(m_parts.index.delete_raw(IndexTable::atime, key, {}));
     return "dropped the last use of blob " + to_hex(hash);
   });
   return {};
@@ -280,16 +280,16 @@ Result<void> FsckRun::check_lru(std::string_view key) {
   // Why the entry names no stored, unpinned blob last used at its tick; empty when it does.
   // Under the blob's lock, which every move in the order holds.
   const auto stale = [&]() -> Result<std::string> {
-    auto still = m_store.m_index->has_raw(IndexTable::lru, key);
+    auto still = m_parts.index.has_raw(IndexTable::lru, key);
     if (!still) {
       return std::move(still).error();
     }
     if (!*still) {
       return std::string(); // moved since the snapshot
     }
-    auto blob = m_store.m_index->get_blob(hash, WithData::no);
-    auto last = m_store.m_index->last_use(hash);
-    auto pins = m_store.m_index->pin_count(hash);
+    auto blob = m_parts.index.get_blob(hash, WithData::no);
+    auto last = m_parts.index.last_use(hash);
+    auto pins = m_parts.index.pin_count(hash);
     if (!blob || !last || !pins) {
       return std::string(); // unreadable records are reported from their own tables
     }
@@ -305,7 +305,7 @@ Result<void> FsckRun::check_lru(std::string_view key) {
     }
     return std::string();
   };
-  std::unique_lock checking(m_store.stripe(hash));
+  std::unique_lock checking(m_parts.records.lock(hash));
   auto why = stale();
   checking.unlock();
   if (!why) {
@@ -315,7 +315,7 @@ Result<void> FsckRun::check_lru(std::string_view key) {
     return {};
   }
   found(FsckIssue::eviction_order, "lru key " + hex_of(key), *why, [&]() -> Result<std::string> {
-    std::lock_guard lock(m_store.stripe(hash));
+    std::lock_guard lock(m_parts.records.lock(hash));
     auto again = stale();
     if (!again) {
       return std::move(again).error();
@@ -323,7 +323,7 @@ Result<void> FsckRun::check_lru(std::string_view key) {
     if (again->empty()) {
       return std::string("kept the entry: it is right now");
     }
-    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::lru, key, {}));
+    INGOT_TRY(m_parts.index.delete_raw(IndexTable::lru, key, {}));
     return "dropped the stale entry of blob " + to_hex(hash) + " from the eviction order";
   });
   return {};
@@ -362,8 +362,8 @@ void FsckRun::check_usage(const UsageDelta& recorded) {
           [&]() -> Result<std::string> {
             UsageDelta fix;
             fix.*field.member = is - was;
-            INGOT_TRY(m_store.m_index->add_usage(fix));
-            m_store.apply(fix);
+            INGOT_TRY(m_parts.index.add_usage(fix));
+            m_parts.usage.apply(fix);
             return "corrected the usage counter '" + name + "' by " + signed_text(is - was);
           });
   }

@@ -4,7 +4,7 @@
 // Order matters: pin counts against the pin sets first, then every table of the index from one
 // snapshot in k_index_tables order (pin counts before blob records, so that pinned bytes are
 // recounted; blob records before entries, so that entries naming a damaged blob can be told
-// apart), then the usage counters, then the files (store_fsck_files.cpp). Checks and repairs
+// apart), then the usage counters, then the files (fsck_files.cpp). Checks and repairs
 // take the same per-digest and per-key locks as writes and removals, so fsck may run while
 // the store is in use without removing what a writer is about to commit.
 #include "cas/fsck_run.hpp"
@@ -98,7 +98,7 @@ Result<FsckReport> FsckRun::run() {
   // has the repaired counts, and a blob the sets pin is never put in the eviction order.
   INGOT_TRY(check_pins());
   Result<void> failure;
-  auto recorded = m_store.m_index->for_each_raw(
+  auto recorded = m_parts.index.for_each_raw(
       [&](IndexTable table, std::string_view key, std::string_view value) {
         auto r = check_record(table, key, value);
         if (!r) {
@@ -155,7 +155,7 @@ void FsckRun::found(FsckIssue issue, std::string subject, std::string detail, co
 }
 
 std::string FsckRun::shown(const Hash& hash) const {
-  return m_store.m_files.path_of(hash).lexically_relative(m_store.dir()).string();
+  return m_parts.records.files().path_of(hash).lexically_relative(m_parts.store.dir()).string();
 }
 
 // --- blob records ---
@@ -165,7 +165,7 @@ Result<void> FsckRun::check_blob(std::string_view key, std::string_view value) {
     found(FsckIssue::bad_blob_record, "key " + hex_of(key),
           "a blob record whose key is " + std::to_string(key.size()) + " bytes, not a SHA-256",
           [&]() -> Result<std::string> {
-            INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, key, {}));
+            INGOT_TRY(m_parts.index.delete_raw(IndexTable::blobs, key, {}));
             return "dropped blob record with key " + hex_of(key);
           });
     return {};
@@ -192,23 +192,23 @@ Result<void> FsckRun::check_blob(std::string_view key, std::string_view value) {
     m_counted.pinned_bytes += static_cast<std::int64_t>(record->stored_size);
   }
 
-  auto check = m_store.check(hash, *record);
+  auto check = m_parts.records.check(hash, *record);
   if (!check) {
     return std::move(check).error();
   }
-  if (*check == StoreImpl::Check::gone) {
+  if (*check == BlobCheck::gone) {
     return {}; // removed since the snapshot was taken
   }
   ++m_report.blobs_checked;
   m_report.stored_bytes_checked += record->stored_size;
-  if (*check == StoreImpl::Check::corrupt) {
+  if (*check == BlobCheck::corrupt) {
     m_damaged.emplace(hash, "is corrupt");
     const auto where = record->is_inline ? std::string("inline") : shown(hash);
     found(FsckIssue::corrupt_blob, hex,
           "stored bytes (" + where + ") fail their XXH3 checksum: bit rot or tampering", [&] {
             return drop_blob(hash, *record, "dropped corrupt blob " + hex + " (checksum mismatch)");
           });
-  } else if (*check == StoreImpl::Check::missing) {
+  } else if (*check == BlobCheck::missing) {
     m_damaged.emplace(hash, "has lost its file");
     found(FsckIssue::missing_file, hex, "indexed, but its file " + shown(hash) + " is gone",
           [&] { return drop_blob(hash, *record, "dropped blob " + hex + " (its file is gone)"); });
@@ -225,7 +225,7 @@ Result<std::string> FsckRun::drop_blob(const Hash& hash, const BlobRecord& recor
     INGOT_TRY(rewrite_empty_blob(&record));
     return action + ", and stored it again";
   }
-  auto removed = m_store.remove(hash);
+  auto removed = m_parts.store.remove(hash);
   if (!removed && removed.error().code == Errc::not_found) {
     return "blob " + to_hex(hash) + " was removed meanwhile";
   }
@@ -241,17 +241,17 @@ Result<std::string> FsckRun::drop_unreadable_blob(const Hash& hash) {
     INGOT_TRY(rewrite_empty_blob(nullptr));
     return std::string("dropped the unreadable record of the empty blob, and stored it again");
   }
-  std::lock_guard lock(m_store.stripe(hash));
+  std::lock_guard lock(m_parts.records.lock(hash));
   // With its last use and place in the eviction order, when those can be read.
-  if (auto deleted = m_store.m_index->delete_blob(hash, {}); !deleted) {
+  if (auto deleted = m_parts.index.delete_blob(hash, {}); !deleted) {
     if (deleted.error().code != Errc::corrupt) {
       return std::move(deleted).error();
     }
-    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), {}));
+    INGOT_TRY(m_parts.index.delete_raw(IndexTable::blobs, as_chars(hash), {}));
   }
   std::error_code ec;
-  const bool had_file = fs::exists(m_store.m_files.path_of(hash), ec);
-  INGOT_TRY(m_store.m_files.remove(hash));
+  const bool had_file = fs::exists(m_parts.records.files().path_of(hash), ec);
+  INGOT_TRY(m_parts.records.files().remove(hash));
   return "dropped unreadable blob record " + to_hex(hash) +
          (had_file ? " and its file " + shown(hash) : std::string());
 }
@@ -261,12 +261,12 @@ Result<std::string> FsckRun::drop_unreadable_blob(const Hash& hash) {
 Result<void> FsckRun::rewrite_empty_blob(const BlobRecord* record) {
   const Hash& hash = empty_digest().hash;
   {
-    std::lock_guard lock(m_store.stripe(hash));
+    std::lock_guard lock(m_parts.records.lock(hash));
     const UsageDelta delta = record != nullptr ? removal_of(*record) : UsageDelta{};
-    INGOT_TRY(m_store.m_index->delete_raw(IndexTable::blobs, as_chars(hash), delta));
-    m_store.apply(delta);
+    INGOT_TRY(m_parts.index.delete_raw(IndexTable::blobs, as_chars(hash), delta));
+    m_parts.usage.apply(delta);
   }
-  auto again = m_store.put({}, empty_digest());
+  auto again = m_parts.store.put({}, empty_digest());
   if (!again) {
     return std::move(again).error();
   }
@@ -294,7 +294,7 @@ Result<void> FsckRun::check_entry(Namespace ns, std::string_view key, std::strin
   std::string problem;
   if (const auto damaged = m_damaged.find(v.hash); damaged != m_damaged.end()) {
     problem = "value blob " + v.hex() + " " + damaged->second;
-  } else if (auto info = m_store.stat(v.hash); !info) {
+  } else if (auto info = m_parts.store.stat(v.hash); !info) {
     if (info.error().code == Errc::corrupt) {
       problem = "value blob " + v.hex() + " has an unreadable record";
     } else if (info.error().code == Errc::not_found) {
@@ -312,7 +312,7 @@ Result<void> FsckRun::check_entry(Namespace ns, std::string_view key, std::strin
   }
   found(issue, subject, problem, [&]() -> Result<std::string> {
     INGOT_TRY(keep_if_pinned(ns, key));
-    const bool gone = !m_store.contains(v.hash);
+    const bool gone = !m_parts.store.contains(v.hash);
     return drop_entry(ns, key, v,
                       gone ? "(value blob " + v.hex() + " is gone)" : "(" + problem + ")");
   });
@@ -325,7 +325,7 @@ Result<void> FsckRun::keep_if_pinned(Namespace ns, std::string_view key) {
   if (ns != Namespace::ref) {
     return {};
   }
-  auto set = m_store.m_index->get_pin_set(ref_pin_name(key));
+  auto set = m_parts.index.get_pin_set(ref_pin_name(key));
   if (!set) {
     return std::move(set).error();
   }
@@ -344,8 +344,8 @@ Result<void> FsckRun::keep_if_pinned(Namespace ns, std::string_view key) {
 Result<std::string> FsckRun::drop_entry(Namespace ns, std::string_view key,
                                         const std::optional<Digest>& value,
                                         const std::string& why) {
-  std::lock_guard lock(m_store.stripe(key));
-  auto now = m_store.m_index->get_entry(ns, key);
+  std::lock_guard lock(m_parts.entries.lock(key));
+  auto now = m_parts.index.get_entry(ns, key);
   UsageDelta delta;
   entries_field(delta, ns) = -1;
   const auto name = std::string(to_string(ns)) + " entry " + quoted(key);
@@ -360,7 +360,7 @@ Result<std::string> FsckRun::drop_entry(Namespace ns, std::string_view key,
     if ((*now)->value != *value) {
       return "kept " + name + ": it was rewritten meanwhile";
     }
-    INGOT_TRY(m_store.m_index->delete_entry(ns, key, value->hash, delta));
+    INGOT_TRY(m_parts.index.delete_entry(ns, key, value->hash, delta));
   } else {
     if (now) {
       return "kept " + name + ": it was rewritten or removed meanwhile";
@@ -368,14 +368,10 @@ Result<std::string> FsckRun::drop_entry(Namespace ns, std::string_view key,
     if (now.error().code != Errc::corrupt) {
       return std::move(now).error();
     }
-    INGOT_TRY(m_store.m_index->delete_raw(table_of(ns), key, delta));
+    INGOT_TRY(m_parts.index.delete_raw(table_of(ns), key, delta));
   }
-  m_store.apply(delta);
+  m_parts.usage.apply(delta);
   return "dropped " + name + " " + why;
-}
-
-Result<FsckReport> StoreImpl::fsck(Repair repair) {
-  return FsckRun(*this, repair).run();
 }
 
 } // namespace ingot::cas

@@ -1,0 +1,64 @@
+// The last GC report as kept in the index: read back as it was written, and a value this
+// version cannot read is none rather than a wrong report.
+#include "cas/gc_report.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ingot::cas {
+namespace {
+
+TEST(GcReport, AReportReadsBackAsWritten) {
+  GcReport report;
+  report.target = 1000;
+  report.before = 5000;
+  report.after = 900;
+  report.target_reached = true;
+  report.cas = {7, 4000};
+  report.ac = {1, 100};
+  report.kv = {2, 200};
+  report.ref = {3, 300};
+  report.oldest_survivor_age_s = 42;
+  report.duration_s = 1.5;
+  report.finished_unix_s = 1'700'000'000;
+  const auto back = decode_report(encode_report(report));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->target, 1000U);
+  EXPECT_EQ(back->before, 5000U);
+  EXPECT_EQ(back->after, 900U);
+  EXPECT_TRUE(back->target_reached);
+  EXPECT_EQ(back->cas.entries, 7U);
+  EXPECT_EQ(back->cas.bytes, 4000U);
+  EXPECT_EQ(back->ac.bytes, 100U);
+  EXPECT_EQ(back->kv.entries, 2U);
+  EXPECT_EQ(back->ref.bytes, 300U);
+  EXPECT_EQ(back->oldest_survivor_age_s, 42);
+  EXPECT_DOUBLE_EQ(back->duration_s, 1.5);
+  EXPECT_EQ(back->finished_unix_s, 1'700'000'000);
+}
+
+TEST(GcReport, AnEmptyOrderHasNoOldestSurvivor) {
+  const auto back = decode_report(encode_report(GcReport{}));
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->oldest_survivor_age_s);
+  EXPECT_FALSE(back->target_reached);
+}
+
+TEST(GcReport, AnUnreadableValueIsNoReport) {
+  EXPECT_FALSE(decode_report(""));
+  EXPECT_FALSE(decode_report("1 2 3"));
+  EXPECT_FALSE(decode_report("a b c d e f g h i j k l m n o"));
+}
+
+TEST(GcReport, EachNamespaceHasItsOwnBucket) {
+  GcReport report;
+  ++bucket(report, Namespace::ac).entries;
+  bucket(report, Namespace::kv).bytes += 5;
+  ++bucket(report, Namespace::ref).entries;
+  EXPECT_EQ(report.ac.entries, 1U);
+  EXPECT_EQ(report.kv.bytes, 5U);
+  EXPECT_EQ(report.ref.entries, 1U);
+  EXPECT_EQ(report.cas.entries, 0U);
+}
+
+} // namespace
+} // namespace ingot::cas
