@@ -43,7 +43,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr double k_mb = 1e6; // as in `openssl speed` and the rest of bench/README.md
 constexpr long k_tmpfs_magic = 0x01021994;
-// Index bytes an evicted record frees besides its data (cas/store_gc.cpp counts the same): used
+// Index bytes an evicted record frees besides its data (cas/evictor.cpp counts the same): used
 // only to turn "evict about N entries" into a GC target in bytes.
 constexpr std::uint64_t k_record_overhead = 160;
 // Small blobs: 64-200 bytes, inline in the index.
