@@ -268,7 +268,7 @@ $bad"
     fail "$PHASE: only $ok_bytes bytes were written in $elapsed s, not even ${min_x}x the bound: the soak proves little"
   [[ $(mval ingot_max_size_bytes) == "$BOUND" ]] || fail "ingot_max_size_bytes is $(mval ingot_max_size_bytes)"
   [[ $runs -ge 1 ]] || fail "$PHASE: no GC run after writing $((ok_bytes / MIB)) MiB"
-  # (Evictions a write makes for itself are not counted: see the end of gc.sh.)
+  # (Evictions a write makes for itself are not counted: see gc_regressions.sh.)
   [[ $evicted -ge $gone ]] ||
     fail "$PHASE: $gone blobs were evicted but ingot_gc_evicted_entries_total says $evicted ($((gone - evicted)) uncounted)"
   ok "every blob that went is counted"
