@@ -9,17 +9,17 @@
 // Stores live under --dir, else $INGOT_BENCH_DIR, else $TMPDIR, else /tmp, and are removed at
 // the end. It must be a real disk: a tmpfs makes fsync and file creation free.
 
+#include "bench/gc_bench.hpp"
+
+#include "bench/gc_bench_store.hpp"
 #include "cas/digest.hpp"
 #include "cas/store.hpp"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -28,10 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <string_view>
-#include <sys/vfs.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -39,10 +36,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace ingot;
 using namespace ingot::cas;
+using namespace ingot::gc_bench;
 using Clock = std::chrono::steady_clock;
 
-constexpr double k_mb = 1e6; // as in `openssl speed` and the rest of bench/README.md
-constexpr long k_tmpfs_magic = 0x01021994;
 // Index bytes an evicted record frees besides its data (cas/evictor.cpp counts the same): used
 // only to turn "evict about N entries" into a GC target in bytes.
 constexpr std::uint64_t k_record_overhead = 160;
@@ -52,17 +48,6 @@ constexpr std::uint64_t k_small_span = 137;
 // The mixed store's file blobs: above the default 32 KiB inline threshold.
 constexpr std::uint64_t k_file_size = 64 * 1024;
 constexpr std::uint64_t k_file_every = 10;
-
-struct Args {
-  std::uint64_t entries = 1'000'000;
-  std::optional<std::uint64_t> evict; // default: min(100k, entries / 5)
-  std::uint64_t mixed_entries = 200'000;
-  unsigned threads = std::max(2U, std::thread::hardware_concurrency());
-  unsigned readers = 1;
-  std::uint64_t hot = 10'000;
-  double baseline_s = 3.0;
-  std::optional<fs::path> dir;
-};
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -91,148 +76,6 @@ void make_blob(std::uint64_t i, std::uint64_t size, std::vector<std::uint8_t>& o
   }
   std::memcpy(out.data(), &i, std::min<std::size_t>(sizeof i, size));
 }
-
-fs::path bench_root(const Args& args) {
-  if (args.dir) {
-    return *args.dir;
-  }
-  for (const char* var : {"INGOT_BENCH_DIR", "TMPDIR"}) {
-    if (const char* value = std::getenv(var); value != nullptr && *value != '\0') {
-      return value;
-    }
-  }
-  return "/tmp";
-}
-
-// A fresh directory, removed with everything in it.
-class ScratchDir {
-public:
-  explicit ScratchDir(const fs::path& root) {
-    fs::create_directories(root);
-    std::string pattern = (root / "ingot-gc-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed under " + root.string());
-    }
-    m_path = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(m_path, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const fs::path& path() const { return m_path; }
-
-private:
-  fs::path m_path;
-};
-
-// Recency is kept in whole seconds of StoreOptions::clock. The bench runs its store on the real
-// clock plus an offset it can move forward, so that the hot set's uses are strictly more recent
-// than every put, even when a small store is filled within one second.
-class BenchClock {
-public:
-  std::int64_t now() const {
-    const auto real = std::chrono::duration_cast<std::chrono::seconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-    return real + m_offset.load();
-  }
-  void skip(std::int64_t seconds) { m_offset += seconds; }
-
-private:
-  std::atomic<std::int64_t> m_offset{0};
-};
-
-std::unique_ptr<Store> open_store(const fs::path& dir, BenchClock& clock) {
-  StoreOptions options;
-  options.dir = dir;
-  options.clock = [&clock] {
-    return clock.now();
-  };
-  // No size bound: the only GC runs are the ones this bench starts.
-  auto store = Store::open(options);
-  if (!store) {
-    throw std::runtime_error("open " + dir.string() + ": " + store.error().message);
-  }
-  return std::move(*store);
-}
-
-// Latencies in a log-linear histogram (64 sub-buckets per power of two, so within 1.6%): memory
-// stays fixed however long a window runs.
-class LatencyHistogram {
-public:
-  void record(std::uint64_t ns) {
-    ++m_counts[bucket_of(ns)];
-    ++m_count;
-    m_max = std::max(m_max, ns);
-    m_sum += ns;
-  }
-  void merge(const LatencyHistogram& other) {
-    for (std::size_t i = 0; i < k_buckets; ++i) {
-      m_counts[i] += other.m_counts[i];
-    }
-    m_count += other.m_count;
-    m_max = std::max(m_max, other.m_max);
-    m_sum += other.m_sum;
-  }
-  std::uint64_t count() const { return m_count; }
-  std::uint64_t max_ns() const { return m_max; }
-  double mean_ns() const { return m_count == 0 ? 0 : static_cast<double>(m_sum) / m_count; }
-  // The latency below which a fraction q of the operations finished (a bucket's midpoint).
-  std::uint64_t quantile_ns(double q) const {
-    if (m_count == 0) {
-      return 0;
-    }
-    const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(m_count - 1)) + 1;
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < k_buckets; ++i) {
-      seen += m_counts[i];
-      if (seen >= rank) {
-        return std::min(midpoint_of(i), m_max);
-      }
-    }
-    return m_max;
-  }
-
-private:
-  static constexpr int k_sub_bits = 6;
-  static constexpr std::uint64_t k_linear = 2ULL << k_sub_bits; // exact below this
-  static constexpr std::size_t k_buckets = k_linear + (64 - k_sub_bits - 1) * (1U << k_sub_bits);
-
-  static std::size_t bucket_of(std::uint64_t v) {
-    if (v < k_linear) {
-      return static_cast<std::size_t>(v);
-    }
-    const int exp = std::bit_width(v) - 1; // >= k_sub_bits + 1
-    const int shift = exp - k_sub_bits;
-    const std::uint64_t mantissa = (v >> shift) & ((1U << k_sub_bits) - 1);
-    const auto octave = static_cast<std::uint64_t>(exp - k_sub_bits - 1);
-    return static_cast<std::size_t>(k_linear + (octave << k_sub_bits) + mantissa);
-  }
-  static std::uint64_t midpoint_of(std::size_t bucket) {
-    if (bucket < k_linear) {
-      return bucket;
-    }
-    const std::size_t rel = bucket - k_linear;
-    const int shift = static_cast<int>(rel >> k_sub_bits) + 1;
-    const std::uint64_t mantissa = rel & ((1U << k_sub_bits) - 1);
-    const std::uint64_t low = ((1ULL << k_sub_bits) | mantissa) << shift;
-    return low + (1ULL << shift) / 2;
-  }
-
-  std::array<std::uint64_t, k_buckets> m_counts{};
-  std::uint64_t m_count = 0;
-  std::uint64_t m_max = 0;
-  std::uint64_t m_sum = 0;
-};
-
-struct FillResult {
-  double seconds = 0;
-  std::uint64_t bytes = 0;
-  std::vector<Hash> hot; // blobs from the newest quarter of the store, evenly spread
-};
 
 // Puts blobs 0..count-1 from `threads` threads. Indices are handed out in small chunks, so the
 // order of the puts (and of their recency) follows i closely.
@@ -291,12 +134,6 @@ FillResult fill(Store& store, std::uint64_t count, unsigned threads, std::uint64
   result.bytes = bytes;
   return result;
 }
-
-struct OpenTimes {
-  double first_s = 0; // the first open after the fill
-  double median_s = 0;
-  std::vector<double> reopens_s;
-};
 
 // Opens and closes `dir` once (the first open after writing), then `reopens` more times.
 OpenTimes time_opens(const fs::path& dir, BenchClock& clock, int reopens) {
@@ -445,15 +282,6 @@ private:
   std::atomic<bool> m_parked{false};
 };
 
-struct LatencyResult {
-  LatencyHistogram baseline;
-  LatencyHistogram during_gc;
-  double baseline_s = 0;
-  double during_gc_s = 0; // the GC call as the caller saw it
-  GcReport gc;
-  std::uint64_t errors = 0;
-};
-
 LatencyResult measure_reads_during_gc(Store& store, const std::vector<Hash>& hot, const Args& args,
                                       std::uint64_t evict, double avg_entry_bytes) {
   std::atomic<Phase> phase{Phase::idle};
@@ -503,144 +331,6 @@ LatencyResult measure_reads_during_gc(Store& store, const std::vector<Hash>& hot
 double avg_small_entry_bytes() {
   return static_cast<double>(k_small_min) + static_cast<double>(k_small_span - 1) / 2 +
          static_cast<double>(k_record_overhead);
-}
-
-void print_gc(const char* label, const GcReport& r) {
-  const double mb = static_cast<double>(r.cas.bytes) / k_mb;
-  std::printf("%s: evicted %llu entries, %.2f MB stored, in %.3f s = %.0f entries/s, %.2f MB/s%s\n",
-              label, static_cast<unsigned long long>(r.cas.entries), mb, r.duration_s,
-              static_cast<double>(r.cas.entries) / r.duration_s, mb / r.duration_s,
-              r.target_reached ? "" : " (target not reached)");
-  std::printf("  (used %.1f MB at the start, target %.1f MB)\n",
-              static_cast<double>(r.before) / k_mb, static_cast<double>(r.target) / k_mb);
-}
-
-void print_latency(const char* label, const LatencyHistogram& h, double seconds) {
-  std::printf("  %-18s %9llu ops %9.0f ops/s  p50 %7.1f us  p99 %7.1f us  p99.9 %8.1f us  "
-              "max %8.1f us\n",
-              label, static_cast<unsigned long long>(h.count()),
-              static_cast<double>(h.count()) / seconds, h.quantile_ns(0.50) / 1e3,
-              h.quantile_ns(0.99) / 1e3, h.quantile_ns(0.999) / 1e3, h.max_ns() / 1e3);
-}
-
-struct Summary {
-  std::uint64_t entries = 0;
-  FillResult fill;
-  OpenTimes opens;
-  GcReport gc_small;
-  LatencyResult latency;
-  std::optional<GcReport> gc_mixed;
-  std::uint64_t mixed_entries = 0;
-};
-
-void print_summary(const Summary& s, const Args& args) {
-  const auto rate = [](const GcReport& r) {
-    return static_cast<double>(r.cas.entries) / r.duration_s;
-  };
-  const auto mbps = [](const GcReport& r) {
-    return static_cast<double>(r.cas.bytes) / k_mb / r.duration_s;
-  };
-  const auto& base = s.latency.baseline;
-  const auto& gc = s.latency.during_gc;
-  std::printf("\n=== summary (MB = 10^6 bytes) ===\n");
-  std::printf("%-56s %s\n", "figure", "measured");
-  std::printf("%-56s %.1f s (%.0f puts/s)\n",
-              ("fill, " + std::to_string(s.entries) + " inline blobs, " +
-               std::to_string(args.threads) + " threads")
-                  .c_str(),
-              s.fill.seconds, static_cast<double>(s.entries) / s.fill.seconds);
-  std::printf("%-56s %.1f ms\n", "Store::open, first after the fill", s.opens.first_s * 1e3);
-  std::printf("%-56s %.1f ms\n", "Store::open, median of 3 reopens", s.opens.median_s * 1e3);
-  std::printf("%-56s %.0f entries/s, %.2f MB/s (%llu in %.2f s)\n",
-              "eviction, inline blobs, no readers", rate(s.gc_small), mbps(s.gc_small),
-              static_cast<unsigned long long>(s.gc_small.cas.entries), s.gc_small.duration_s);
-  std::printf("%-56s %.0f entries/s, %.2f MB/s (%llu in %.2f s)\n",
-              "eviction, inline blobs, with readers", rate(s.latency.gc), mbps(s.latency.gc),
-              static_cast<unsigned long long>(s.latency.gc.cas.entries), s.latency.gc.duration_s);
-  if (s.gc_mixed) {
-    std::printf(
-        "%-56s %.0f entries/s, %.1f MB/s (%llu in %.2f s)\n",
-        ("eviction, mixed store of " + std::to_string(s.mixed_entries) + " (1 in 10 a 64 KiB file)")
-            .c_str(),
-        rate(*s.gc_mixed), mbps(*s.gc_mixed),
-        static_cast<unsigned long long>(s.gc_mixed->cas.entries), s.gc_mixed->duration_s);
-  }
-  std::printf("%-56s %.1f / %.1f / %.1f us\n", "GET p50 / p99 / p99.9, no GC",
-              base.quantile_ns(0.50) / 1e3, base.quantile_ns(0.99) / 1e3,
-              base.quantile_ns(0.999) / 1e3);
-  std::printf("%-56s %.1f / %.1f / %.1f us\n", "GET p50 / p99 / p99.9, during GC",
-              gc.quantile_ns(0.50) / 1e3, gc.quantile_ns(0.99) / 1e3, gc.quantile_ns(0.999) / 1e3);
-  const auto ratio = [](std::uint64_t a, std::uint64_t b) {
-    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
-  };
-  std::printf("%-56s %.2fx / %.2fx / %.2fx\n", "during GC / no GC (p50 / p99 / p99.9)",
-              ratio(gc.quantile_ns(0.50), base.quantile_ns(0.50)),
-              ratio(gc.quantile_ns(0.99), base.quantile_ns(0.99)),
-              ratio(gc.quantile_ns(0.999), base.quantile_ns(0.999)));
-  std::printf("%-56s %llu\n", "hot-set reads that failed (must be 0)",
-              static_cast<unsigned long long>(s.latency.errors));
-}
-
-void usage_and_exit(const char* argv0, int code) {
-  std::fprintf(code == 0 ? stdout : stderr,
-               "usage: %s [--entries N] [--evict N] [--mixed-entries N] [--threads N]\n"
-               "          [--readers N] [--hot N] [--baseline-s S] [--dir PATH]\n"
-               "  --entries N        small blobs in the main store (default 1000000)\n"
-               "  --evict N          entries each GC run should evict (default min(100000, "
-               "entries/5))\n"
-               "  --mixed-entries N  blobs in the mixed store, 1 in 10 a 64 KiB file; 0 skips "
-               "it (default 200000)\n"
-               "  --threads N        threads filling the stores (default max(2, cores))\n"
-               "  --readers N        reader threads in the latency test (default 1)\n"
-               "  --hot N            blobs in the readers' hot set (default 10000)\n"
-               "  --baseline-s S     length of the no-GC latency window (default 3)\n"
-               "  --dir PATH         where the stores go (default $INGOT_BENCH_DIR, $TMPDIR, "
-               "/tmp)\n",
-               argv0);
-  std::exit(code);
-}
-
-Args parse_args(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      usage_and_exit(argv[0], 0);
-    }
-    if (i + 1 >= argc) {
-      usage_and_exit(argv[0], 2);
-    }
-    const std::string value = argv[++i];
-    try {
-      if (arg == "--entries") {
-        args.entries = std::stoull(value);
-      } else if (arg == "--evict") {
-        args.evict = std::stoull(value);
-      } else if (arg == "--mixed-entries") {
-        args.mixed_entries = std::stoull(value);
-      } else if (arg == "--threads") {
-        args.threads = static_cast<unsigned>(std::max(1ULL, std::stoull(value)));
-      } else if (arg == "--readers") {
-        args.readers = static_cast<unsigned>(std::max(1ULL, std::stoull(value)));
-      } else if (arg == "--hot") {
-        args.hot = std::max(1ULL, std::stoull(value));
-      } else if (arg == "--baseline-s") {
-        args.baseline_s = std::stod(value);
-      } else if (arg == "--dir") {
-        args.dir = value;
-      } else {
-        usage_and_exit(argv[0], 2);
-      }
-    } catch (const std::exception&) {
-      std::fprintf(stderr, "%s: not a number: %s\n", argv[0], value.c_str());
-      std::exit(2);
-    }
-  }
-  if (args.entries < 10) {
-    std::fprintf(stderr, "%s: --entries must be at least 10\n", argv[0]);
-    std::exit(2);
-  }
-  return args;
 }
 
 // Part 1 and 3 on one store: fill, reopen, evict without readers, then read while evicting.
@@ -723,11 +413,6 @@ void run_mixed_store(const Args& args, const fs::path& root, Summary& s) {
   print_gc("gc", report);
   s.gc_mixed = report;
   s.mixed_entries = count;
-}
-
-bool on_tmpfs(const fs::path& path) {
-  struct statfs st {};
-  return ::statfs(path.c_str(), &st) == 0 && st.f_type == k_tmpfs_magic;
 }
 
 } // namespace
