@@ -42,7 +42,10 @@ Result<Entry> Entries::get(Namespace ns, std::string_view key) {
   }
   // An entry whose value is gone is not a hit (eviction drops such entries; one written
   // while its value was being evicted can remain).
-  if (!m_records.contains((*entry)->value.hash, Use::read)) {
+  if (auto value = m_records.stat((*entry)->value.hash, Use::read); !value) {
+    if (value.error().code != Errc::not_found) {
+      return std::move(value).error(); // not known to be gone (an I/O error, a memory-only read)
+    }
     return make_error(Errc::not_found, std::string(to_string(ns)) + " key's value blob " +
                                            (*entry)->value.hex() + " is gone");
   }

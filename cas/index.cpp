@@ -1,4 +1,5 @@
 #include "cas/index_rocks.hpp"
+#include "cas/read_tier.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -10,6 +11,16 @@
 namespace ingot::cas {
 
 namespace {
+
+// The lookups a request makes (a blob record, an entry): from memory only inside a
+// MemoryOnlyReads scope, where RocksDB answers Incomplete rather than read a block from disk.
+rocksdb::ReadOptions lookup_options() {
+  rocksdb::ReadOptions options;
+  if (memory_only_reads()) {
+    options.read_tier = rocksdb::kBlockCacheTier;
+  }
+  return options;
+}
 
 class RocksIndex final : public Index {
 public:
@@ -35,7 +46,7 @@ public:
 
   Result<std::optional<StoredBlob>> get_blob(const Hash& hash, WithData with_data) override {
     rocksdb::PinnableSlice value;
-    const auto s = m_db->Get(rocksdb::ReadOptions(), m_blobs, slice(hash), &value);
+    const auto s = m_db->Get(lookup_options(), m_blobs, slice(hash), &value);
     if (s.IsNotFound()) {
       return std::optional<StoredBlob>{};
     }
@@ -367,7 +378,7 @@ public:
 
   Result<std::optional<Entry>> get_entry(Namespace ns, std::string_view key) override {
     rocksdb::PinnableSlice value;
-    const auto s = m_db->Get(rocksdb::ReadOptions(), cf(ns), key, &value);
+    const auto s = m_db->Get(lookup_options(), cf(ns), key, &value);
     if (s.IsNotFound()) {
       return std::optional<Entry>{};
     }

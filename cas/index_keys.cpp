@@ -36,6 +36,8 @@ Error to_error(const rocksdb::Status& s, const std::string& what) {
     code = Errc::not_found;
   } else if (s.IsBusy() || s.IsTimedOut()) {
     code = Errc::busy;
+  } else if (s.IsIncomplete()) {
+    code = Errc::would_block; // a memory-only read (kBlockCacheTier) that needed the disk
   }
   return make_error(code, "index: " + what + ": " + s.ToString());
 }

@@ -62,6 +62,7 @@ unsigned status_of(const Error& error) {
     return 413;
   case Errc::busy:
   case Errc::timeout:
+  case Errc::would_block:
     return 503;
   case Errc::corrupt:
   case Errc::io:

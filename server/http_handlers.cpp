@@ -15,7 +15,9 @@ namespace {
 template <class T, class Ok>
 HttpReply reply(Result<T> result, Ok ok) {
   if (!result) {
-    return error_response(result.error());
+    HttpReply error = error_response(result.error());
+    error.would_block = result.error().code == Errc::would_block;
+    return error;
   }
   return ok(std::move(*result));
 }

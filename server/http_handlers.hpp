@@ -30,6 +30,9 @@ struct HttpRequest {
 struct HttpReply {
   SimpleResponse simple;
   std::optional<BlobResponse> blob; // set: stream this blob (or answer its 416)
+  // The operation would have waited for the disk in a memory-only try (Waits::memory_first):
+  // run it again on the blocking pool; this reply is not sent.
+  bool would_block = false;
 
   HttpReply(SimpleResponse s) : simple(std::move(s)) {} // NOLINT: a reply is its response
   HttpReply(BlobResponse b) : blob(std::move(b)) {}     // NOLINT

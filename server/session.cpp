@@ -3,6 +3,7 @@
 // Handlers that need no streaming live in api.cpp as plain functions.
 #include "server/session.hpp"
 
+#include "cas/read_tier.hpp"
 #include "server/access_log.hpp"
 #include "server/http_fields.hpp"
 #include "server/response_head.hpp"
@@ -156,8 +157,20 @@ void Session::handle() {
 
 void Session::run_handler() {
   m_phase = Phase::responding;
-  if (waits_of(m_row->op) == Waits::never) {
+  const auto waits = waits_of(m_row->op);
+  if (waits == Waits::never) {
     return send_reply(call_handler());
+  }
+  if (waits == Waits::memory_first) {
+    // Most small reads are answered from memory: the trip to the blocking pool is only for
+    // those that would wait for the disk.
+    auto reply = [this] {
+      const cas::MemoryOnlyReads memory_only;
+      return call_handler();
+    }();
+    if (!reply.would_block) {
+      return send_reply(std::move(reply));
+    }
   }
   off_io([this] { return call_handler(); },
          [this](HttpReply reply) { send_reply(std::move(reply)); });

@@ -1,4 +1,5 @@
 // Operations on blobs and on the ac and kv entries that name them.
+#include "cas/read_tier.hpp"
 #include "server/api.hpp"
 #include "server/ops/ops.hpp"
 #include "server/releases.hpp"
@@ -37,6 +38,11 @@ bool is_blob_route(const Route& route) {
 Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
                                     const ReadRequest& request) {
   INGOT_TRY(enter(caller, Op::read_blob));
+  if (cas::memory_only_reads() && route.kind != RouteKind::cas && route.kind != RouteKind::kv) {
+    // An ActionResult's completeness check and a release's record are not worth trying from
+    // memory: they read several records, and a "not there" from memory proves nothing.
+    return make_error(Errc::would_block, "read from the disk");
+  }
   Result<cas::Hash> hash = not_a_blob_route(route);
   if (route.kind == RouteKind::releases && Releases::is_file(route)) {
     // A file of a release is served as the CAS blob its record names (Range and zstd apply).
@@ -49,6 +55,9 @@ Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
   }
   Result<BlobResponse> blob =
       hash ? open_blob(m_store, *hash, request) : Result<BlobResponse>(std::move(hash).error());
+  if (!blob && blob.error().code == Errc::would_block) {
+    return blob; // not a lookup yet: it is made again where it may wait
+  }
   count(lookup_of(route.kind), blob.has_value());
   return blob;
 }

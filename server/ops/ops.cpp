@@ -1,6 +1,7 @@
 // The scope table, releases and the admin operations.
 #include "server/ops/ops.hpp"
 
+#include "cas/read_tier.hpp"
 #include "server/releases.hpp"
 #include "server/route.hpp"
 #include "util/thread_role.hpp"
@@ -58,7 +59,7 @@ Result<void> Ops::allow(const Caller& caller, Op op) const {
 
 Result<void> Ops::enter(const Caller& caller, Op op) const {
   INGOT_TRY(allow(caller, op));
-  if (waits_of(op) == Waits::may) {
+  if (waits_of(op) != Waits::never && !cas::memory_only_reads()) {
     expect_may_block(to_string(op).data()); // the names are string literals
   }
   return {};

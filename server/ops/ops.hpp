@@ -46,7 +46,7 @@ struct Caller {
 // they read the oldest entry of the eviction order under the lock a GC run holds.
 #define INGOT_OPS(X)                                                                               \
   X(healthz, 0, never)                                                                             \
-  X(read_blob, k_scope_read, may)                                                                  \
+  X(read_blob, k_scope_read, memory_first)                                                         \
   X(stat_blob, k_scope_read, may)                                                                  \
   X(write_blob, k_scope_write, may)                                                                \
   X(remove_blob, k_scope_admin, may)                                                               \
@@ -70,7 +70,14 @@ enum class Op : std::uint8_t {
 #undef INGOT_OP_ENUM
 };
 
-enum class Waits { never, may };
+enum class Waits {
+  never,
+  may,
+  // May wait, but is tried first where waiting is not allowed, with reads from memory only
+  // (cas/read_tier.hpp): it answers from memory or fails with Errc::would_block, and is then
+  // run again where it may wait. For the small reads caches live on.
+  memory_first,
+};
 
 std::string_view to_string(Op op); // "read_blob", …
 Scopes scope_of(Op op);

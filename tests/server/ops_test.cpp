@@ -1,5 +1,6 @@
 // The operations every front end calls, with no socket: the scope each needs, hit and miss
 // counting done once, completeness, and entries written with their blob.
+#include "cas/read_tier.hpp"
 #include "reapi.pb.h"
 #include "server/metrics.hpp"
 #include "server/ops/ops.hpp"
@@ -132,6 +133,33 @@ TEST_F(OpsTest, AReadCountsOneHitOrOneMissWhereItLooked) {
   EXPECT_EQ(lookups("cas", "miss"), "1");
   EXPECT_EQ(m_store->usage().hits, 1u);
   EXPECT_EQ(m_store->usage().misses, 2u);
+}
+
+TEST_F(OpsTest, AReadFromMemoryThatWouldWaitIsNoLookupUntilItIsMadeAgain) {
+  // An ActionResult's completeness takes several lookups: it is never tried from memory.
+  const auto key = cas::digest_of("an action").hex();
+  ASSERT_TRUE(upload(m_admin, route("/ac/" + key), "opaque bytes"));
+  {
+    const cas::MemoryOnlyReads memory_only;
+    auto tried = m_ops->read_blob(m_reader, route("/ac/" + key), {});
+    ASSERT_FALSE(tried);
+    EXPECT_EQ(tried.error().code, Errc::would_block);
+  }
+  EXPECT_EQ(lookups("ac", "hit"), "0");
+  EXPECT_EQ(lookups("ac", "miss"), "0");
+  auto read = m_ops->read_blob(m_reader, route("/ac/" + key), {});
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(lookups("ac", "hit"), "1");
+}
+
+TEST_F(OpsTest, ACasReadFromMemoryIsOneLookup) {
+  const auto blob = put("in memory");
+  {
+    const cas::MemoryOnlyReads memory_only;
+    auto read = m_ops->read_blob(m_reader, route("/cas/" + blob.hex()), {});
+    ASSERT_TRUE(read) << read.error().message;
+  }
+  EXPECT_EQ(lookups("cas", "hit"), "1");
 }
 
 TEST_F(OpsTest, AnActionResultMissingAnOutputIsAMiss) {

@@ -466,11 +466,14 @@ TEST(RouteTableTest, EveryRowIsWholeAndInKindOrder) {
 }
 
 TEST(RouteTableTest, OnlyOperationsThatNeverWaitForTheDiskRunOnTheIoThread) {
-  // Everything else runs on the blocking pool: a slow disk must not stall /healthz.
+  // Everything else runs on the blocking pool (a slow disk must not stall /healthz), but for
+  // blob reads, tried first from memory alone.
   const std::set<Op> never_wait = {Op::healthz, Op::keys};
   for (const auto& row : route_table()) {
     for (const auto& m : row.methods) {
       EXPECT_EQ(waits_of(m.op) == Waits::never, never_wait.contains(m.op))
+          << m.method << " " << row.name;
+      EXPECT_EQ(waits_of(m.op) == Waits::memory_first, m.op == Op::read_blob)
           << m.method << " " << row.name;
     }
   }
