@@ -22,6 +22,12 @@ HttpReply reply(Result<T> result, Ok ok) {
   return ok(std::move(*result));
 }
 
+// The same, for an operation whose value is already a reply (a response, a blob).
+template <class T>
+HttpReply reply(Result<T> result) {
+  return reply(std::move(result), [](T value) { return HttpReply(std::move(value)); });
+}
+
 HttpReply empty_ok(Result<void> result, unsigned status = 200) {
   if (!result) {
     return error_response(result.error());
@@ -68,8 +74,7 @@ HttpReply gc(Ops& ops, const Caller& caller, HttpRequest& request) {
 }
 
 HttpReply read_blob(Ops& ops, const Caller& caller, HttpRequest& request) {
-  return reply(ops.read_blob(caller, request.route, {request.range, request.accept_encoding}),
-               [](BlobResponse blob) { return HttpReply(std::move(blob)); });
+  return reply(ops.read_blob(caller, request.route, {request.range, request.accept_encoding}));
 }
 
 HttpReply remove_blob(Ops& ops, const Caller& caller, HttpRequest& request) {
@@ -135,26 +140,23 @@ HttpReply get_release(Ops& ops, const Caller& caller, HttpRequest& request) {
   if (Releases::is_file(request.route)) {
     return read_blob(ops, caller, request);
   }
-  return reply(ops.get_release(caller, request.route),
-               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+  return reply(ops.get_release(caller, request.route));
 }
 
 HttpReply publish_release(Ops& ops, const Caller& caller, HttpRequest& request) {
-  return reply(ops.publish_release(caller, request.route, request.body),
-               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+  return reply(ops.publish_release(caller, request.route, request.body));
 }
 
 HttpReply yank_release(Ops& ops, const Caller& caller, HttpRequest& request) {
-  return reply(ops.yank_release(caller, request.route, request.body),
-               [](SimpleResponse r) { return HttpReply(std::move(r)); });
+  return reply(ops.yank_release(caller, request.route, request.body));
 }
 
 HttpReply keys(Ops& ops, const Caller& caller, HttpRequest&) {
-  return reply(ops.keys(caller), [](SimpleResponse r) { return HttpReply(std::move(r)); });
+  return reply(ops.keys(caller));
 }
 
 HttpReply audit(Ops& ops, const Caller& caller, HttpRequest&) {
-  return reply(ops.audit(caller), [](SimpleResponse r) { return HttpReply(std::move(r)); });
+  return reply(ops.audit(caller));
 }
 
 } // namespace ingot::server::http_handlers

@@ -176,17 +176,21 @@ void Session::run_handler() {
          [this](HttpReply reply) { send_reply(std::move(reply)); });
 }
 
-HttpReply Session::call_handler() {
+HttpRequest Session::request() {
   const auto length = m_parser->content_length();
-  HttpRequest request{*m_route,
-                      m_method,
-                      std::string_view(m_target).substr(0, m_target.find('?')),
-                      field(http::field::range),
-                      field(http::field::accept_encoding),
-                      m_encoding,
-                      length ? std::optional<std::uint64_t>(*length) : std::nullopt,
-                      m_json,
-                      std::move(m_upload)};
+  return {*m_route,
+          m_method,
+          std::string_view(m_target).substr(0, m_target.find('?')),
+          field(http::field::range),
+          field(http::field::accept_encoding),
+          m_encoding,
+          length ? std::optional<std::uint64_t>(*length) : std::nullopt,
+          m_json,
+          std::move(m_upload)};
+}
+
+HttpReply Session::call_handler() {
+  auto request = this->request();
   auto reply = m_row->handler(m_ctx.ops, m_caller, request);
   m_json.clear();
   return reply;

@@ -153,17 +153,7 @@ void Session::read_stream_body() {
   m_encoding = zstd ? BodyEncoding::zstd : BodyEncoding::identity;
   const auto length = m_parser->content_length();
   const auto open = [this] {
-    const auto declared = m_parser->content_length();
-    const HttpRequest request{*m_route,
-                              m_method,
-                              {},
-                              {},
-                              {},
-                              m_encoding,
-                              declared ? std::optional<std::uint64_t>(*declared) : std::nullopt,
-                              {},
-                              {}};
-    return m_row->open(m_ctx.ops, m_caller, request);
+    return m_row->open(m_ctx.ops, m_caller, request());
   };
   if (length && *length <= k_chunk) {
     // A small body is gathered here first and then stored in one trip to the blocking pool:

@@ -114,6 +114,8 @@ private:
   // reply goes out.
   void run_handler();
   HttpReply call_handler();
+  // What the handler sees of this request; takes m_upload (the sink a streamed body went into).
+  HttpRequest request();
   void send_reply(HttpReply reply);
 
   // --- responses out --------------------------------------------------------------------
