@@ -144,6 +144,7 @@ std::string Metrics::prometheus(const StoreSnapshot& store) const {
     << "ingot_entries{namespace=\"ac\"} " << usage.ac_entries << '\n'
     << "ingot_entries{namespace=\"kv\"} " << usage.kv_entries << '\n'
     << "ingot_entries{namespace=\"ref\"} " << usage.ref_entries << '\n'
+    << "ingot_entries{namespace=\"nix\"} " << usage.nix_entries << '\n'
     << "# HELP ingot_disk_bytes The data dir's size on disk, as the size bound counts it.\n"
        "# TYPE ingot_disk_bytes gauge\n"
     << "ingot_disk_bytes " << store.space.used << '\n'
@@ -204,7 +205,8 @@ std::string Metrics::stats_json(const StoreSnapshot& store) const {
        {{"cas", usage.blobs},
         {"ac", usage.ac_entries},
         {"kv", usage.kv_entries},
-        {"ref", usage.ref_entries}}},
+        {"ref", usage.ref_entries},
+        {"nix", usage.nix_entries}}},
       {"disk",
        {{"used_bytes", store.space.used},
         {"max_size_bytes", store.space.max_size},
