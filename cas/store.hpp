@@ -33,8 +33,8 @@ std::string_view to_string(Codec codec);
 enum class Compression { off, automatic };
 
 // ac: action results (Bazel, ccache's bazel layout); kv: opaque keys; ref: names of trees;
-// nix: Nix binary-cache records keyed by their path below /nix/: "<hash32>.narinfo", "nar/<file>", …, each
-// the digest of a stored blob, last writer wins, as kv.
+// nix: Nix binary-cache records keyed by their path below /nix/ ("<hash32>.narinfo",
+// "nar/<file>", …), each the digest of a stored blob, last writer wins, as kv.
 // The one list of namespaces: the enum, k_namespaces, the index's tables (cas/index.hpp) and
 // so fsck's checks are made from it, so that a namespace added here cannot be left out of
 // any of them. The order is persisted (back references store the enum's value): append only.
