@@ -4,6 +4,7 @@
 #include "server/route.hpp"
 #include "util/utf8.hpp"
 
+#include <algorithm>
 #include <array>
 
 using namespace ingot;
@@ -102,6 +103,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(again && again->kind == RouteKind::trees && again->digest == route->digest);
     break;
   }
+  case RouteKind::nix_narinfo:
+  case RouteKind::nix_pins:
+    FUZZ_CHECK(route->hash32.size() == 32);
+    break;
+  case RouteKind::nix:
+    // A name, or a directory and a name, none starting with '.': never a way out.
+    FUZZ_CHECK(std::count(route->key.begin(), route->key.end(), '/') <= 1);
+    FUZZ_CHECK(!route->key.empty() && route->key.front() != '.' &&
+               route->key.find("/.") == std::string::npos && route->key.back() != '/');
+    check_same(*route, "/nix/" + encode(route->key));
+    break;
+  case RouteKind::nix_cache_info:
   case RouteKind::find_missing:
   case RouteKind::batch_read:
   case RouteKind::batch_update:

@@ -49,42 +49,6 @@ protected:
     ASSERT_TRUE(r) << r.error().message;
   }
 };
-}
-
-Result<cas::Digest> upload(const Caller& caller, std::string_view target, std::string_view body) {
-  const auto to = route(target);
-  auto sink = m_ops->open_upload(caller, to, BodyEncoding::identity, body.size());
-  if (!sink) {
-    return std::move(sink).error();
-  }
-  INGOT_TRY((*sink)->append(as_bytes(body)));
-  return m_ops->finish_upload(caller, to, std::move(*sink));
-}
-
-void push(const NixPath& p, const std::vector<const NixPath*>& refs = {}) {
-  ASSERT_TRUE(upload(m_writer, "/nix/" + p.nar_name(), p.nar));
-  auto r = m_ops->put_narinfo(m_writer, p.hash32, p.narinfo(refs));
-  ASSERT_TRUE(r) << r.error().message;
-}
-
-std::string lookups(std::string_view result) const {
-  const std::string text = m_metrics.prometheus(snapshot(*m_store));
-  const std::string key =
-      "ingot_cache_lookups_total{namespace=\"nix\",result=\"" + std::string(result) + "\"} ";
-  const auto at = text.find(key);
-  return at == std::string::npos
-             ? "absent"
-             : text.substr(at + key.size(), text.find('\n', at) - at - key.size());
-}
-
-test::TempDir m_dir;
-std::unique_ptr<cas::Store> m_store;
-Metrics m_metrics;
-std::unique_ptr<Ops> m_ops;
-const Caller m_anonymous{};
-const Caller m_reader = Caller::with(k_scope_read);
-const Caller m_writer = Caller::with(k_scope_read | k_scope_write);
-};
 
 TEST_F(OpsNixTest, CacheInfoNeedsNoToken) {
   auto info = m_ops->nix_cache_info(m_anonymous);
