@@ -6,10 +6,11 @@
 # default, and zstd) using a write token from a netrc file and no client key; a push with no
 # token and one with a read-only token must fail and store nothing. Pulls into fresh stores
 # with require-sigs, by `nix copy --from` and as a substituter, trusting the server's key
-# (same bytes as built), another key (refused), and after a restart with a new key (the
-# narinfos are signed at serve time). A nar removed from the CAS makes its narinfo a miss:
-# substituting that path fails at once, and a new push repairs it. Narinfo PUTs that break the
-# grammar or name what is not stored get 4xx and leave nothing behind.
+# (same bytes as built), another key (refused), and after restarts with a new key and with
+# both (the narinfos are signed at serve time). Narinfo PUTs that break the grammar or name
+# what is not stored get 4xx and leave nothing behind. A nar removed from the CAS makes its
+# narinfo a miss: substituting that path fails at once, and a new push repairs it. Then the
+# optional files: a nar listing (.ls) and a build log (nix store copy-log).
 if ! command -v nix >/dev/null || ! command -v nix-store >/dev/null; then
   echo "SKIP [nix]: nix and nix-store are not installed (scripts/deps.sh test installs nix-bin)"
   exit 77
@@ -121,7 +122,7 @@ let
   dep = mk "dep" "echo 'the dependency' > $out";
 in {
   inherit dep;
-  top = mk "top" "mkdir $out; echo ${dep} > $out/ref; printf 'top\\n' > $out/name; ln -s ref $out/link";
+  top = mk "top" "echo building top, for the log; mkdir $out; echo ${dep} > $out/ref; printf 'top\\n' > $out/name; ln -s ref $out/link";
   big = mk "big" "head -c 5242880 /dev/urandom > $out";
 }
 EOF
@@ -129,10 +130,12 @@ BUILT=$NIXT/built
 nix_ok build nix build --store "$BUILT" -f "$TMP/paths.nix" dep top big --no-link --json
 sed -n '/^\[{/p' "$TMP/build.log" >"$TMP/build.json"
 mapfile -t paths < <(python3 -c 'import json, sys
-for d in json.load(open(sys.argv[1])): print(d["outputs"]["out"])' "$TMP/build.json" | sort -t- -k2) ||
+for d in json.load(open(sys.argv[1])): print(d["outputs"]["out"], d["drvPath"])' "$TMP/build.json" | sort -t- -k2) ||
   fail "cannot read the built paths from $(cat "$TMP/build.log")"
 [[ ${#paths[@]} -eq 3 ]] || fail "expected 3 built paths, got: ${paths[*]} ($(cat "$TMP/build.log"))"
-BIG=${paths[0]} DEP=${paths[1]} TOP=${paths[2]}
+read -r BIG _ <<<"${paths[0]}"
+read -r DEP _ <<<"${paths[1]}"
+read -r TOP TOP_DRV <<<"${paths[2]}"
 [[ $DEP == /nix/store/*-dep && $TOP == /nix/store/*-top && $BIG == /nix/store/*-big ]] ||
   fail "unexpected paths: ${paths[*]}"
 [[ $(cat "$BUILT$TOP/ref") == "$DEP" ]] || fail "$TOP/ref does not name $DEP"
@@ -140,8 +143,12 @@ BIG=${paths[0]} DEP=${paths[1]} TOP=${paths[2]}
 in_nix refs nix-store --store "$BUILT" --query --references "$TOP"
 [[ $RC -eq 0 && $(cat "$TMP/refs.log") == "$DEP" ]] ||
   fail "the references of $TOP are '$(cat "$TMP/refs.log")', expected $DEP"
-in_nix sigs nix path-info --store "$BUILT" --sigs "$TOP" "$BIG"
-! grep -q 'Sig\|:.*==' "$TMP/sigs.log" || fail "the built paths carry signatures already: $(cat "$TMP/sigs.log")"
+in_nix path-info nix path-info --store "$BUILT" --json "$DEP" "$TOP" "$BIG"
+[[ $RC -eq 0 ]] || fail "nix path-info --json: $(cat "$TMP/path-info.log")"
+python3 -c 'import json, sys
+infos = json.load(open(sys.argv[1]))
+sys.exit(0 if len(infos) == 3 and not any(i.get("ca") or i.get("signatures") for i in infos) else 1)' \
+  "$TMP/path-info.log" || fail "expected 3 paths neither signed nor content-addressed: $(cat "$TMP/path-info.log")"
 ok "$DEP, $TOP (refers to dep), $BIG: unsigned, not content-addressed"
 
 step "keys and tokens; the server with cache-1"
@@ -366,13 +373,21 @@ nix_ok subst-others nix-store --store "$EVICT" --option substituters "$CACHE" \
 same_path "$EVICT" "$TOP"
 ok "top still substitutes from the same cache"
 
-step "pushing big again repairs it"
+step "pushing big again repairs it; this time with its listing (.ls)"
 nix_ok push-repair nix copy --store "$BUILT" --option netrc-file "$NIXT/netrc-write" \
-  --to "$CACHE?compression=zstd" "$BIG"
+  --to "$CACHE?compression=zstd&write-nar-listing=true" "$BIG"
 expect 200 GET "/nix/$(hash_part "$BIG").narinfo"
 nix_ok subst-repaired nix-store --store "$EVICT" --option substituters "$CACHE" \
   --option trusted-public-keys "$PUB1" --realise "$BIG"
 same_path "$EVICT" "$BIG"
+expect 200 GET "/nix/$(hash_part "$BIG").ls"
+expect_json "$BODY" "j['root']['type'] == 'regular' and j['root']['size'] == 5242880" "big's listing"
+
+step "build logs: nix store copy-log --to, then GET log/<drv>"
+nix_ok copy-log nix store copy-log --store "$BUILT" --from "$BUILT" --option netrc-file "$NIXT/netrc-write" \
+  --to "$CACHE" "$TOP_DRV"
+expect 200 GET "/nix/log/${TOP_DRV##*/}"
+grep -q 'building top, for the log' "$BODY" || fail "log/${TOP_DRV##*/} is not top's build log: $(head -c 300 "$BODY")"
 
 step "ingot nix pin"
 if "$INGOT" nix pin --help >/dev/null 2>&1; then
