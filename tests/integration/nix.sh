@@ -10,7 +10,8 @@
 # both (the narinfos are signed at serve time). Narinfo PUTs that break the grammar or name
 # what is not stored get 4xx and leave nothing behind. A nar removed from the CAS makes its
 # narinfo a miss: substituting that path fails at once, and a new push repairs it. Then the
-# optional files: a nar listing (.ls) and a build log (nix store copy-log).
+# optional files: a nar listing (.ls) and a build log (nix store copy-log); last, `ingot nix
+# pin` keeps a closure substitutable through GC, and after `ingot nix unpin` GC takes it.
 if ! command -v nix >/dev/null || ! command -v nix-store >/dev/null; then
   echo "SKIP [nix]: nix and nix-store are not installed (scripts/deps.sh test installs nix-bin)"
   exit 77
@@ -241,10 +242,17 @@ nix_fails wrong-key-subst 'lacks a valid signature|not signed by any of the keys
   nix-store --store "$WRONG2" --option substituters "$CACHE" --option trusted-public-keys "$PUB2" --realise "$BIG"
 absent_path "$WRONG2" "$BIG"
 
-step "/metrics counts nix requests"
+step "/metrics and /v1/stats count nix hits and misses"
+# The names may change: a sample line naming nix and hit (and one naming nix and miss) with a
+# value above 0, after the misses before the push and the hits of the pulls.
 expect 200 GET /metrics
-grep -q nix "$BODY" || fail "/metrics mentions nothing about nix: $(grep -v '^#' "$BODY" | head -c 600)"
-ok "/metrics: $(grep -v '^#' "$BODY" | grep nix | head -n 4 | tr '\n' ' ')"
+for what in hit miss; do
+  awk -v w="$what" '!/^#/ && /nix/ && index($0, w) && $NF > 0 { found = 1 } END { exit !found }' "$BODY" ||
+    fail "/metrics has no sample naming nix and '$what' above 0: $(grep -v '^#' "$BODY" | grep nix | tr '\n' ' ' | head -c 800)"
+done
+ok "/metrics: $(grep -v '^#' "$BODY" | grep nix | grep -E 'hit|miss' | tr '\n' ' ')"
+expect 200 GET /v1/stats
+grep -q '"nix"' "$BODY" || fail "/v1/stats says nothing about nix: $(head -c 800 "$BODY")"
 
 step "narinfo PUTs that break the grammar or name what is not stored: 4xx, nothing stored"
 # A narinfo as nix pushed it, for dep (whose nar is stored), without its Sig line.
@@ -389,14 +397,25 @@ nix_ok copy-log nix store copy-log --store "$BUILT" --from "$BUILT" --option net
 expect 200 GET "/nix/log/${TOP_DRV##*/}"
 grep -q 'building top, for the log' "$BODY" || fail "log/${TOP_DRV##*/} is not top's build log: $(head -c 300 "$BODY")"
 
-step "ingot nix pin"
-if "$INGOT" nix pin --help >/dev/null 2>&1; then
-  INGOT_SERVER=$URL INGOT_TOKEN=$WRITER "$INGOT" nix pin "$TOP" >"$TMP/pin.out" 2>&1 ||
-    fail "ingot nix pin $TOP exited $?: $(cat "$TMP/pin.out")"
-  ok "ingot nix pin $TOP: $(head -n 1 "$TMP/pin.out")"
-else
-  # TODO: `ingot nix pin` does not exist yet; then pin top, run GC and check top's closure
-  # still substitutes while an unpinned path may go.
-  echo "   TODO: ingot nix pin is not implemented yet; not tested"
-fi
+step "ingot nix pin keeps top's closure through GC; unpinned, GC takes it"
+# POST /v1/gc?target=1 evicts everything not pinned (gc.sh): big goes, pinned dep and top stay.
+INGOT_SERVER=$URL INGOT_TOKEN=$WRITER "$INGOT" nix pin "$TOP" >"$TMP/pin.out" 2>&1 ||
+  fail "ingot nix pin $TOP exited $?: $(cat "$TMP/pin.out")"
+ok "ingot nix pin $TOP: $(head -n 1 "$TMP/pin.out")"
+expect 200 POST '/v1/gc?target=1' -H "Authorization: Bearer $ADMIN"
+expect 404 GET "/nix/$(hash_part "$BIG").narinfo"
+PINNED=$(fresh_store pinned)
+nix_ok subst-pinned nix-store --store "$PINNED" --option substituters "$CACHE" \
+  --option trusted-public-keys "$PUB1" --realise "$TOP"
+for p in "$DEP" "$TOP"; do same_path "$PINNED" "$p"; done
+nix_fails subst-collected "don't know how to build|no substituter that can build it" \
+  nix-store --store "$PINNED" --option substituters "$CACHE" --option trusted-public-keys "$PUB1" --realise "$BIG"
+INGOT_SERVER=$URL INGOT_TOKEN=$WRITER "$INGOT" nix unpin "$TOP" >"$TMP/unpin.out" 2>&1 ||
+  fail "ingot nix unpin $TOP exited $?: $(cat "$TMP/unpin.out")"
+expect 200 POST '/v1/gc?target=1' -H "Authorization: Bearer $ADMIN"
+expect 404 GET "/nix/$(hash_part "$TOP").narinfo"
+expect 404 GET "/nix/$(hash_part "$DEP").narinfo"
+UNPINNED=$(fresh_store unpinned)
+nix_fails subst-unpinned "don't know how to build|no substituter that can build it" \
+  nix-store --store "$UNPINNED" --option substituters "$CACHE" --option trusted-public-keys "$PUB1" --realise "$TOP"
 stop_server
