@@ -1,6 +1,7 @@
 #include "server/nix_cache.hpp"
 
 #include "sign/narinfo.hpp"
+#include "util/base64.hpp"
 #include "util/nix32.hpp"
 
 #include <algorithm>
@@ -22,6 +23,21 @@ constexpr std::size_t k_memo_entries = 1 << 16;
 
 Error conflict(std::string message) {
   return make_error(Errc::conflict, std::move(message));
+}
+
+// "name:base64(64-byte Ed25519 signature)". nix 2.8 fails a whole substitution on a
+// signature under a trusted key's name that does not decode to 64 bytes, rather than skip it.
+bool is_well_formed_sig(std::string_view sig) {
+  const auto colon = sig.find(':');
+  if (colon == 0 || colon == std::string_view::npos) {
+    return false;
+  }
+  const auto bytes = base64_decode(sig.substr(colon + 1));
+  return bytes && bytes->size() == 64;
+}
+
+std::string_view sig_key_name(std::string_view sig) {
+  return sig.substr(0, sig.find(':'));
 }
 
 } // namespace
@@ -70,6 +86,13 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
                                                   " is not the path " + std::string(hash32) +
                                                   ".narinfo names");
   }
+  for (const auto& sig : info->sigs) {
+    if (!is_well_formed_sig(sig)) {
+      return make_error(Errc::invalid_argument,
+                        "narinfo: Sig '" + sig.substr(0, 80) +
+                            "' is not <key name>:<base64 of a 64-byte Ed25519 signature>");
+    }
+  }
   if (!info->url.starts_with("nar/")) {
     return make_error(Errc::invalid_argument,
                       "narinfo: URL " + info->url + " is not a nar of this cache (nar/<file>)");
@@ -94,6 +117,18 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
       return conflict("narinfo: its reference " + reference +
                       " has no narinfo here; push the closure in order, references first");
     }
+  }
+  // A path's narinfo is written once, as on every binary cache: a second upload may add
+  // signatures or name another nar with the same contents, but not say the path is other
+  // bytes (a write token must not be able to swap what the server signs). One whose nar is
+  // gone may be replaced: it is not served.
+  if (auto existing = load(hash32); existing) {
+    if ((*existing)->info.nar_hash != info->nar_hash && stored_nar(**existing, hash32)) {
+      return conflict("narinfo: " + info->store_path + " is already cached with NarHash " +
+                      (*existing)->info.nar_hash + "; a path's narinfo is not replaced");
+    }
+  } else if (existing.error().code != Errc::not_found) {
+    return std::move(existing).error();
   }
   auto record = m_store.put(as_bytes(text));
   if (!record) {
@@ -142,8 +177,14 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
       sigs.push_back(sign::nix_signature(key, fingerprint));
     }
   }
+  // The client's signatures follow, but none under a name the server signs with: what a
+  // key of that name signs is the server's to say.
   for (const auto& sig : info->sigs) {
-    if (std::find(sigs.begin(), sigs.end(), sig) == sigs.end()) {
+    const bool servers_name = std::any_of(m_keys.begin(), m_keys.end(), [&](const auto& key) {
+      return key.public_key().name == sig_key_name(sig);
+    });
+    if (!servers_name && is_well_formed_sig(sig) &&
+        std::find(sigs.begin(), sigs.end(), sig) == sigs.end()) {
       sigs.push_back(sig);
     }
   }

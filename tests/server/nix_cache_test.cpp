@@ -260,5 +260,50 @@ TEST_F(NixCacheTest, AClosureIsEveryNarinfoAndNarItReaches) {
   EXPECT_NE(broken.error().message.find(c.hash32), std::string::npos) << broken.error().message;
 }
 
+TEST_F(NixCacheTest, AMalformedClientSignatureIsRefused) {
+  const auto p = make_path(15, "x");
+  put_nar(p);
+  // nix fails a whole substitution on a trusted-name Sig that is not 64 bytes.
+  auto r = m_cache->put_narinfo(p.hash32, narinfo_of(p, {}, "Sig: cache-1:AAAA\n"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::invalid_argument);
+  EXPECT_EQ(m_cache->get_narinfo(p.hash32).error().code, Errc::not_found);
+}
+
+TEST_F(NixCacheTest, AClientSignatureUnderTheServersKeyNameIsNotServed) {
+  const auto p = make_path(16, "x");
+  put_nar(p);
+  auto impostor = sign::generate_key("cache-1"); // the server's key name, another key
+  ASSERT_TRUE(impostor);
+  auto info = sign::parse_narinfo(narinfo_of(p, {}));
+  ASSERT_TRUE(info);
+  const auto forged = sign::nix_signature(*impostor, sign::narinfo_fingerprint(*info));
+  ASSERT_TRUE(m_cache->put_narinfo(p.hash32, narinfo_of(p, {}, "Sig: " + forged + "\n")));
+  auto got = m_cache->get_narinfo(p.hash32);
+  ASSERT_TRUE(got);
+  const auto sigs = sigs_of(got->text);
+  ASSERT_EQ(sigs.size(), 1u) << got->text;
+  EXPECT_NE(sigs[0], forged);
+  EXPECT_TRUE(signed_by(m_keys[0], got->text));
+}
+
+TEST_F(NixCacheTest, APathCachedWholeIsNotReplacedWithOtherBytes) {
+  auto p = make_path(17, "x");
+  push(p);
+  EXPECT_TRUE(m_cache->put_narinfo(p.hash32, narinfo_of(p, {}))) << "the same again is fine";
+  const auto first = m_cache->get_narinfo(p.hash32)->nar;
+  auto other = p;
+  other.nar = test::random_bytes(700, 1234);
+  put_nar(other);
+  auto r = m_cache->put_narinfo(p.hash32, narinfo_of(other, {}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  EXPECT_EQ(m_cache->get_narinfo(p.hash32)->nar, first);
+  // Once its nar is gone it is not served, and a new upload may take its place.
+  ASSERT_TRUE(m_store->remove(first.hash));
+  ASSERT_TRUE(m_cache->put_narinfo(p.hash32, narinfo_of(other, {})));
+  EXPECT_EQ(m_cache->get_narinfo(p.hash32)->nar, cas::digest_of(other.nar));
+}
+
 } // namespace
 } // namespace ingot::server
