@@ -1,4 +1,4 @@
-// Internal to cas/: namespace entries (ac, kv, ref), key -> digest of a stored blob, with a
+// Internal to cas/: namespace entries (ac, kv, ref, nix), key -> digest of a stored blob, with a
 // back reference from the blob to each entry naming it, so that evicting the blob drops them.
 #pragma once
 

@@ -236,7 +236,7 @@ Result<GcReport> Evictor::gc(const GcOptions& options) {
     report.before = m_space.used_bytes();
     INGOT_TRY(evict(run, report.target, options.dry_run, report));
     const std::uint64_t freed =
-        report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
+        report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes + report.nix.bytes;
     report.after =
         report.dry_run ? (report.before > freed ? report.before - freed : 0) : m_space.used_bytes();
     // The run judged its progress by estimates; a measurement that shows the target met (the
@@ -261,7 +261,8 @@ void Evictor::note_run(const GcReport& report) {
   std::lock_guard lock(m_stats_mutex);
   ++m_stats.runs;
   m_stats.evicted_entries += report.cas.entries;
-  m_stats.evicted_bytes += report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes;
+  m_stats.evicted_bytes +=
+      report.cas.bytes + report.ac.bytes + report.kv.bytes + report.ref.bytes + report.nix.bytes;
   m_stats.duration_s += report.duration_s;
   m_stats.last = report;
   (void)m_index.put_meta(k_last_gc, encode_report(report));

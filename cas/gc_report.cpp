@@ -6,6 +6,14 @@
 
 namespace ingot::cas {
 
+namespace {
+
+// A report as its first version wrote it, without nix; the nix bucket follows it.
+constexpr std::size_t k_fields_without_nix = 15;
+constexpr std::size_t k_fields = k_fields_without_nix + 2;
+
+} // namespace
+
 std::string encode_report(const GcReport& r) {
   std::string out;
   for (const auto v : {r.target, r.before, r.after, r.cas.entries, r.cas.bytes, r.ac.entries,
@@ -13,7 +21,7 @@ std::string encode_report(const GcReport& r) {
                        static_cast<std::uint64_t>(r.oldest_survivor_age_s.value_or(-1)),
                        static_cast<std::uint64_t>(r.duration_s * 1e6),
                        static_cast<std::uint64_t>(r.finished_unix_s),
-                       static_cast<std::uint64_t>(r.target_reached)}) {
+                       static_cast<std::uint64_t>(r.target_reached), r.nix.entries, r.nix.bytes}) {
     out += std::to_string(v) + ' ';
   }
   return out;
@@ -31,7 +39,8 @@ std::optional<GcReport> decode_report(const std::string& text) {
     }
     pos += used + 1;
   }
-  if (v.size() != 15) {
+  // The last report of a data dir written before the nix namespace has none evicted from it.
+  if (v.size() != k_fields && v.size() != k_fields_without_nix) {
     return std::nullopt;
   }
   GcReport r;
@@ -48,6 +57,9 @@ std::optional<GcReport> decode_report(const std::string& text) {
   r.duration_s = static_cast<double>(v[12]) / 1e6;
   r.finished_unix_s = static_cast<std::int64_t>(v[13]);
   r.target_reached = v[14] != 0;
+  if (v.size() == k_fields) {
+    r.nix = {v[15], v[16]};
+  }
   return r;
 }
 
@@ -58,9 +70,11 @@ Evicted& bucket(GcReport& report, Namespace ns) {
   case Namespace::kv:
     return report.kv;
   case Namespace::ref:
+    return report.ref;
+  case Namespace::nix:
     break;
   }
-  return report.ref;
+  return report.nix;
 }
 
 } // namespace ingot::cas

@@ -11,12 +11,32 @@ namespace {
 constexpr std::uint8_t k_blob_format = 1;
 constexpr std::uint8_t k_entry_format = 1;
 constexpr std::uint8_t k_usage_format_v1 = 1;
-constexpr std::uint8_t k_usage_format = 2;
+constexpr std::uint8_t k_usage_format = 3;
 constexpr std::uint8_t k_flag_inline = 1;
 // version, flags, codec, then size, stored_size, xxh3, created: 3 + 4 * 8 bytes.
 constexpr std::size_t k_blob_header = 3 + 4 * 8;
 constexpr std::size_t k_entry_size = 1 + 32 + 8 + 8;
-constexpr std::size_t k_usage_fields_v1 = 5;
+
+// What each usage format holds, by its version byte: the first `fields` of k_usage_fields, the
+// rest decoding as zero. Data dirs keep the formats their versions wrote (the last Put and the
+// merge operands after it), so every format stays readable.
+struct UsageFormat {
+  std::size_t fields = 0; // 0: no such format
+  // Whether the counters missing from it are known to be zero. Format 1 lacks file bytes and
+  // the later counters: StoreImpl::migrate() recounts file bytes once. Format 2 lacks nix
+  // entries, which are zero in it: no version that wrote format 2 had the nix namespace.
+  bool complete = false;
+};
+constexpr std::array<UsageFormat, 4> k_usage_formats{{
+    {},
+    {5, false}, // format 1
+    {11, true}, // format 2: through ref entries
+    {12, true}, // format 3: nix entries
+}};
+static_assert(k_usage_formats.size() == k_usage_format + 1U &&
+                  k_usage_formats[k_usage_format].fields == k_usage_fields.size(),
+              "a counter appended to k_usage_fields needs a new usage format");
+constexpr std::size_t k_usage_fields_v1 = k_usage_formats[k_usage_format_v1].fields;
 
 // Little-endian fixed-width integers; x86-64 and aarch64 are little-endian, and the
 // static_assert keeps a big-endian port from silently writing another format.
@@ -124,15 +144,17 @@ std::optional<UsageDelta> decode_usage(std::string_view value) {
   if (value.empty()) {
     return std::nullopt;
   }
-  const auto format = static_cast<std::uint8_t>(value[0]);
-  const std::size_t count = format == k_usage_format      ? k_usage_fields.size()
-                            : format == k_usage_format_v1 ? k_usage_fields_v1
-                                                          : 0;
+  const auto version = static_cast<std::uint8_t>(value[0]);
+  if (version >= k_usage_formats.size()) {
+    return std::nullopt;
+  }
+  const UsageFormat& format = k_usage_formats[version];
+  const std::size_t count = format.fields;
   if (count == 0 || value.size() < 1 + count * 8) {
     return std::nullopt;
   }
   UsageDelta d;
-  d.complete = format == k_usage_format;
+  d.complete = format.complete;
   const auto fields = usage_fields(d);
   for (std::size_t i = 0; i < count; ++i) {
     *fields[i] = get<std::int64_t>(value, 1 + i * 8);
@@ -159,9 +181,11 @@ std::int64_t& entries_field(UsageDelta& delta, Namespace ns) {
   case Namespace::kv:
     return delta.kv_entries;
   case Namespace::ref:
+    return delta.ref_entries;
+  case Namespace::nix:
     break;
   }
-  return delta.ref_entries;
+  return delta.nix_entries;
 }
 
 bool is_zero(const UsageDelta& d) {

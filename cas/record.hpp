@@ -47,6 +47,9 @@ struct UsageDelta {
   std::int64_t hits = 0;         // lookups that found what they asked for
   std::int64_t misses = 0;
   std::int64_t ref_entries = 0;
+  // Added in usage format 3; a format 2 value decodes with it at zero and still `complete`:
+  // the versions that wrote format 2 had no nix namespace, so zero is its exact count.
+  std::int64_t nix_entries = 0;
   bool complete = true;
 };
 
@@ -59,8 +62,9 @@ struct UsageField {
   Recount recount;
 };
 
-// Every counter, in its encoded order (format 1 had the first five): encoding, sums and fsck's
-// recount all go through this list.
+// Every counter, in its encoded order (format 1 had the first five, format 2 up to ref entries):
+// encoding, sums and fsck's recount all go through this list. Append only, with a new format in
+// cas/record.cpp, so that values already written still decode.
 inline constexpr std::array k_usage_fields{
     UsageField{&UsageDelta::blobs, "blobs", Recount::yes},
     UsageField{&UsageDelta::logical_bytes, "logical bytes", Recount::yes},
@@ -73,6 +77,7 @@ inline constexpr std::array k_usage_fields{
     UsageField{&UsageDelta::hits, "hits", Recount::no},
     UsageField{&UsageDelta::misses, "misses", Recount::no},
     UsageField{&UsageDelta::ref_entries, "ref entries", Recount::yes},
+    UsageField{&UsageDelta::nix_entries, "nix entries", Recount::yes},
 };
 // A counter added to UsageDelta but not to the list would be neither persisted nor checked.
 static_assert(sizeof(UsageDelta) == (k_usage_fields.size() + 1) * sizeof(std::int64_t),

@@ -1,4 +1,5 @@
-// The content-addressed store: blobs by SHA-256, and the `ac` and `kv` namespaces over them.
+// The content-addressed store: blobs by SHA-256, and the namespaces (`ac`, `kv`, `ref`, `nix`)
+// over them.
 //
 // Small blobs live inline in the index (RocksDB); large ones are files under blobs/, written
 // through tmp/ and renamed into place before the index commit, so a blob is visible only once
@@ -31,11 +32,16 @@ std::string_view to_string(Codec codec);
 
 enum class Compression { off, automatic };
 
-// ac: action results (Bazel, ccache's bazel layout); kv: opaque keys; ref: names of trees.
+// ac: action results (Bazel, ccache's bazel layout); kv: opaque keys; ref: names of trees;
+// nix: Nix binary-cache records keyed by their path below /nix/: "<hash32>.narinfo", "nar/<file>", …, each
+// the digest of a stored blob, last writer wins, as kv.
 // The one list of namespaces: the enum, k_namespaces, the index's tables (cas/index.hpp) and
 // so fsck's checks are made from it, so that a namespace added here cannot be left out of
-// any of them. The order is persisted (back references store the enum's value).
-#define INGOT_NAMESPACES(X) X(ac) X(kv) X(ref)
+// any of them. The order is persisted (back references store the enum's value): append only.
+// A namespace added here also needs its counter in Usage, UsageDelta (appended to
+// k_usage_fields with a new usage format, cas/record.cpp) and entries_field(), and its bucket
+// in GcReport.
+#define INGOT_NAMESPACES(X) X(ac) X(kv) X(ref) X(nix)
 
 enum class Namespace : std::uint8_t {
 #define INGOT_NAMESPACE_ENUM(name) name,
@@ -49,7 +55,7 @@ inline constexpr std::array k_namespaces{
 #undef INGOT_NAMESPACE_VALUE
 };
 
-// "ac", "kv", "ref": also the name of the namespace's table in the index.
+// "ac", "kv", "ref", "nix": also the name of the namespace's table in the index.
 constexpr std::string_view to_string(Namespace ns) {
   constexpr std::array<std::string_view, k_namespaces.size()> k_names{
 #define INGOT_NAMESPACE_NAME(name) #name,
@@ -110,6 +116,7 @@ struct Usage {
   std::uint64_t ac_entries = 0;
   std::uint64_t kv_entries = 0;
   std::uint64_t ref_entries = 0;
+  std::uint64_t nix_entries = 0;
   std::uint64_t file_bytes = 0; // stored bytes of blobs kept as files, the rest are inline
   std::uint64_t pinned_blobs = 0;
   std::uint64_t pinned_bytes = 0;
@@ -150,10 +157,10 @@ struct GcReport {
   std::uint64_t before = 0; // bytes on disk
   std::uint64_t after = 0;  // estimated, compactions of the index follow
   bool target_reached = false;
-  // cas.entries counts every evicted blob; ac/kv/ref entries count the entries dropped with
-  // their value blob. Each evicted blob's bytes count once: under the namespace of an entry
-  // that named it, or under cas.
-  Evicted cas, ac, kv, ref;
+  // cas.entries counts every evicted blob; ac/kv/ref/nix entries count the entries dropped
+  // with their value blob. Each evicted blob's bytes count once: under the namespace of an
+  // entry that named it, or under cas.
+  Evicted cas, ac, kv, ref, nix;
   std::optional<std::int64_t> oldest_survivor_age_s;
   double duration_s = 0;
   std::int64_t finished_unix_s = 0;

@@ -12,6 +12,7 @@ void UsageCounters::apply(const UsageDelta& d) {
   m_ac_entries += static_cast<std::uint64_t>(d.ac_entries);
   m_kv_entries += static_cast<std::uint64_t>(d.kv_entries);
   m_ref_entries += static_cast<std::uint64_t>(d.ref_entries);
+  m_nix_entries += static_cast<std::uint64_t>(d.nix_entries);
   m_file_bytes += static_cast<std::uint64_t>(d.file_bytes);
   m_pinned_blobs += static_cast<std::uint64_t>(d.pinned_blobs);
   m_pinned_bytes += static_cast<std::uint64_t>(d.pinned_bytes);
@@ -27,6 +28,7 @@ Usage UsageCounters::usage() const {
   u.ac_entries = m_ac_entries.load();
   u.kv_entries = m_kv_entries.load();
   u.ref_entries = m_ref_entries.load();
+  u.nix_entries = m_nix_entries.load();
   u.file_bytes = m_file_bytes.load();
   u.pinned_blobs = m_pinned_blobs.load();
   u.pinned_bytes = m_pinned_bytes.load();

@@ -36,6 +36,7 @@ private:
   std::atomic<std::uint64_t> m_ac_entries{0};
   std::atomic<std::uint64_t> m_kv_entries{0};
   std::atomic<std::uint64_t> m_ref_entries{0};
+  std::atomic<std::uint64_t> m_nix_entries{0};
   std::atomic<std::uint64_t> m_file_bytes{0};
   std::atomic<std::uint64_t> m_pinned_blobs{0};
   std::atomic<std::uint64_t> m_pinned_bytes{0};

@@ -112,6 +112,11 @@ public:
                                                  std::string_view name);
   [[nodiscard]] Result<std::string> keys();
 
+  // Nix: pins a store path's closure (by the path's 32-character hash part) against GC, and
+  // returns how many blobs the pin holds; unpins it.
+  [[nodiscard]] Result<std::uint64_t> pin_nix(std::string_view hash32);
+  [[nodiscard]] Result<void> unpin_nix(std::string_view hash32);
+
 private:
   Client(ClientOptions options, std::unique_ptr<Transport> transport);
   // GET of a JSON or text answer; any status but 2xx is an error about `what`.

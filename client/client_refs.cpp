@@ -165,4 +165,28 @@ Result<std::string> Client::keys() {
   return get_text("/v1/keys", "signing keys");
 }
 
+Result<std::uint64_t> Client::pin_nix(std::string_view hash32) {
+  auto j =
+      json_answer(call(Request{Method::put, "/v1/nix/pins/" + std::string(hash32), {}, {}, {}}),
+                  "pinning /nix/store/" + std::string(hash32) + "-…");
+  if (!j) {
+    return std::move(j).error();
+  }
+  if (!j->contains("pinned_blobs") || !(*j)["pinned_blobs"].is_number_unsigned()) {
+    return make_error(Errc::corrupt, "nix pin: the answer has no \"pinned_blobs\" count");
+  }
+  return (*j)["pinned_blobs"].get<std::uint64_t>();
+}
+
+Result<void> Client::unpin_nix(std::string_view hash32) {
+  auto response = call(Request{Method::del, "/v1/nix/pins/" + std::string(hash32), {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, "unpinning /nix/store/" + std::string(hash32) + "-…");
+  }
+  return {};
+}
+
 } // namespace ingot::client

@@ -60,6 +60,8 @@ unsigned status_of(const Error& error) {
     return 507;
   case Errc::too_large:
     return 413;
+  case Errc::conflict:
+    return 409;
   case Errc::busy:
   case Errc::timeout:
   case Errc::would_block:

@@ -115,7 +115,9 @@ Result<cas::Hash> resolve_blob(cas::Store& store, const Route& route) {
   if (route.kind == RouteKind::cas) {
     return route.hash;
   }
-  const auto ns = route.kind == RouteKind::ac ? cas::Namespace::ac : cas::Namespace::kv;
+  const auto ns = route.kind == RouteKind::ac    ? cas::Namespace::ac
+                  : route.kind == RouteKind::nix ? cas::Namespace::nix
+                                                 : cas::Namespace::kv;
   auto entry = store.ns_get(ns, route.key);
   if (!entry) {
     return std::move(entry).error();

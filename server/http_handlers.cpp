@@ -159,4 +159,36 @@ HttpReply audit(Ops& ops, const Caller& caller, HttpRequest&) {
   return reply(ops.audit(caller));
 }
 
+// nix PUTs nix-cache-info only when its GET failed; the answer is the server's whatever it
+// sends, so the PUT succeeds and changes nothing.
+HttpReply nix_cache_info(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.nix_cache_info(caller), [&](std::string info) {
+    if (request.method == "PUT") {
+      return SimpleResponse{200, "text/plain", "ignored: the server sets nix-cache-info\n"};
+    }
+    return SimpleResponse{200, "text/x-nix-cache-info", std::move(info)};
+  });
+}
+
+HttpReply get_narinfo(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.get_narinfo(caller, request.route.hash32), [](std::string text) {
+    return SimpleResponse{200, "text/x-nix-narinfo", std::move(text)};
+  });
+}
+
+HttpReply put_narinfo(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return empty_ok(ops.put_narinfo(caller, request.route.hash32, request.body));
+}
+
+HttpReply nix_pin(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return reply(ops.pin_nix(caller, request.route.hash32), [](std::size_t blobs) {
+    return SimpleResponse{200, "application/json",
+                          nlohmann::json{{"pinned_blobs", blobs}}.dump() + "\n"};
+  });
+}
+
+HttpReply nix_unpin(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return empty_ok(ops.unpin_nix(caller, request.route.hash32));
+}
+
 } // namespace ingot::server::http_handlers

@@ -68,6 +68,12 @@ HttpReply yank_release(Ops&, const Caller&, HttpRequest&);
 HttpReply keys(Ops&, const Caller&, HttpRequest&);
 HttpReply audit(Ops&, const Caller&, HttpRequest&);
 
+HttpReply nix_cache_info(Ops&, const Caller&, HttpRequest&); // GET, HEAD, and PUT (ignored)
+HttpReply get_narinfo(Ops&, const Caller&, HttpRequest&);
+HttpReply put_narinfo(Ops&, const Caller&, HttpRequest&);
+HttpReply nix_pin(Ops&, const Caller&, HttpRequest&);
+HttpReply nix_unpin(Ops&, const Caller&, HttpRequest&);
+
 } // namespace http_handlers
 
 } // namespace ingot::server

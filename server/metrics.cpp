@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -20,7 +21,7 @@ constexpr std::array<unsigned, 20> k_status_codes{100, 200, 201, 204, 206, 207, 
 constexpr std::array<double, 15> k_bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                           0.005,  0.01,    0.025,  0.05,  0.1,
                                           0.25,   0.5,     1.0,    5.0,   30.0};
-constexpr std::array<std::string_view, 3> k_lookup_names{"cas", "ac", "kv"};
+constexpr std::array<std::string_view, 4> k_lookup_names{"cas", "ac", "kv", "nix"};
 
 std::size_t method_index(std::string_view method) {
   for (std::size_t i = 0; i + 1 < k_method_names.size(); ++i) {
@@ -52,6 +53,23 @@ std::int64_t unix_now() {
 
 } // namespace
 
+std::optional<Lookup> lookup_of(RouteKind route) {
+  switch (route) {
+  case RouteKind::cas:
+    return Lookup::cas;
+  case RouteKind::ac:
+    return Lookup::ac;
+  case RouteKind::kv:
+    return Lookup::kv;
+  case RouteKind::nix_cache_info:
+  case RouteKind::nix_narinfo:
+  case RouteKind::nix:
+    return Lookup::nix;
+  default:
+    return std::nullopt;
+  }
+}
+
 Metrics::Metrics() : m_started_unix_s(unix_now()) {}
 
 void Metrics::record_request(const RouteKind* route, std::string_view method, unsigned status,
@@ -66,6 +84,10 @@ void Metrics::record_request(const RouteKind* route, std::string_view method, un
   m_latency_sum_us[r] += static_cast<std::uint64_t>(seconds * 1e6);
   m_bytes_in += bytes_in;
   m_bytes_out += bytes_out;
+  if (const auto lookup = route != nullptr ? lookup_of(*route) : std::nullopt) {
+    m_lookup_bytes_in[static_cast<std::size_t>(*lookup)] += bytes_in;
+    m_lookup_bytes_out[static_cast<std::size_t>(*lookup)] += bytes_out;
+  }
 }
 
 void Metrics::record_lookup(Lookup where, bool hit) {
@@ -132,6 +154,18 @@ std::string Metrics::prometheus(const StoreSnapshot& store) const {
       << "ingot_cache_lookups_total{namespace=\"" << k_lookup_names[i] << "\",result=\"miss\"} "
       << m_misses[i].load() << '\n';
   }
+  o << "# HELP ingot_cache_sent_bytes_total Response body bytes sent by namespace.\n"
+       "# TYPE ingot_cache_sent_bytes_total counter\n";
+  for (std::size_t i = 0; i < k_lookup_names.size(); ++i) {
+    o << "ingot_cache_sent_bytes_total{namespace=\"" << k_lookup_names[i] << "\"} "
+      << m_lookup_bytes_out[i].load() << '\n';
+  }
+  o << "# HELP ingot_cache_received_bytes_total Request body bytes received by namespace.\n"
+       "# TYPE ingot_cache_received_bytes_total counter\n";
+  for (std::size_t i = 0; i < k_lookup_names.size(); ++i) {
+    o << "ingot_cache_received_bytes_total{namespace=\"" << k_lookup_names[i] << "\"} "
+      << m_lookup_bytes_in[i].load() << '\n';
+  }
   o << "# HELP ingot_stored_bytes Bytes stored on disk (after compression).\n"
        "# TYPE ingot_stored_bytes gauge\n"
     << "ingot_stored_bytes " << usage.stored_bytes << '\n'
@@ -144,6 +178,7 @@ std::string Metrics::prometheus(const StoreSnapshot& store) const {
     << "ingot_entries{namespace=\"ac\"} " << usage.ac_entries << '\n'
     << "ingot_entries{namespace=\"kv\"} " << usage.kv_entries << '\n'
     << "ingot_entries{namespace=\"ref\"} " << usage.ref_entries << '\n'
+    << "ingot_entries{namespace=\"nix\"} " << usage.nix_entries << '\n'
     << "# HELP ingot_disk_bytes The data dir's size on disk, as the size bound counts it.\n"
        "# TYPE ingot_disk_bytes gauge\n"
     << "ingot_disk_bytes " << store.space.used << '\n'
@@ -193,6 +228,8 @@ std::string Metrics::stats_json(const StoreSnapshot& store) const {
     lookups[std::string(k_lookup_names[i])] = {
         {"hits", hits},
         {"misses", misses},
+        {"bytes_received", m_lookup_bytes_in[i].load()},
+        {"bytes_sent", m_lookup_bytes_out[i].load()},
         {"hit_rate", hits + misses == 0
                          ? 0.0
                          : static_cast<double>(hits) / static_cast<double>(hits + misses)}};
@@ -204,7 +241,8 @@ std::string Metrics::stats_json(const StoreSnapshot& store) const {
        {{"cas", usage.blobs},
         {"ac", usage.ac_entries},
         {"kv", usage.kv_entries},
-        {"ref", usage.ref_entries}}},
+        {"ref", usage.ref_entries},
+        {"nix", usage.nix_entries}}},
       {"disk",
        {{"used_bytes", store.space.used},
         {"max_size_bytes", store.space.max_size},

@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,7 +16,11 @@
 
 namespace ingot::server {
 
-enum class Lookup { cas, ac, kv };
+enum class Lookup { cas, ac, kv, nix };
+
+// The namespace whose body bytes a route's requests count towards (ingot_cache_*_bytes_total),
+// when it has one: /cas/, /ac/, /kv/, and nix for every /nix/ route.
+std::optional<Lookup> lookup_of(RouteKind route);
 
 // What the store reports, read once per /metrics or /v1/stats request.
 struct StoreSnapshot {
@@ -50,8 +55,11 @@ private:
   std::array<std::atomic<std::uint64_t>, k_routes * k_methods * k_statuses> m_requests{};
   std::array<std::atomic<std::uint64_t>, k_routes*(k_buckets + 1)> m_latency{};
   std::array<std::atomic<std::uint64_t>, k_routes> m_latency_sum_us{};
-  std::array<std::atomic<std::uint64_t>, 3> m_hits{};
-  std::array<std::atomic<std::uint64_t>, 3> m_misses{};
+  std::array<std::atomic<std::uint64_t>, 4> m_hits{};
+  std::array<std::atomic<std::uint64_t>, 4> m_misses{};
+  // Body bytes of the requests to each lookup's routes (a nix cache's nars and narinfos).
+  std::array<std::atomic<std::uint64_t>, 4> m_lookup_bytes_in{};
+  std::array<std::atomic<std::uint64_t>, 4> m_lookup_bytes_out{};
   std::atomic<std::uint64_t> m_bytes_in{0};
   std::atomic<std::uint64_t> m_bytes_out{0};
   std::atomic<std::int64_t> m_connections{0};

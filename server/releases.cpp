@@ -360,6 +360,10 @@ SimpleResponse Releases::yank(cas::Store& store, const Route& route, std::string
   return json_response(*record);
 }
 
+std::span<const sign::SecretKey> Releases::signing_keys() const {
+  return m_impl->keys;
+}
+
 SimpleResponse Releases::keys() const {
   json list = json::array();
   for (std::size_t i = 0; i < m_impl->keys.size(); ++i) {

@@ -6,9 +6,11 @@
 #include "cas/store.hpp"
 #include "server/api.hpp"
 #include "server/route.hpp"
+#include "sign/keys.hpp"
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -36,6 +38,9 @@ public:
   // GET /v1/keys and GET /v1/audit.
   SimpleResponse keys() const;
   SimpleResponse audit() const;
+
+  // The keys from --signing-key, the active one first. Live as long as this.
+  std::span<const sign::SecretKey> signing_keys() const;
 
   // True for /v1/releases/P/V/NAME, whose answer is the blob file_digest() names.
   static bool is_file(const Route& route);

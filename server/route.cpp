@@ -3,6 +3,7 @@
 #include "cas/store.hpp"
 #include "server/auth.hpp"
 #include "server/http_handlers.hpp"
+#include "server/nix_routes.hpp"
 #include "server/ops/ops.hpp"
 #include "util/percent.hpp"
 #include "util/utf8.hpp"
@@ -248,6 +249,29 @@ constexpr MethodRow k_audit_methods[] = {
     {"HEAD", Op::audit, none, h::audit},
 };
 
+// A Nix binary cache (../shared/nix-client-facts.md). nix reads nix-cache-info first, with
+// no credentials, and PUTs it when the GET fails: it is always served, and a PUT is accepted
+// and ignored. HEAD is mandatory on narinfos and nars (a 405 fails a push).
+constexpr MethodRow k_nix_cache_info_methods[] = {
+    {"GET", Op::nix_cache_info, none, h::nix_cache_info},
+    {"HEAD", Op::nix_cache_info, none, h::nix_cache_info},
+    {"PUT", Op::nix_cache_info, json, h::nix_cache_info},
+};
+constexpr MethodRow k_nix_narinfo_methods[] = {
+    {"GET", Op::read_narinfo, none, h::get_narinfo},
+    {"HEAD", Op::read_narinfo, none, h::get_narinfo},
+    {"PUT", Op::write_narinfo, json, h::put_narinfo},
+};
+constexpr MethodRow k_nix_methods[] = {
+    {"GET", Op::read_blob, none, h::read_blob},
+    {"HEAD", Op::read_blob, none, h::read_blob},
+    {"PUT", Op::write_blob, stream, h::finish_upload, h::open_upload},
+};
+constexpr MethodRow k_nix_pins_methods[] = {
+    {"PUT", Op::nix_pin, none, h::nix_pin},
+    {"DELETE", Op::nix_pin, none, h::nix_unpin},
+};
+
 constexpr RouteRow k_routes[] = {
     {RouteKind::cas, "cas", "/cas/{sha256}", {}, "/cas/", parse_cas, k_blob_methods},
     {RouteKind::ac, "ac", "/ac/{64hex}", {}, "/ac/", parse_ac, k_blob_methods},
@@ -301,6 +325,34 @@ constexpr RouteRow k_routes[] = {
      k_releases_methods},
     {RouteKind::keys, "keys", "/v1/keys", "/v1/keys", {}, nullptr, k_keys_methods},
     {RouteKind::audit, "audit", "/v1/audit", "/v1/audit", {}, nullptr, k_audit_methods},
+    {RouteKind::nix_cache_info,
+     "nix-cache-info",
+     "/nix/nix-cache-info",
+     "/nix/nix-cache-info",
+     {},
+     nullptr,
+     k_nix_cache_info_methods},
+    {RouteKind::nix_narinfo,
+     "narinfo",
+     "/nix/{hash32}.narinfo",
+     {},
+     "/nix/",
+     parse_nix_narinfo,
+     k_nix_narinfo_methods},
+    {RouteKind::nix,
+     "nix",
+     "/nix/{nar/…, hash32.ls, log/…, realisations/…}",
+     {},
+     "/nix/",
+     parse_nix_file,
+     k_nix_methods},
+    {RouteKind::nix_pins,
+     "nix pins",
+     "/v1/nix/pins/{hash32}",
+     {},
+     "/v1/nix/pins/",
+     parse_nix_pin,
+     k_nix_pins_methods},
 };
 
 constexpr bool rows_in_kind_order() {

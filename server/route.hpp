@@ -30,10 +30,14 @@ enum class RouteKind {
   releases,     // /v1/releases/P[/V[/NAME…]]
   keys,
   audit,
+  nix_cache_info, // /nix/nix-cache-info
+  nix_narinfo,    // /nix/<hash32>.narinfo
+  nix,            // /nix/nar/<file>, /nix/<hash32>.ls, /nix/log/<drv>, /nix/realisations/<id>.doi
+  nix_pins,       // /v1/nix/pins/<hash32>
 };
 
 // How many kinds there are (for tables indexed by kind): the last one plus one.
-inline constexpr std::size_t k_route_kinds = static_cast<std::size_t>(RouteKind::audit) + 1;
+inline constexpr std::size_t k_route_kinds = static_cast<std::size_t>(RouteKind::nix_pins) + 1;
 
 std::string_view to_string(RouteKind kind);
 
@@ -41,12 +45,18 @@ struct Route {
   RouteKind kind = RouteKind::healthz;
   cas::Hash hash{}; // cas and ac
   // ac: the 64-hex key; kv: the key below /kv/; refs: the name (or empty); releases: "P",
-  // "P/V" or "P/V/NAME" (names checked by the release code, sign/release_files.hpp)
+  // "P/V" or "P/V/NAME" (names checked by the release code, sign/release_files.hpp); nix
+  // routes: the path below /nix/ ("<hash32>.narinfo", "nar/<file>", …), the key of its
+  // entry; nix_narinfo and nix_pins: also the hash32 in `hash32`.
   std::string key;
+  std::string hash32;
   cas::Digest digest{}; // trees
   std::string query;    // after '?', undecoded
   // kv: the target ended in '/', the WebDAV spelling of a collection (RFC 4918 5.2).
   bool collection = false;
+  // nix: a nar whose file name carries the SHA-256 of its bytes (nix writes
+  // nar/<nix32 sha256>.nar.xz): `hash` holds it and a PUT is verified against it.
+  bool hash_named = false;
 };
 
 // What a method on a route needs: the token scopes (see auth.hpp; 0 for none), or, when the

@@ -36,6 +36,8 @@ struct ServerOptions {
   LogFormat log_format = LogFormat::text;
   // Ed25519 keys for releases (`ingot keygen`): the first signs, every one is published.
   std::vector<std::filesystem::path> signing_keys;
+  // The Priority nix-cache-info announces (lower is tried first; cache.nixos.org says 40).
+  unsigned nix_priority = 40;
 };
 
 class Server {

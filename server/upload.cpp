@@ -26,7 +26,7 @@ Result<std::unique_ptr<UploadSink>> UploadSink::open(cas::Store& store, const Ro
                                            std::to_string(max_size) + " bytes (--max-blob-size)");
   }
   std::optional<cas::Digest> expected;
-  if (route.kind == RouteKind::cas) {
+  if (route.kind == RouteKind::cas || (route.kind == RouteKind::nix && route.hash_named)) {
     expected = cas::Digest{route.hash, size_known ? *content_length : cas::k_size_unknown};
   }
   auto writer = store.begin_write(expected);

@@ -63,7 +63,9 @@ std::string narinfo_fingerprint(const Narinfo& info);
 // "<key name>:<base64 of the Ed25519 signature of the fingerprint>": a Sig line's value.
 std::string nix_signature(const SecretKey& key, std::string_view fingerprint);
 // Whether `sig` ("name:base64") is `key`'s valid signature of `fingerprint`.
-bool verify_nix_signature(const PublicKey& key, std::string_view fingerprint,
-                          std::string_view sig);
+bool verify_nix_signature(const PublicKey& key, std::string_view fingerprint, std::string_view sig);
+// A key as nix's trusted-public-keys lists it, "name:base64(32-byte Ed25519 key)" (what
+// PublicKey::to_nix writes); the key ID is left zero, Nix has none.
+[[nodiscard]] Result<PublicKey> parse_nix_public_key(std::string_view text);
 
 } // namespace ingot::sign

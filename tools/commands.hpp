@@ -46,6 +46,8 @@ int put_local(const std::string& data, const std::vector<std::string>& files);
 int get_local(const std::string& data, const std::string& hex, const std::string& output);
 // Registers gc and stats.
 void add_gc_commands(CLI::App& app, std::function<int()>& run);
+// Registers nix pin and unpin.
+void add_nix_commands(CLI::App& app, std::function<int()>& run);
 // Registers fsck.
 void add_fsck_command(CLI::App& app, std::function<int()>& run);
 // Registers serve and token.

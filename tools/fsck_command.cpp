@@ -1,6 +1,7 @@
 // `ingot fsck`: checks a local data dir's index, blob files, tmp/ and checksums against each
 // other and, with --repair, fixes what it finds. Every finding and every action is listed.
 #include "cas/store.hpp"
+#include "server/nix_cache.hpp"
 #include "tools/commands.hpp"
 #include "util/size.hpp"
 
@@ -20,7 +21,8 @@ constexpr const char* k_footer = R"(What it checks, in every table of the index:
   - every blob's stored bytes against their XXH3 checksum, and that its file exists
   - records that cannot be decoded (blob records, ac, kv and ref entries, pin counts, pin
     sets, last uses, the eviction order, back references)
-  - ac, kv and ref entries whose value blob is not stored or is damaged
+  - ac, kv, ref and nix entries whose value blob is not stored or is damaged
+  - Nix narinfos that do not parse, name another path, or whose nar is gone
   - pin counts against the pin sets (pinned refs, releases), and pinned blobs that are gone
   - that GC can evict every unpinned blob (its last use and place in the eviction order)
   - files under blobs/ that no blob record names, and leftover files in tmp/
@@ -119,6 +121,9 @@ int cmd_fsck(const std::string& data, cas::Repair repair, bool json) {
   auto report = (*store)->fsck(repair);
   if (!report) {
     return fail(report.error());
+  }
+  if (auto nix = server::fsck_nix(**store, repair, *report); !nix) {
+    return fail(nix.error());
   }
   if (json) {
     print_json(*report, data, repair);

@@ -55,7 +55,7 @@ void print_report(const cas::GcReport& r) {
               format_size(r.target).c_str(), format_size(r.before).c_str(),
               format_size(r.after).c_str(), r.target_reached ? "" : ": target NOT reached");
   const std::pair<const char*, const cas::Evicted*> rows[] = {
-      {"cas", &r.cas}, {"ac", &r.ac}, {"kv", &r.kv}, {"ref", &r.ref}};
+      {"cas", &r.cas}, {"ac", &r.ac}, {"kv", &r.kv}, {"ref", &r.ref}, {"nix", &r.nix}};
   for (const auto& [name, e] : rows) {
     std::printf("  %-4s %s %llu entries, %s\n", name, verb,
                 static_cast<unsigned long long>(e->entries), format_size(e->bytes).c_str());
@@ -127,7 +127,11 @@ int cmd_stats(const std::string& data, bool json) {
         {"logical_bytes", u.logical_bytes},
         {"pinned_bytes", u.pinned_bytes},
         {"entries",
-         {{"cas", u.blobs}, {"ac", u.ac_entries}, {"kv", u.kv_entries}, {"ref", u.ref_entries}}},
+         {{"cas", u.blobs},
+          {"ac", u.ac_entries},
+          {"kv", u.kv_entries},
+          {"ref", u.ref_entries},
+          {"nix", u.nix_entries}}},
         {"lookups", {{"hits", u.hits}, {"misses", u.misses}, {"hit_rate", hit_rate}}},
         {"oldest_entry_age_seconds",
          gc.oldest_entry_age_s ? nlohmann::json(*gc.oldest_entry_age_s) : nlohmann::json(nullptr)},
@@ -141,20 +145,21 @@ int cmd_stats(const std::string& data, bool json) {
   std::printf("stored        %s (%s before compression), %s pinned\n",
               format_size(u.stored_bytes).c_str(), format_size(u.logical_bytes).c_str(),
               format_size(u.pinned_bytes).c_str());
-  std::printf("entries       %llu blobs, %llu ac, %llu kv, %llu refs\n",
-              static_cast<unsigned long long>(u.blobs),
-              static_cast<unsigned long long>(u.ac_entries),
-              static_cast<unsigned long long>(u.kv_entries),
-              static_cast<unsigned long long>(u.ref_entries));
+  std::printf(
+      "entries       %llu blobs, %llu ac, %llu kv, %llu refs, %llu nix\n",
+      static_cast<unsigned long long>(u.blobs), static_cast<unsigned long long>(u.ac_entries),
+      static_cast<unsigned long long>(u.kv_entries), static_cast<unsigned long long>(u.ref_entries),
+      static_cast<unsigned long long>(u.nix_entries));
   std::printf("hit rate      %.1f%% of %llu lookups\n", 100 * hit_rate,
               static_cast<unsigned long long>(lookups));
   std::printf("oldest entry  last used %s ago\n", age(gc.oldest_entry_age_s).c_str());
   if (gc.last) {
     const auto& r = *gc.last;
-    std::printf("last gc       %s: evicted %llu blobs (%s) in %.3f s\n",
-                when(r.finished_unix_s).c_str(), static_cast<unsigned long long>(r.cas.entries),
-                format_size(r.cas.bytes + r.ac.bytes + r.kv.bytes + r.ref.bytes).c_str(),
-                r.duration_s);
+    std::printf(
+        "last gc       %s: evicted %llu blobs (%s) in %.3f s\n", when(r.finished_unix_s).c_str(),
+        static_cast<unsigned long long>(r.cas.entries),
+        format_size(r.cas.bytes + r.ac.bytes + r.kv.bytes + r.ref.bytes + r.nix.bytes).c_str(),
+        r.duration_s);
   } else {
     std::printf("last gc       never\n");
   }

@@ -30,6 +30,7 @@ struct ServeArgs {
   std::size_t max_connections = 1024;
   double read_timeout_s = 30;
   std::vector<std::string> signing_keys;
+  unsigned nix_priority = 40;
 };
 
 struct TokenArgs {
@@ -103,6 +104,7 @@ int cmd_serve(const ServeArgs& a) {
   options.max_connections = a.max_connections;
   options.read_timeout = std::chrono::milliseconds(static_cast<long>(a.read_timeout_s * 1000));
   options.signing_keys.assign(a.signing_keys.begin(), a.signing_keys.end());
+  options.nix_priority = a.nix_priority;
 
   cas::StoreOptions store_options;
   store_options.dir = a.data;
@@ -220,8 +222,15 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
                    "a client that reads nothing of a response for as long is dropped")
       ->capture_default_str();
   serve->add_option("--signing-key", serve_args.signing_keys,
-                    "Release signing key from `ingot keygen` (mode 0600); repeat to publish older "
-                    "keys too: the first signs, the others stay listed as retired");
+                    "Signing key from `ingot keygen` (mode 0600), for releases and Nix narinfos; "
+                    "repeat to keep older keys: the first signs releases, the others stay listed "
+                    "as retired; narinfos are signed by every one, so that Nix clients still "
+                    "trusting an old key keep substituting during a rotation");
+  serve
+      ->add_option("--nix-priority", serve_args.nix_priority,
+                   "Priority in /nix/nix-cache-info: Nix tries substituters with lower "
+                   "numbers first (cache.nixos.org is 40)")
+      ->capture_default_str();
   serve
       ->add_option("--compression", serve_args.compression,
                    "At-rest zstd for new blobs: auto (kept only where it saves 1/8 or more) or "

@@ -24,6 +24,8 @@ std::string_view to_string(Errc code) {
     return "busy";
   case Errc::too_large:
     return "too large";
+  case Errc::conflict:
+    return "conflict";
   case Errc::would_block:
     return "would block";
   }

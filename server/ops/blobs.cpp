@@ -9,8 +9,14 @@ namespace ingot::server {
 
 namespace {
 
-Lookup lookup_of(RouteKind kind) {
-  return kind == RouteKind::ac ? Lookup::ac : kind == RouteKind::kv ? Lookup::kv : Lookup::cas;
+// The hit rate a read counts towards: a release's file counts as a cas lookup. A nix file is
+// not a lookup of its own: the narinfo before it is (nix HEADs a nar to decide whether to
+// upload it, which is no cache miss).
+std::optional<Lookup> read_lookup(RouteKind kind) {
+  if (kind == RouteKind::nix) {
+    return std::nullopt;
+  }
+  return lookup_of(kind).value_or(Lookup::cas);
 }
 
 // The entry a PUT of an ac or kv route writes after the blob; none for a cas route.
@@ -21,6 +27,9 @@ std::optional<cas::Namespace> namespace_of(RouteKind kind) {
   if (kind == RouteKind::kv) {
     return cas::Namespace::kv;
   }
+  if (kind == RouteKind::nix) {
+    return cas::Namespace::nix;
+  }
   return std::nullopt;
 }
 
@@ -30,7 +39,8 @@ Error not_a_blob_route(const Route& route) {
 }
 
 bool is_blob_route(const Route& route) {
-  return route.kind == RouteKind::cas || route.kind == RouteKind::ac || route.kind == RouteKind::kv;
+  return route.kind == RouteKind::cas || route.kind == RouteKind::ac ||
+         route.kind == RouteKind::kv || route.kind == RouteKind::nix;
 }
 
 } // namespace
@@ -38,7 +48,8 @@ bool is_blob_route(const Route& route) {
 Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
                                     const ReadRequest& request) {
   INGOT_TRY(enter(caller, Op::read_blob));
-  if (cas::memory_only_reads() && route.kind != RouteKind::cas && route.kind != RouteKind::kv) {
+  if (cas::memory_only_reads() && route.kind != RouteKind::cas && route.kind != RouteKind::kv &&
+      route.kind != RouteKind::nix) {
     // An ActionResult's completeness check and a release's record are not worth trying from
     // memory: they read several records, and a "not there" from memory proves nothing.
     return make_error(Errc::would_block, "read from the disk");
@@ -58,7 +69,9 @@ Result<BlobResponse> Ops::read_blob(const Caller& caller, const Route& route,
   if (!blob && blob.error().code == Errc::would_block) {
     return blob; // not a lookup yet: it is made again where it may wait
   }
-  count(lookup_of(route.kind), blob.has_value());
+  if (const auto lookup = read_lookup(route.kind)) {
+    count(*lookup, blob.has_value());
+  }
   return blob;
 }
 

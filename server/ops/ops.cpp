@@ -2,6 +2,7 @@
 #include "server/ops/ops.hpp"
 
 #include "cas/read_tier.hpp"
+#include "server/nix_cache.hpp"
 #include "server/releases.hpp"
 #include "server/route.hpp"
 #include "util/thread_role.hpp"
@@ -42,7 +43,13 @@ Waits waits_of(Op op) {
 }
 
 Ops::Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions options)
-    : m_store(store), m_metrics(metrics), m_releases(releases), m_options(options) {}
+    : m_store(store), m_metrics(metrics), m_releases(releases), m_options(options),
+      m_nix(std::make_unique<NixCache>(store,
+                                       releases != nullptr ? releases->signing_keys()
+                                                           : std::span<const sign::SecretKey>{},
+                                       options.nix_priority)) {}
+
+Ops::~Ops() = default;
 
 Result<void> Ops::allow(const Caller& caller, Op op) const {
   const Scopes needed = scope_of(op);

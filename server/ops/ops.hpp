@@ -25,6 +25,7 @@
 
 namespace ingot::server {
 
+class NixCache;
 class Releases;
 struct Route;
 
@@ -62,7 +63,11 @@ struct Caller {
   X(keys, k_scope_read, never)                                                                     \
   X(audit, k_scope_admin, may)                                                                     \
   X(stats, k_scope_read, may)                                                                      \
-  X(gc, k_scope_admin, may)
+  X(gc, k_scope_admin, may)                                                                        \
+  X(nix_cache_info, 0, never)                                                                      \
+  X(read_narinfo, k_scope_read, memory_first)                                                      \
+  X(write_narinfo, k_scope_write, may)                                                             \
+  X(nix_pin, k_scope_write, may)
 
 enum class Op : std::uint8_t {
 #define INGOT_OP_ENUM(name, scope, waits) name,
@@ -110,12 +115,18 @@ enum class PinRef { no, yes };
 
 struct OpsOptions {
   std::uint64_t max_blob_size = ~std::uint64_t{0};
+  // nix-cache-info's Priority: substituters are tried in increasing order (cache.nixos.org
+  // says 40).
+  unsigned nix_priority = 40;
 };
 
 class Ops {
 public:
   // `releases` may be null: release operations then answer that releases are not configured.
   Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions options = {});
+  ~Ops();
+  Ops(const Ops&) = delete;
+  Ops& operator=(const Ops&) = delete;
 
   // Errc::unauthorized when the caller presented nothing and needs a token, Errc::forbidden
   // when their token lacks the scope; the message names the scope.
@@ -167,6 +178,18 @@ public:
   [[nodiscard]] Result<SimpleResponse> keys(const Caller& caller);
   [[nodiscard]] Result<SimpleResponse> audit(const Caller& caller);
 
+  // --- the Nix binary cache (server/nix_cache.hpp; nar, .ls, log and realisation files are
+  // blobs: read_blob and open_upload) ---
+  [[nodiscard]] Result<std::string> nix_cache_info(const Caller& caller);
+  // A narinfo, signed by the server's keys, while its nar is stored. Counts a nix lookup.
+  [[nodiscard]] Result<std::string> get_narinfo(const Caller& caller, std::string_view hash32);
+  [[nodiscard]] Result<void> put_narinfo(const Caller& caller, std::string_view hash32,
+                                         std::string_view text);
+  // Pins a store path's whole closure against GC (every path must be stored), replacing an
+  // earlier pin of the same path; returns how many blobs the pin holds.
+  [[nodiscard]] Result<std::size_t> pin_nix(const Caller& caller, std::string_view hash32);
+  [[nodiscard]] Result<void> unpin_nix(const Caller& caller, std::string_view hash32);
+
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
   [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
@@ -183,6 +206,7 @@ private:
   Metrics& m_metrics;
   Releases* m_releases;
   OpsOptions m_options;
+  std::unique_ptr<NixCache> m_nix;
 };
 
 } // namespace ingot::server

@@ -140,6 +140,28 @@ public:
     return out;
   }
 
+  // Drops a whole table, as in a data dir written before it existed.
+  void drop_table(const std::string& table) {
+    auto* handle = m_handles.at(table);
+    const auto s = m_db->DropColumnFamily(handle);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(m_db->DestroyColumnFamilyHandle(handle).ok());
+    m_handles.erase(table);
+  }
+
+  std::vector<std::string> tables() {
+    std::vector<std::string> out;
+    for (const auto& [name, handle] : m_handles) {
+      out.push_back(name);
+    }
+    return out;
+  }
+
+  void merge(const std::string& table, std::string_view key, std::string_view operand) {
+    const auto s = m_db->Merge(rocksdb::WriteOptions(), m_handles.at(table), key, operand);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
   // Adds to the usage counters without any record behind it: drift.
   void add_usage(const UsageDelta& delta) {
     const auto s =
@@ -219,7 +241,8 @@ protected:
     const Usage usage = store().usage();
     EXPECT_EQ(report.blobs_checked, usage.blobs);
     EXPECT_EQ(report.stored_bytes_checked, usage.stored_bytes);
-    EXPECT_EQ(report.entries_checked, usage.ac_entries + usage.kv_entries + usage.ref_entries);
+    EXPECT_EQ(report.entries_checked,
+              usage.ac_entries + usage.kv_entries + usage.ref_entries + usage.nix_entries);
   }
 
   TempDir m_tmp;

@@ -249,6 +249,81 @@ TEST_F(FsckTest, UnreadableLastUseIsRewritten) {
   ASSERT_TRUE(store().gc(GcOptions{0, DryRun::no}));
 }
 
+// --- data dirs written before the nix namespace ------------------------------------------------
+
+// Usage format 2, as the versions before the nix namespace wrote it: its version byte and the
+// eleven counters up to ref entries, little-endian.
+std::string usage_format_2(const UsageDelta& d) {
+  std::string out(1, '\x02');
+  for (const std::int64_t v :
+       {d.blobs, d.logical_bytes, d.stored_bytes, d.ac_entries, d.kv_entries, d.file_bytes,
+        d.pinned_blobs, d.pinned_bytes, d.hits, d.misses, d.ref_entries}) {
+    char bytes[sizeof v];
+    std::memcpy(bytes, &v, sizeof v);
+    out.append(bytes, sizeof v);
+  }
+  return out;
+}
+
+// A data dir as the version before nix left it: no nix table in the index, and its usage
+// counters a format 2 value with a format 2 merge operand after it. It opens with its counters
+// (nix entries zero: that version had none), fsck's recount agrees, and nix entries then count.
+TEST_F(FsckTest, ADataDirWrittenBeforeTheNixNamespaceOpensWithItsCounters) {
+  const auto good = put_good_blobs();
+  ASSERT_TRUE(ok(store().ns_put(Namespace::ac, std::string(64, 'a'), good[0])));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "ccache/ab/cdef", good[1])));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::ref, "main", good[2])));
+  ASSERT_TRUE(ok(store().pin("release/app/1.0", {good[3].hash})));
+  const Usage right = store().usage();
+  ASSERT_GT(right.file_bytes, 0U);
+  ASSERT_GT(right.pinned_bytes, 0U);
+  damage_index([&](RawIndex& raw) {
+    raw.drop_table("nix");
+    const auto tables = raw.tables();
+    ASSERT_EQ(std::count(tables.begin(), tables.end(), "nix"), 0);
+    auto total = decode_usage(raw.get("meta", std::string(k_usage_key)));
+    ASSERT_TRUE(total && total->complete);
+    ASSERT_EQ(total->nix_entries, 0);
+    UsageDelta later;
+    later.kv_entries = 1;
+    later.stored_bytes = 1000;
+    later.hits = 3;
+    UsageDelta earlier = *total;
+    earlier.kv_entries -= later.kv_entries;
+    earlier.stored_bytes -= later.stored_bytes;
+    earlier.hits -= later.hits;
+    raw.put("meta", k_usage_key, usage_format_2(earlier));
+    raw.merge("meta", k_usage_key, usage_format_2(later));
+  });
+  std::vector<std::string> tables;
+  ASSERT_TRUE(
+      rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), (dir() / "index").string(), &tables)
+          .ok());
+  EXPECT_EQ(std::count(tables.begin(), tables.end(), "nix"), 1) << "the nix table is created";
+
+  const Usage now = store().usage();
+  expect_same_usage(now, right);
+  EXPECT_EQ(now.nix_entries, 0U);
+  EXPECT_EQ(now.file_bytes, right.file_bytes);
+  EXPECT_EQ(now.pinned_blobs, right.pinned_blobs);
+  EXPECT_EQ(now.pinned_bytes, right.pinned_bytes);
+  EXPECT_EQ(now.hits, right.hits);
+  expect_clean();
+  EXPECT_EQ(store().ns_get(Namespace::kv, "ccache/ab/cdef").value().value, good[1]);
+  EXPECT_EQ(store().ns_get(Namespace::ref, "main").value().value, good[2]);
+
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "narinfo/0f5c", good[0])));
+  m_store.reset();
+  ASSERT_NO_FATAL_FAILURE(open_store());
+  EXPECT_EQ(store().usage().nix_entries, 1U);
+  expect_same_usage(store().usage(), [&] {
+    Usage u = right;
+    u.nix_entries = 1;
+    return u;
+  }());
+  expect_clean();
+}
+
 // Every table of the index, damaged: each is reported, and repaired. The switch has no
 // default, so a table added to INGOT_INDEX_TABLES does not compile here until it has a case,
 // and a namespace added to INGOT_NAMESPACES is damaged here like the others.

@@ -145,6 +145,32 @@ TEST_F(FsckTest, EntryWhoseValueBlobIsGoneIsDropped) {
   expect_readable(good);
 }
 
+TEST_F(FsckTest, NixEntryWhoseValueBlobIsGoneIsDropped) {
+  const auto good = put_good_blobs();
+  const Digest nar = must_put(random_bytes(20'000, 19));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "nar/1w1f.nar.xz", nar)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "narinfo/0f5c", good[1])));
+  damage_index([](RawIndex& raw) { raw.drop_back_references(); });
+  ASSERT_TRUE(ok(store().remove(nar.hash)));
+  ASSERT_EQ(store().usage().nix_entries, 2U);
+
+  const auto found = only_finding(must_fsck(Repair::no));
+  EXPECT_EQ(found.issue, FsckIssue::dangling_entry);
+  EXPECT_EQ(found.subject, "nix 'nar/1w1f.nar.xz'");
+  EXPECT_EQ(found.detail, "value blob " + nar.hex() + " is gone");
+  EXPECT_EQ(store().usage().nix_entries, 2U);
+
+  const auto fixed = only_finding(must_fsck(Repair::yes));
+  EXPECT_TRUE(fixed.repaired);
+  EXPECT_EQ(fixed.action,
+            "dropped nix entry 'nar/1w1f.nar.xz' (value blob " + nar.hex() + " is gone)");
+  EXPECT_EQ(store().usage().nix_entries, 1U);
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::nix, "nar/1w1f.nar.xz"), Errc::not_found));
+  EXPECT_TRUE(ok(store().ns_get(Namespace::nix, "narinfo/0f5c")));
+  expect_clean();
+  expect_readable(good);
+}
+
 TEST_F(FsckTest, EntryNamingACorruptBlobGoesWithIt) {
   const auto good = put_good_blobs();
   const Digest value = must_put(random_bytes(30'000, 18));

@@ -41,7 +41,7 @@ inline std::uint64_t disk_usage(const fs::path& dir) {
 }
 
 inline std::uint64_t evicted_bytes(const GcReport& r) {
-  return r.cas.bytes + r.ac.bytes + r.kv.bytes + r.ref.bytes;
+  return r.cas.bytes + r.ac.bytes + r.kv.bytes + r.ref.bytes + r.nix.bytes;
 }
 
 inline GcOptions down_to(std::uint64_t target, DryRun dry_run = DryRun::no) {

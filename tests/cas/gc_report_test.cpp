@@ -17,6 +17,7 @@ TEST(GcReport, AReportReadsBackAsWritten) {
   report.ac = {1, 100};
   report.kv = {2, 200};
   report.ref = {3, 300};
+  report.nix = {4, 400};
   report.oldest_survivor_age_s = 42;
   report.duration_s = 1.5;
   report.finished_unix_s = 1'700'000'000;
@@ -31,6 +32,8 @@ TEST(GcReport, AReportReadsBackAsWritten) {
   EXPECT_EQ(back->ac.bytes, 100U);
   EXPECT_EQ(back->kv.entries, 2U);
   EXPECT_EQ(back->ref.bytes, 300U);
+  EXPECT_EQ(back->nix.entries, 4U);
+  EXPECT_EQ(back->nix.bytes, 400U);
   EXPECT_EQ(back->oldest_survivor_age_s, 42);
   EXPECT_DOUBLE_EQ(back->duration_s, 1.5);
   EXPECT_EQ(back->finished_unix_s, 1'700'000'000);
@@ -41,6 +44,22 @@ TEST(GcReport, AnEmptyOrderHasNoOldestSurvivor) {
   ASSERT_TRUE(back);
   EXPECT_FALSE(back->oldest_survivor_age_s);
   EXPECT_FALSE(back->target_reached);
+}
+
+// The last report of a data dir written before the nix namespace: fifteen numbers.
+TEST(GcReport, AReportWrittenBeforeNixReadsWithNoneEvictedFromIt) {
+  const auto back =
+      decode_report("1000 5000 900 7 4000 1 100 2 200 3 300 42 1500000 1700000000 1 ");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->target, 1000U);
+  EXPECT_EQ(back->ref.entries, 3U);
+  EXPECT_EQ(back->ref.bytes, 300U);
+  EXPECT_EQ(back->oldest_survivor_age_s, 42);
+  EXPECT_DOUBLE_EQ(back->duration_s, 1.5);
+  EXPECT_EQ(back->finished_unix_s, 1'700'000'000);
+  EXPECT_TRUE(back->target_reached);
+  EXPECT_EQ(back->nix.entries, 0U);
+  EXPECT_EQ(back->nix.bytes, 0U);
 }
 
 TEST(GcReport, AnUnreadableValueIsNoReport) {
@@ -54,7 +73,9 @@ TEST(GcReport, EachNamespaceHasItsOwnBucket) {
   ++bucket(report, Namespace::ac).entries;
   bucket(report, Namespace::kv).bytes += 5;
   ++bucket(report, Namespace::ref).entries;
+  bucket(report, Namespace::nix).bytes += 7;
   EXPECT_EQ(report.ac.entries, 1U);
+  EXPECT_EQ(report.nix.bytes, 7U);
   EXPECT_EQ(report.kv.bytes, 5U);
   EXPECT_EQ(report.ref.entries, 1U);
   EXPECT_EQ(report.cas.entries, 0U);

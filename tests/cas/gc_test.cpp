@@ -320,6 +320,7 @@ TEST_F(GcTest, EvictingAValueDropsTheEntriesNamingIt) {
   ASSERT_TRUE(ok(store().ns_put(Namespace::ac, k_ac_key, value)));
   ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "ccache/ab/cdef", value)));
   ASSERT_TRUE(ok(store().ns_put(Namespace::ref, "refs/heads/main", value)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "nar/evicted.nar.xz", value)));
   // Naming a value is a use of it: recorded now, before the clock moves on.
   ASSERT_TRUE(ok(store().flush_recency()));
   advance();
@@ -329,10 +330,12 @@ TEST_F(GcTest, EvictingAValueDropsTheEntriesNamingIt) {
   advance();
   const Digest kept = put_file_blob(20);
   ASSERT_TRUE(ok(store().ns_put(Namespace::kv, "ccache/ab/kept", kept)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "narinfo/kept", kept)));
   const Usage before = store().usage();
   ASSERT_EQ(before.ac_entries, 1U);
   ASSERT_EQ(before.kv_entries, 2U);
   ASSERT_EQ(before.ref_entries, 1U);
+  ASSERT_EQ(before.nix_entries, 2U);
 
   const auto report = store().gc(down_to(store().space().used - 1));
   ASSERT_TRUE(ok(report));
@@ -342,20 +345,26 @@ TEST_F(GcTest, EvictingAValueDropsTheEntriesNamingIt) {
   EXPECT_TRUE(fails_with(store().ns_get(Namespace::ac, k_ac_key), Errc::not_found));
   EXPECT_TRUE(fails_with(store().ns_get(Namespace::kv, "ccache/ab/cdef"), Errc::not_found));
   EXPECT_TRUE(fails_with(store().ns_get(Namespace::ref, "refs/heads/main"), Errc::not_found));
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::nix, "nar/evicted.nar.xz"), Errc::not_found));
   EXPECT_TRUE(store().ns_list(Namespace::ac, "", 10).value().empty());
   EXPECT_TRUE(store().ns_list(Namespace::ref, "", 10).value().empty());
   const auto kv = store().ns_list(Namespace::kv, "", 10).value();
   ASSERT_EQ(kv.size(), 1U);
   EXPECT_EQ(kv[0].first, "ccache/ab/kept");
   EXPECT_EQ(store().ns_get(Namespace::kv, "ccache/ab/kept").value().value, kept);
+  const auto nix = store().ns_list(Namespace::nix, "", 10).value();
+  ASSERT_EQ(nix.size(), 1U);
+  EXPECT_EQ(nix[0].first, "narinfo/kept");
 
   const Usage after = store().usage();
   EXPECT_EQ(after.ac_entries, 0U);
   EXPECT_EQ(after.kv_entries, 1U);
   EXPECT_EQ(after.ref_entries, 0U);
+  EXPECT_EQ(after.nix_entries, 1U);
   EXPECT_EQ(report->ac.entries, 1U);
   EXPECT_EQ(report->kv.entries, 1U);
   EXPECT_EQ(report->ref.entries, 1U);
+  EXPECT_EQ(report->nix.entries, 1U);
   // Every evicted blob counts once in cas.entries; its bytes in exactly one bucket.
   EXPECT_EQ(report->cas.entries, before.blobs - after.blobs);
   EXPECT_EQ(evicted_bytes(*report), before.stored_bytes - after.stored_bytes);
@@ -363,6 +372,46 @@ TEST_F(GcTest, EvictingAValueDropsTheEntriesNamingIt) {
   // The counters were committed with the removals.
   ASSERT_NO_FATAL_FAILURE(open(0));
   expect_same_usage(store().usage(), after);
+}
+
+// A value named only by nix entries counts its bytes under nix, in a dry run too, and the last
+// report keeps them across a restart.
+TEST_F(GcTest, AValueNamedOnlyByNixEntriesCountsUnderNix) {
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  advance();
+  // Its stored size from the counters: a stat() would be a read, and protect it from GC.
+  const std::uint64_t stored_before = store().usage().stored_bytes;
+  const Digest nar = put_file_blob(1);
+  const std::uint64_t stored = store().usage().stored_bytes - stored_before;
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "nar/1w1f.nar.xz", nar)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "narinfo/0f5c", nar)));
+  ASSERT_TRUE(ok(store().flush_recency()));
+  advance();
+  put_file_blob(2);
+  advance();
+
+  const auto dry = store().gc(down_to(store().space().used - 1, DryRun::yes));
+  ASSERT_TRUE(ok(dry));
+  EXPECT_EQ(dry->nix.entries, 2U);
+  EXPECT_EQ(dry->nix.bytes, stored);
+  EXPECT_EQ(store().usage().nix_entries, 2U);
+
+  const auto report = store().gc(down_to(store().space().used - 1));
+  ASSERT_TRUE(ok(report));
+  ASSERT_FALSE(on_disk(nar));
+  EXPECT_EQ(report->nix.entries, 2U);
+  EXPECT_EQ(report->nix.bytes, stored);
+  EXPECT_EQ(report->ac.bytes + report->kv.bytes + report->ref.bytes, 0U);
+  EXPECT_EQ(store().usage().nix_entries, 0U);
+  EXPECT_TRUE(store().ns_list(Namespace::nix, "", 10).value().empty());
+
+  // The last report, as `ingot stats` shows it after a restart.
+  ASSERT_NO_FATAL_FAILURE(open(0));
+  const auto last = store().gc_stats().last;
+  ASSERT_TRUE(last);
+  EXPECT_EQ(last->nix.entries, 2U);
+  EXPECT_EQ(last->nix.bytes, stored);
+  EXPECT_EQ(store().usage().nix_entries, 0U);
 }
 
 // --- dry run -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// The ac and kv namespaces, and exact usage accounting.
+// The namespaces (ac, kv, nix), and exact usage accounting.
 #include "cas/store_fixture.hpp"
 
 namespace ingot::cas {
@@ -153,6 +153,54 @@ TEST_F(StoreTest, IdenticalValuesUnderDifferentKeysAreStoredOnce) {
   EXPECT_EQ(blob_files_of(data_dir(), d).size(), must_stat(d).is_inline ? 0U : 1U);
 }
 
+// --- nix ---------------------------------------------------------------------------------------
+
+// Nix binary-cache records: keys as a binary cache's paths, each the digest of a stored blob.
+const std::string k_narinfo_key = "narinfo/0f5cmr6bcv4wvz1bqg7imj4bjcn8gq5j";
+
+TEST_F(StoreTest, NixIsItsOwnNamespaceAndLastWriterWins) {
+  const Digest first = must_put("StorePath: /nix/store/first");
+  const Digest second = must_put("StorePath: /nix/store/second");
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, k_narinfo_key, first)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, k_narinfo_key, second)));
+  EXPECT_EQ(store().ns_get(Namespace::nix, k_narinfo_key).value().value, second);
+  // The same key in kv is another entry.
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::kv, k_narinfo_key), Errc::not_found));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::kv, k_narinfo_key, first)));
+  EXPECT_EQ(store().ns_get(Namespace::nix, k_narinfo_key).value().value, second);
+  const Usage usage = store().usage();
+  EXPECT_EQ(usage.nix_entries, 1U); // overwriting a key does not add an entry
+  EXPECT_EQ(usage.kv_entries, 1U);
+}
+
+TEST_F(StoreTest, NixEntriesAreCountedListedAndSurviveReopen) {
+  const Digest narinfo = must_put("StorePath: /nix/store/0f5cmr6bcv4wvz1bqg7imj4bjcn8gq5j-hello");
+  const Digest nar = must_put(random_bytes(20'000, 71));
+  const Digest listing = must_put(R"({"version":1,"root":{"type":"regular"}})");
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, k_narinfo_key, narinfo)));
+  ASSERT_TRUE(ok(store().ns_put(
+      Namespace::nix, "nar/1w1fff338fvdw53sqgamddn1b2xgds473pv6y13gizdbqjv4i5p3.nar.xz", nar)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "ls/0f5cmr6bcv4wvz1bqg7imj4bjcn8gq5j", listing)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "log/x.drv", listing)));
+  ASSERT_TRUE(ok(store().ns_remove(Namespace::nix, "log/x.drv")));
+  EXPECT_TRUE(fails_with(store().ns_remove(Namespace::nix, "log/x.drv"), Errc::not_found));
+  EXPECT_EQ(store().usage().nix_entries, 3U);
+  EXPECT_EQ(store().usage().kv_entries, 0U);
+  EXPECT_EQ(store().ns_list(Namespace::nix, "narinfo/", 10).value().size(), 1U);
+  EXPECT_EQ(store().ns_list(Namespace::nix, "", 10).value().size(), 3U);
+
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  EXPECT_EQ(store().usage().nix_entries, 3U);
+  EXPECT_EQ(store().ns_get(Namespace::nix, k_narinfo_key).value().value, narinfo);
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::nix, "log/x.drv"), Errc::not_found));
+
+  // An entry goes with its value blob.
+  ASSERT_TRUE(ok(store().remove(nar.hash)));
+  EXPECT_EQ(store().usage().nix_entries, 2U);
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  EXPECT_EQ(store().usage().nix_entries, 2U);
+}
+
 // --- usage -----------------------------------------------------------------------------------
 
 TEST_F(StoreTest, UsageIsExactAfterMixedOperationsAndAcrossReopen) {
@@ -212,8 +260,11 @@ TEST_F(StoreTest, UsageIsExactAfterMixedOperationsAndAcrossReopen) {
   ASSERT_TRUE(ok(store().ns_remove(Namespace::kv, "y")));
   (void)store().ns_remove(Namespace::kv, "y");
   (void)store().ns_remove(Namespace::kv, "never-there");
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "nar/a.nar", a)));
+  ASSERT_TRUE(ok(store().ns_put(Namespace::nix, "narinfo/b", b)));
   expected.ac_entries = base.ac_entries + 2;
   expected.kv_entries = base.kv_entries + 2;
+  expected.nix_entries = base.nix_entries + 2;
   expect_same_usage(store().usage(), expected);
 
   // Re-adding a removed blob counts it again, once.
@@ -231,9 +282,11 @@ TEST_F(StoreTest, UsageIsExactAfterMixedOperationsAndAcrossReopen) {
 
   // And keeps counting right after the reopen.
   subtract(a);
-  expected.kv_entries -= 1; // "x" named a: entries go with their value blob
+  expected.kv_entries -= 1; // "x" and "nar/a.nar" named a: entries go with their value blob
+  expected.nix_entries -= 1;
   ASSERT_TRUE(ok(store().remove(a.hash)));
   EXPECT_TRUE(fails_with(store().ns_get(Namespace::kv, "x"), Errc::not_found));
+  EXPECT_TRUE(fails_with(store().ns_get(Namespace::nix, "nar/a.nar"), Errc::not_found));
   expect_same_usage(store().usage(), expected);
   ASSERT_NO_FATAL_FAILURE(reopen());
   expect_same_usage(store().usage(), expected);

@@ -92,6 +92,38 @@ bodies = [
 for i, (e, b) in enumerate(bodies):
     write("json_api", "%02d" % i, jbody(e, b))
 
+# --- narinfo: narinfo texts as nix 2.8 writes them, other spellings, and near misses ---
+def nix32(data):
+    alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
+    n, x = (len(data) * 8 + 4) // 5, int.from_bytes(data, "little")
+    return "".join(alphabet[(x >> (5 * i)) & 31] for i in range(n - 1, -1, -1))
+
+NAR = hashlib.sha256(b"nar").digest()
+FILE = hashlib.sha256(b"file").digest()
+SELF = nix32(hashlib.sha1(b"hello").digest()) + "-hello-2.12.1"
+DEP = nix32(hashlib.sha1(b"glibc").digest()) + "-glibc-2.35-163"
+DRV = nix32(hashlib.sha1(b"drv").digest()) + "-hello-2.12.1.drv"
+SIG = "cache.example.org-1:" + base64.b64encode(hashlib.sha512(b"sig").digest()).decode()
+nix_written = ("StorePath: /nix/store/%s\nURL: nar/%s.nar.xz\nCompression: xz\n"
+               "FileHash: sha256:%s\nFileSize: 50088\nNarHash: sha256:%s\nNarSize: 226552\n"
+               "References: %s %s\nDeriver: %s\nSig: %s\n" % (
+                   SELF, nix32(FILE), nix32(FILE), nix32(NAR), DEP, SELF, DRV, SIG))
+minimal = ("StorePath: /nix/store/%s\nURL: nar/x.nar\nNarHash: sha256:%s\nNarSize: 1\n"
+           "References: \n" % (SELF, nix32(NAR)))
+for i, text in enumerate([
+        nix_written, minimal,
+        minimal.replace("sha256:" + nix32(NAR), "sha256:" + NAR.hex()),
+        minimal.replace("sha256:" + nix32(NAR), "sha256:" + NAR.hex().upper()),
+        minimal.replace("sha256:" + nix32(NAR), "sha256:" + base64.b64encode(NAR).decode()),
+        minimal.replace("sha256:" + nix32(NAR), "sha256-" + base64.b64encode(NAR).decode()),
+        minimal + "System: x86_64-linux\nCA: fixed:r:sha256:%s\nX-Other: a: b\nSig: k:AAAA\n"
+        "Sig: j:BBBB\nDeriver: unknown-deriver\n" % nix32(NAR),
+        nix_written.replace("\n", "\r\n"), nix_written[:-1], nix_written + "\n",
+        nix_written.replace("NarSize: 226552", "NarSize: 0"),
+        nix_written + "Compression: xz\n", minimal.replace("References: ", "References:  " + DEP),
+        minimal.replace("/nix/store/", "/nix/store//"), "StorePath /nix/store/%s\n" % SELF, ""]):
+    write("narinfo", "%02d" % i, text)
+
 # --- tree: protos (mode 0 stores and walks; 2 pins) and ref bodies (mode 1) ---
 def varint(n):
     out = b""

@@ -113,7 +113,7 @@ DU_BEFORE=$(du_bytes "$DATA")
 # Every blob but the empty one and the two pinned ones can go: the 4 cas blobs, the kv and
 # ac values, and the result of action two (whose output went above) with its ac entry.
 EVICTABLE=9 KV=2 AC=3
-expect_json "$TMP/stats.before" "j['entries'] == {'cas': 3 + $EVICTABLE, 'ac': $AC, 'kv': $KV, 'ref': 1}" \
+expect_json "$TMP/stats.before" "j['entries'] == {'cas': 3 + $EVICTABLE, 'ac': $AC, 'kv': $KV, 'ref': 1, 'nix': 0}" \
   "/v1/stats entries of the known set"
 RUNS=$(json "$TMP/stats.before" "j['gc']['runs']")
 EVICTED_TOTAL=$(json "$TMP/stats.before" "j['gc']['evicted_entries']")
@@ -125,7 +125,7 @@ expect_header Content-Type '^application/json'
 cp "$BODY" "$TMP/dry.json"
 expect_json "$TMP/dry.json" "j['dry_run'] is True and j['target_bytes'] == 1 and j['target_reached'] is False" \
   "dry run report"
-expect_json "$TMP/dry.json" "j['evicted']['cas']['entries'] == $EVICTABLE and j['evicted']['kv']['entries'] == $KV and j['evicted']['ac']['entries'] == $AC and j['evicted']['ref']['entries'] == 0" \
+expect_json "$TMP/dry.json" "j['evicted']['cas']['entries'] == $EVICTABLE and j['evicted']['kv']['entries'] == $KV and j['evicted']['ac']['entries'] == $AC and j['evicted']['ref']['entries'] == 0 and j['evicted']['nix']['entries'] == 0" \
   "dry run counts (expected $EVICTABLE blobs, $KV kv, $AC ac)"
 expect_json "$TMP/dry.json" "abs(j['before_bytes'] - $DU_BEFORE) <= $SLACK and j['after_bytes'] < j['before_bytes'] and sum(e['bytes'] for e in j['evicted'].values()) >= 4 * 200000 and j['duration_seconds'] >= 0 and 'oldest_survivor_age_seconds' in j" \
   "dry run sizes"
@@ -321,13 +321,13 @@ step "ingot stats with the server stopped"
 "$INGOT" stats --data "$DATA" >"$TMP/out" 2>"$TMP/err" || fail "ingot stats exited $?: $(cat "$TMP/err")"
 cat "$TMP/out"
 grep -Eq '^on disk +.* of 8(\.0)?MiB \(--max-size\)$' "$TMP/out" || fail "ingot stats does not show the limit"
-grep -Eq "^entries +$((3 + UNPINNED)) blobs, 0 ac, 0 kv, 1 refs\$" "$TMP/out" || fail "ingot stats: wrong entries"
+grep -Eq "^entries +$((3 + UNPINNED)) blobs, 0 ac, 0 kv, 1 refs, 0 nix\$" "$TMP/out" || fail "ingot stats: wrong entries"
 grep -Eq '^hit rate +[0-9.]+% of [1-9][0-9]* lookups$' "$TMP/out" || fail "ingot stats: no hit rate"
 grep -Eq '^last gc +[0-9]{4}-[0-9]{2}-[0-9]{2} .*: evicted [0-9]+ blobs' "$TMP/out" || fail "ingot stats: no last gc"
 ok "usage, limit, entries, hit rate and last gc"
 "$INGOT" stats --data "$DATA" --json >"$TMP/stats-cli.json" || fail "ingot stats --json exited $?"
 DU=$(du_bytes "$DATA")
-expect_json "$TMP/stats-cli.json" "j['max_size_bytes'] == $BOUND and abs(j['disk_bytes'] - $DU) <= $SLACK and j['entries'] == {'cas': 3 + $UNPINNED, 'ac': 0, 'kv': 0, 'ref': 1} and j['lookups']['hits'] > 0 and 0 < j['lookups']['hit_rate'] < 1" \
+expect_json "$TMP/stats-cli.json" "j['max_size_bytes'] == $BOUND and abs(j['disk_bytes'] - $DU) <= $SLACK and j['entries'] == {'cas': 3 + $UNPINNED, 'ac': 0, 'kv': 0, 'ref': 1, 'nix': 0} and j['lookups']['hits'] > 0 and 0 < j['lookups']['hit_rate'] < 1" \
   "ingot stats --json (du -sb $DU)"
 expect_json "$TMP/stats-cli.json" "j['last_gc']['dry_run'] is False and j['last_gc']['evicted'] == $(json "$TMP/partial.json" "j['evicted']") and j['pinned_bytes'] == $PINNED" \
   "ingot stats --json: the last GC and pins, as the server reported them"

@@ -103,6 +103,7 @@ grep -q '^ingot_http_request_duration_seconds_bucket{route="cas",le="+Inf"} ' "$
   fail "no latency histogram for cas"
 grep -q '^ingot_entries{namespace="kv"} 1$' "$TMP/metrics.2" || fail "ingot_entries for kv is not 1"
 grep -q '^ingot_entries{namespace="ac"} 1$' "$TMP/metrics.2" || fail "ingot_entries for ac is not 1"
+grep -q '^ingot_entries{namespace="nix"} 0$' "$TMP/metrics.2" || fail "ingot_entries for nix is not 0"
 ok "entries by namespace"
 
 step "/v1/stats is JSON and shows the entries"
@@ -117,6 +118,7 @@ def check(cond, what):
         sys.exit(f"/v1/stats: {what}; got {json.dumps(s)}")
 check(s["entries"]["kv"] == 1, "entries.kv should be 1")
 check(s["entries"]["ac"] == 1, "entries.ac should be 1")
+check(s["entries"]["nix"] == 0, "entries.nix should be 0")
 # The empty blob (always present), the 200000-byte blob, the kv and ac values.
 check(s["entries"]["cas"] == 4, "entries.cas should be 4")
 check(s["logical_bytes"] == 200000 + len("kv value") + len("ac value"), "logical_bytes")

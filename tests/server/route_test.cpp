@@ -6,6 +6,7 @@
 #include "server/ops/ops.hpp"
 #include "server/route.hpp"
 #include "support/printers.hpp"
+#include "util/hex.hpp"
 
 #include <ostream>
 #include <set>
@@ -283,12 +284,101 @@ TEST(RouteTest, UnknownRoutesAreNotFound) {
   EXPECT_TRUE(refused_with("/CAS/" + std::string(k_hex), Errc::not_found));
 }
 
+// --- the Nix binary cache ----------------------------------------------------------------------
+
+// A store path's hash part and a nar's file hash, in nix32 (../shared/nix-client-facts.md).
+constexpr std::string_view k_hash32 = "2ch9gbgm0wrs61vhx8cgxgn6260xp6ny";
+constexpr std::string_view k_file32 = "1w83i40ykdpfv3bny37bq3xpf64rq6rwrlnvvph64n5iyq33pfih";
+constexpr std::string_view k_file_hex =
+    "30ba3b06f6b15862e0dddbd2ccb3c1991877fbc0eb0c6fd7d8eeb6e9018903f1";
+
+TEST(RouteTest, NixCacheInfoAndNarinfos) {
+  EXPECT_EQ(parse_route("/nix/nix-cache-info")->kind, RouteKind::nix_cache_info);
+  auto r = parse_route("/nix/" + std::string(k_hash32) + ".narinfo");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind, RouteKind::nix_narinfo);
+  EXPECT_EQ(r->hash32, k_hash32);
+  EXPECT_EQ(r->key, std::string(k_hash32) + ".narinfo");
+  EXPECT_TRUE(malformed("/nix/short.narinfo"));
+  EXPECT_TRUE(malformed("/nix/" + upper(std::string(k_hash32)) + ".narinfo"));
+  // 'e', 'o', 'u' and 't' are not nix32.
+  EXPECT_TRUE(malformed("/nix/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee.narinfo"));
+}
+
+TEST(RouteTest, NixNarsCarryTheirFileHashWhenTheirNameDoes) {
+  for (const std::string ext : {".nar", ".nar.xz", ".nar.zst", ".nar.bz2"}) {
+    auto r = parse_route("/nix/nar/" + std::string(k_file32) + ext);
+    ASSERT_TRUE(r) << ext;
+    EXPECT_EQ(r->kind, RouteKind::nix);
+    EXPECT_EQ(r->key, "nar/" + std::string(k_file32) + ext);
+    EXPECT_TRUE(r->hash_named) << ext;
+    EXPECT_EQ(to_hex(r->hash), k_file_hex) << ext;
+  }
+  auto other = parse_route("/nix/nar/some-file.nar.xz");
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->kind, RouteKind::nix);
+  EXPECT_FALSE(other->hash_named);
+  auto no_dot = parse_route("/nix/nar/" + std::string(k_file32) + ".narx");
+  ASSERT_TRUE(no_dot);
+  EXPECT_FALSE(no_dot->hash_named);
+}
+
+TEST(RouteTest, NixListingsLogsAndRealisations) {
+  for (const auto& path : std::vector<std::string>{
+           std::string(k_hash32) + ".ls", "log/" + std::string(k_hash32) + "-hello-2.12.drv",
+           "realisations/sha256:" + std::string(k_file32) + "!out.doi"}) {
+    auto r = parse_route("/nix/" + path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->kind, RouteKind::nix) << path;
+    EXPECT_EQ(r->key, path);
+    EXPECT_FALSE(r->hash_named);
+  }
+}
+
+TEST(RouteTest, NixPathsAreSingleSegmentsOfNixsCharacters) {
+  EXPECT_TRUE(malformed("/nix/nar/../../etc/passwd"));
+  EXPECT_TRUE(malformed("/nix/nar/.hidden"));
+  EXPECT_TRUE(malformed("/nix/nar/a%2fb"));
+  EXPECT_TRUE(malformed("/nix/nar/a b"));
+  EXPECT_TRUE(malformed("/nix/nar/"));
+  EXPECT_TRUE(malformed("/nix/log/%00"));
+  EXPECT_TRUE(malformed("/nix/nar/" + std::string(300, 'a')));
+  EXPECT_TRUE(refused_with("/nix/log/not-a-drv", Errc::not_found));
+  EXPECT_TRUE(refused_with("/nix/etc/passwd", Errc::not_found));
+  EXPECT_TRUE(refused_with("/nix/", Errc::not_found));
+  EXPECT_TRUE(refused_with("/nix/realisations/x.json", Errc::not_found));
+}
+
+TEST(RouteTest, NixPinsTakeAHashPart) {
+  auto r = parse_route("/v1/nix/pins/" + std::string(k_hash32));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind, RouteKind::nix_pins);
+  EXPECT_EQ(r->hash32, k_hash32);
+  EXPECT_TRUE(malformed("/v1/nix/pins/" + std::string(k_hash32) + "-name"));
+  EXPECT_TRUE(malformed("/v1/nix/pins/"));
+}
+
 TEST(RouteTest, KindsHaveDistinctNames) {
-  const RouteKind kinds[] = {
-      RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
-      RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
-      RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees,
-      RouteKind::releases,   RouteKind::release_yank, RouteKind::keys,  RouteKind::audit};
+  const RouteKind kinds[] = {RouteKind::cas,
+                             RouteKind::ac,
+                             RouteKind::kv,
+                             RouteKind::find_missing,
+                             RouteKind::batch_read,
+                             RouteKind::batch_update,
+                             RouteKind::stats,
+                             RouteKind::metrics,
+                             RouteKind::healthz,
+                             RouteKind::gc,
+                             RouteKind::refs,
+                             RouteKind::trees,
+                             RouteKind::releases,
+                             RouteKind::release_yank,
+                             RouteKind::keys,
+                             RouteKind::audit,
+                             RouteKind::nix_cache_info,
+                             RouteKind::nix_narinfo,
+                             RouteKind::nix,
+                             RouteKind::nix_pins};
   for (std::size_t i = 0; i < std::size(kinds); ++i) {
     EXPECT_NE(to_string(kinds[i]), "unknown");
     for (std::size_t j = i + 1; j < std::size(kinds); ++j) {
@@ -429,6 +519,20 @@ TEST(RequiredAccessTest, AllowListsExactlyTheAllowedMethods) {
   }
 }
 
+TEST(RequiredAccessTest, NixReadsFollowAnonymousAndWritesNeedWrite) {
+  // nix reads nix-cache-info before anything, without credentials, and PUTs it when that fails.
+  EXPECT_EQ(required_access(RouteKind::nix_cache_info, "GET").scopes, 0u);
+  EXPECT_EQ(required_access(RouteKind::nix_cache_info, "PUT").scopes, 0u);
+  for (const auto kind : {RouteKind::nix_narinfo, RouteKind::nix}) {
+    EXPECT_EQ(required_access(kind, "GET").scopes, k_scope_read);
+    EXPECT_EQ(required_access(kind, "HEAD").scopes, k_scope_read); // nix HEADs before a PUT
+    EXPECT_EQ(required_access(kind, "PUT").scopes, k_scope_write);
+    EXPECT_FALSE(required_access(kind, "DELETE").allowed);
+  }
+  EXPECT_EQ(required_access(RouteKind::nix_pins, "PUT").scopes, k_scope_write);
+  EXPECT_EQ(required_access(RouteKind::nix_pins, "DELETE").scopes, k_scope_write);
+}
+
 TEST(RequiredAccessTest, HeadWhereverGet) {
   // RFC 9110 9.3.2: HEAD is GET without the content, and 9.1: general-purpose servers MUST
   // support both; monitoring probes often use HEAD.
@@ -468,12 +572,14 @@ TEST(RouteTableTest, EveryRowIsWholeAndInKindOrder) {
 TEST(RouteTableTest, OnlyOperationsThatNeverWaitForTheDiskRunOnTheIoThread) {
   // Everything else runs on the blocking pool (a slow disk must not stall /healthz), but for
   // blob reads, tried first from memory alone.
-  const std::set<Op> never_wait = {Op::healthz, Op::keys};
+  // nix-cache-info is a constant: nix reads it first, before anything else.
+  const std::set<Op> never_wait = {Op::healthz, Op::keys, Op::nix_cache_info};
   for (const auto& row : route_table()) {
     for (const auto& m : row.methods) {
       EXPECT_EQ(waits_of(m.op) == Waits::never, never_wait.contains(m.op))
           << m.method << " " << row.name;
-      EXPECT_EQ(waits_of(m.op) == Waits::memory_first, m.op == Op::read_blob)
+      EXPECT_EQ(waits_of(m.op) == Waits::memory_first,
+                m.op == Op::read_blob || m.op == Op::read_narinfo)
           << m.method << " " << row.name;
     }
   }

@@ -87,6 +87,8 @@ void expect_same_usage(const cas::Usage& actual, const cas::Usage& expected) {
   EXPECT_EQ(actual.stored_bytes, expected.stored_bytes);
   EXPECT_EQ(actual.ac_entries, expected.ac_entries);
   EXPECT_EQ(actual.kv_entries, expected.kv_entries);
+  EXPECT_EQ(actual.ref_entries, expected.ref_entries);
+  EXPECT_EQ(actual.nix_entries, expected.nix_entries);
 }
 
 } // namespace ingot::test
