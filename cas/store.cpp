@@ -222,6 +222,10 @@ bool StoreImpl::contains(const Hash& hash) {
   return m_records.contains(hash, Use::read);
 }
 
+void StoreImpl::touch(const Hash& hash) {
+  m_recency.touch(hash, Use::read);
+}
+
 Result<std::unique_ptr<BlobReader>> StoreImpl::open_read(const Hash& hash,
                                                          const ReadOptions& options) {
   return m_records.open_read(hash, [&options](const BlobInfo&) { return options; });

@@ -302,6 +302,9 @@ public:
 
   [[nodiscard]] virtual Result<BlobInfo> stat(const Hash& hash) = 0;
   virtual bool contains(const Hash& hash) = 0;
+  // Counts a read of a blob the caller knows to be stored (an entry just named it) as a use,
+  // with no index lookup; nothing is recorded for it if it is gone by the time uses are written.
+  virtual void touch(const Hash& hash) = 0;
   [[nodiscard]] virtual Result<std::unique_ptr<BlobReader>>
   open_read(const Hash& hash, const ReadOptions& options = {}) = 0;
   // The same, with the options chosen from the blob's info within the one index lookup: an

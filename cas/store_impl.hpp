@@ -46,6 +46,7 @@ public:
   Result<Digest> put(ByteView data, std::optional<Digest> expected) override;
   Result<BlobInfo> stat(const Hash& hash) override;
   bool contains(const Hash& hash) override;
+  void touch(const Hash& hash) override;
   Result<std::unique_ptr<BlobReader>> open_read(const Hash& hash,
                                                 const ReadOptions& options) override;
   Result<std::unique_ptr<BlobReader>>

@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <deque>
-#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <unordered_map>
 
 namespace ingot::server {
 
@@ -16,10 +17,16 @@ namespace {
 
 constexpr std::string_view k_store_dir = "/nix/store";
 
-// Signed narinfos kept in memory, by the digest of the stored record: signing costs more than
-// the rest of a GET, and the stored bytes of a digest never change. Cleared when full, which
-// only costs a re-sign.
+// Signed narinfos kept in memory, by path, each with the digest of the stored record it was
+// made from: signing costs more than the rest of a GET, and the stored bytes of a digest never
+// change. Cleared when full, which only costs a re-sign.
 constexpr std::size_t k_memo_entries = 1 << 16;
+
+// Lookups by string_view in a map keyed by std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 Error conflict(std::string message) {
   return make_error(Errc::conflict, std::move(message));
@@ -51,14 +58,17 @@ std::string narinfo_key(std::string_view hash32) {
 }
 
 struct NixCache::Parsed {
-  cas::Hash record; // the stored narinfo's blob
+  cas::Hash record;               // the stored narinfo's blob
+  std::optional<cas::Digest> nar; // what its URL's entry named when it was loaded
   sign::Narinfo info;
   std::string text; // signed, as served
 };
 
 struct NixCache::Memo {
   std::mutex mutex;
-  std::map<cas::Hash, std::shared_ptr<const Parsed>> by_record;
+  // By hash32; an entry is current while the path's narinfo entry names its record.
+  std::unordered_map<std::string, std::shared_ptr<const Parsed>, StringHash, std::equal_to<>>
+      by_path;
 };
 
 NixCache::NixCache(cas::Store& store, std::span<const sign::SecretKey> keys, unsigned priority)
@@ -98,10 +108,14 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
                       "narinfo: URL " + info->url + " is not a nar of this cache (nar/<file>)");
   }
   auto nar = m_store.ns_get(cas::Namespace::nix, info->url);
-  if (!nar || !m_store.contains(nar->value.hash)) {
-    if (!nar && nar.error().code != Errc::not_found) {
-      return std::move(nar).error();
-    }
+  if (!nar && nar.error().code != Errc::not_found) {
+    return std::move(nar).error();
+  }
+  auto nar_stored = nar ? stored(nar->value.hash) : Result<bool>(false);
+  if (!nar_stored) {
+    return std::move(nar_stored).error();
+  }
+  if (!*nar_stored) {
     return conflict("narinfo: its URL " + info->url + " is not stored here; PUT the nar first");
   }
   for (const auto& reference : info->references) {
@@ -123,7 +137,8 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
   // bytes (a write token must not be able to swap what the server signs). One whose nar is
   // gone may be replaced: it is not served.
   if (auto existing = load(hash32); existing) {
-    if ((*existing)->info.nar_hash != info->nar_hash && stored_nar(**existing, hash32)) {
+    if ((*existing)->info.nar_hash != info->nar_hash &&
+        stored_nar(**existing, hash32).has_value()) {
       return conflict("narinfo: " + info->store_path + " is already cached with NarHash " +
                       (*existing)->info.nar_hash + "; a path's narinfo is not replaced");
     }
@@ -143,6 +158,17 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
   return {};
 }
 
+Result<bool> NixCache::stored(const cas::Hash& hash) {
+  auto info = m_store.stat(hash); // counts as a use
+  if (info) {
+    return true;
+  }
+  if (info.error().code == Errc::not_found) {
+    return false;
+  }
+  return std::move(info).error(); // Errc::would_block too: from memory, "absent" proves nothing
+}
+
 Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view hash32) {
   auto entry = m_store.ns_get(cas::Namespace::nix, narinfo_key(hash32));
   if (!entry) {
@@ -151,10 +177,9 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
   const cas::Hash record = entry->value.hash;
   {
     std::lock_guard lock(m_memo->mutex);
-    if (const auto it = m_memo->by_record.find(record); it != m_memo->by_record.end()) {
-      if (!m_store.contains(record)) { // counts the read as a use; gone: evicted since
-        return make_error(Errc::not_found, "no narinfo for " + std::string(hash32));
-      }
+    if (const auto it = m_memo->by_path.find(hash32);
+        it != m_memo->by_path.end() && it->second->record == record) {
+      m_store.touch(record); // the entry names it: stored, or evicted a moment ago
       return it->second;
     }
   }
@@ -169,7 +194,10 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
                                          " no longer parses (" + info.error().message +
                                          "); run `ingot fsck`");
   }
-  auto parsed = std::make_shared<Parsed>();
+  auto nar = m_store.ns_get(cas::Namespace::nix, info->url);
+  if (!nar && nar.error().code != Errc::not_found) {
+    return std::move(nar).error();
+  }
   std::vector<std::string> sigs;
   if (!m_keys.empty()) {
     const auto fingerprint = sign::narinfo_fingerprint(*info);
@@ -188,27 +216,48 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
       sigs.push_back(sig);
     }
   }
+  auto parsed = std::make_shared<Parsed>();
   parsed->record = record;
   parsed->text = sign::render_narinfo(*info, sigs);
   parsed->info = std::move(*info);
-  std::lock_guard lock(m_memo->mutex);
-  if (m_memo->by_record.size() >= k_memo_entries) {
-    m_memo->by_record.clear();
+  if (nar) {
+    parsed->nar = nar->value;
   }
-  m_memo->by_record.emplace(record, parsed);
+  std::lock_guard lock(m_memo->mutex);
+  if (m_memo->by_path.size() >= k_memo_entries) {
+    m_memo->by_path.clear();
+  }
+  m_memo->by_path.insert_or_assign(std::string(hash32), parsed);
   return std::shared_ptr<const Parsed>(std::move(parsed));
 }
 
 Result<cas::Digest> NixCache::stored_nar(const Parsed& parsed, std::string_view hash32) {
+  // The nar its entry named when the narinfo was loaded: one lookup on the hot path.
+  if (parsed.nar) {
+    auto here = stored(parsed.nar->hash);
+    if (!here) {
+      return std::move(here).error();
+    }
+    if (*here) {
+      return *parsed.nar;
+    }
+  }
+  // Gone, or not stored then: the entry may name another upload of it now.
   auto nar = m_store.ns_get(cas::Namespace::nix, parsed.info.url);
   if (!nar && nar.error().code != Errc::not_found) {
     return std::move(nar).error();
   }
-  if (!nar || !m_store.contains(nar->value.hash)) { // counts as a use of the nar
-    return make_error(Errc::not_found, "the nar of " + std::string(hash32) + " (" +
-                                           parsed.info.url + ") is no longer stored");
+  if (nar && (!parsed.nar || nar->value != *parsed.nar)) {
+    auto here = stored(nar->value.hash);
+    if (!here) {
+      return std::move(here).error();
+    }
+    if (*here) {
+      return nar->value;
+    }
   }
-  return nar->value;
+  return make_error(Errc::not_found, "the nar of " + std::string(hash32) + " (" + parsed.info.url +
+                                         ") is no longer stored");
 }
 
 Result<NarinfoAnswer> NixCache::get_narinfo(std::string_view hash32) {

@@ -65,6 +65,8 @@ private:
   struct Parsed;
   // The parsed and signed narinfo of a path (Errc::not_found without one).
   [[nodiscard]] Result<std::shared_ptr<const Parsed>> load(std::string_view hash32);
+  // Whether a blob is stored; counts as a use of it.
+  [[nodiscard]] Result<bool> stored(const cas::Hash& hash);
   // The nar a narinfo names, when it is stored (Errc::not_found otherwise).
   [[nodiscard]] Result<cas::Digest> stored_nar(const Parsed& parsed, std::string_view hash32);
 

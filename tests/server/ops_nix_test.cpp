@@ -1,5 +1,6 @@
 // The Nix cache's operations: scopes, nars verified against their names, nix lookups counted
 // once per narinfo, and pinned closures that GC keeps.
+#include "cas/read_tier.hpp"
 #include "server/nix_cache.hpp"
 #include "server/ops_fixture.hpp"
 #include "support/printers.hpp"
@@ -94,6 +95,19 @@ TEST_F(OpsNixTest, EachNarinfoReadIsOneNixLookupAndNarReadsAreNone) {
   EXPECT_FALSE(m_ops->read_blob(m_reader, route("/nix/" + nix_path(5).nar_name()), {}));
   EXPECT_EQ(lookups("nix", "hit"), "1");
   EXPECT_EQ(lookups("nix", "miss"), "1");
+}
+
+TEST_F(OpsNixTest, ANarinfoReadFromMemoryIsAHitOrWouldWaitButNeverAMiss) {
+  const auto p = nix_path(11);
+  push(p);
+  for (int i = 0; i < 2; ++i) { // the second read is served from the memo
+    const cas::MemoryOnlyReads memory_only;
+    auto tried = m_ops->get_narinfo(m_reader, p.hash32);
+    if (!tried) {
+      EXPECT_EQ(tried.error().code, Errc::would_block) << tried.error().message;
+    }
+  }
+  EXPECT_EQ(lookups("nix", "miss"), "0");
 }
 
 TEST_F(OpsNixTest, APinnedClosureSurvivesGcAndUnpinningReleasesIt) {
