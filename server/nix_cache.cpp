@@ -5,6 +5,7 @@
 #include "util/nix32.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,10 @@ constexpr std::string_view k_store_dir = "/nix/store";
 // made from: signing costs more than the rest of a GET, and the stored bytes of a digest never
 // change. Cleared when full, which only costs a re-sign.
 constexpr std::size_t k_memo_entries = 1 << 16;
+// How long a memoised narinfo is served without reading its entry again: a path hit
+// thousands of times a second costs one entry lookup a second, not one per GET (the nar's
+// presence is still checked on every GET).
+constexpr std::chrono::seconds k_memo_recheck{1};
 
 // Lookups by string_view in a map keyed by std::string.
 struct StringHash {
@@ -65,10 +70,14 @@ struct NixCache::Parsed {
 };
 
 struct NixCache::Memo {
+  struct Signed {
+    std::shared_ptr<const Parsed> parsed;
+    // When the path's narinfo entry was last seen naming parsed->record. A PUT replaces the
+    // memo's entry at once; an entry GC dropped is noticed within k_memo_recheck.
+    std::chrono::steady_clock::time_point checked;
+  };
   std::mutex mutex;
-  // By hash32; an entry is current while the path's narinfo entry names its record.
-  std::unordered_map<std::string, std::shared_ptr<const Parsed>, StringHash, std::equal_to<>>
-      by_path;
+  std::unordered_map<std::string, Signed, StringHash, std::equal_to<>> by_path;
 };
 
 NixCache::NixCache(cas::Store& store, std::span<const sign::SecretKey> keys, unsigned priority)
@@ -155,6 +164,8 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
     }
     return r;
   }
+  std::lock_guard lock(m_memo->mutex);
+  m_memo->by_path.erase(std::string(hash32)); // served as stored from the next GET on
   return {};
 }
 
@@ -170,6 +181,15 @@ Result<bool> NixCache::stored(const cas::Hash& hash) {
 }
 
 Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view hash32) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(m_memo->mutex);
+    if (const auto it = m_memo->by_path.find(hash32);
+        it != m_memo->by_path.end() && now - it->second.checked < k_memo_recheck) {
+      m_store.touch(it->second.parsed->record);
+      return it->second.parsed;
+    }
+  }
   auto entry = m_store.ns_get(cas::Namespace::nix, narinfo_key(hash32));
   if (!entry) {
     return std::move(entry).error();
@@ -178,9 +198,10 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
   {
     std::lock_guard lock(m_memo->mutex);
     if (const auto it = m_memo->by_path.find(hash32);
-        it != m_memo->by_path.end() && it->second->record == record) {
+        it != m_memo->by_path.end() && it->second.parsed->record == record) {
+      it->second.checked = now;
       m_store.touch(record); // the entry names it: stored, or evicted a moment ago
-      return it->second;
+      return it->second.parsed;
     }
   }
   auto text = m_store.get(record); // a use of the record too
@@ -227,7 +248,7 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
   if (m_memo->by_path.size() >= k_memo_entries) {
     m_memo->by_path.clear();
   }
-  m_memo->by_path.insert_or_assign(std::string(hash32), parsed);
+  m_memo->by_path.insert_or_assign(std::string(hash32), Memo::Signed{parsed, now});
   return std::shared_ptr<const Parsed>(std::move(parsed));
 }
 

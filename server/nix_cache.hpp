@@ -55,6 +55,8 @@ public:
   // The signed narinfo of a path, while its nar is stored: Errc::not_found otherwise (its
   // record stays until GC evicts it: a push of the path stores it again). Reading it counts
   // as a use of the narinfo and of its nar, so a path substituted often stays cached whole.
+  // The nar is looked for on every call; the narinfo's own entry at most once a second per
+  // path (a narinfo GC just evicted may be served for that second; a PUT shows at once).
   [[nodiscard]] Result<NarinfoAnswer> get_narinfo(std::string_view hash32);
 
   // Every blob of a path's closure: its narinfo and nar and those of every path it

@@ -426,20 +426,18 @@ Result<Route> parse_route(std::string_view target) {
     target = target.substr(0, q);
   }
   for (const auto& row : k_routes) {
-    Result<Route> route = not_this_route();
-    if (!row.exact.empty()) {
-      if (target != row.exact) {
-        continue;
-      }
-      route = Route{};
-      route->kind = row.kind;
-    } else if (target.starts_with(row.prefix)) {
+    // Rows are tried for every request: nothing is built for a row that does not match.
+    if (row.exact.empty() ? !target.starts_with(row.prefix) : target != row.exact) {
+      continue;
+    }
+    Result<Route> route = Route{};
+    if (row.exact.empty()) {
       route = row.parse(target.substr(row.prefix.size()));
       if (!route && route.error().code == Errc::not_found) {
         continue;
       }
     } else {
-      continue;
+      route->kind = row.kind;
     }
     if (route) {
       route->query = std::string(query);
