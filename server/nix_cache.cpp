@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,10 @@ constexpr std::string_view k_store_dir = "/nix/store";
 // made from: signing costs more than the rest of a GET, and the stored bytes of a digest never
 // change. Cleared when full, which only costs a re-sign.
 constexpr std::size_t k_memo_entries = 1 << 16;
+constexpr std::size_t k_memo_bytes = 64u << 20;
+// A narinfo is a few hundred bytes; thousands of references stay under 1 MiB. Bounds what a
+// PUT makes the server parse, look up (one lookup per reference) and keep in memory.
+constexpr std::size_t k_max_narinfo = 1u << 20;
 // How long a memoised narinfo is served without reading its entry again: a path hit
 // thousands of times a second costs one entry lookup a second, not one per GET (the nar's
 // presence is still checked on every GET).
@@ -78,6 +83,8 @@ struct NixCache::Memo {
   };
   std::mutex mutex;
   std::unordered_map<std::string, Signed, StringHash, std::equal_to<>> by_path;
+  std::size_t bytes = 0;        // about what by_path holds: each text and its parsed fields
+  std::uint64_t generation = 0; // PUTs so far
 };
 
 NixCache::NixCache(cas::Store& store, std::span<const sign::SecretKey> keys, unsigned priority)
@@ -91,6 +98,11 @@ std::string NixCache::cache_info() const {
 }
 
 Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view text) {
+  if (text.size() > k_max_narinfo) {
+    return make_error(Errc::too_large, "narinfo of " + std::to_string(text.size()) +
+                                           " bytes is over the limit of " +
+                                           std::to_string(k_max_narinfo) + " bytes");
+  }
   auto info = sign::parse_narinfo(text);
   if (!info) {
     return make_error(Errc::invalid_argument, "narinfo: " + info.error().message);
@@ -145,13 +157,22 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
   // signatures or name another nar with the same contents, but not say the path is other
   // bytes (a write token must not be able to swap what the server signs). One whose nar is
   // gone may be replaced: it is not served.
+  // What is compared is what the server signs (NarHash, NarSize, references): a narinfo
+  // saying a path has no references would have substituters register it without them. A
+  // record that no longer parses is replaced: this upload repairs it.
   if (auto existing = load(hash32); existing) {
-    if ((*existing)->info.nar_hash != info->nar_hash &&
-        stored_nar(**existing, hash32).has_value()) {
-      return conflict("narinfo: " + info->store_path + " is already cached with NarHash " +
-                      (*existing)->info.nar_hash + "; a path's narinfo is not replaced");
+    if (sign::narinfo_fingerprint((*existing)->info) != sign::narinfo_fingerprint(*info)) {
+      auto served = stored_nar(**existing, hash32);
+      if (served) {
+        return conflict("narinfo: " + info->store_path +
+                        " is already cached with another NarHash, NarSize or References; a "
+                        "path's narinfo is not replaced");
+      }
+      if (served.error().code != Errc::not_found) {
+        return std::move(served).error();
+      }
     }
-  } else if (existing.error().code != Errc::not_found) {
+  } else if (existing.error().code != Errc::not_found && existing.error().code != Errc::corrupt) {
     return std::move(existing).error();
   }
   auto record = m_store.put(as_bytes(text));
@@ -166,6 +187,7 @@ Result<void> NixCache::put_narinfo(std::string_view hash32, std::string_view tex
   }
   std::lock_guard lock(m_memo->mutex);
   m_memo->by_path.erase(std::string(hash32)); // served as stored from the next GET on
+  ++m_memo->generation; // and no GET that read the entry before may memoise what it read
   return {};
 }
 
@@ -182,8 +204,10 @@ Result<bool> NixCache::stored(const cas::Hash& hash) {
 
 Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view hash32) {
   const auto now = std::chrono::steady_clock::now();
+  std::uint64_t generation = 0;
   {
     std::lock_guard lock(m_memo->mutex);
+    generation = m_memo->generation;
     if (const auto it = m_memo->by_path.find(hash32);
         it != m_memo->by_path.end() && now - it->second.checked < k_memo_recheck) {
       m_store.touch(it->second.parsed->record);
@@ -245,9 +269,18 @@ Result<std::shared_ptr<const NixCache::Parsed>> NixCache::load(std::string_view 
     parsed->nar = nar->value;
   }
   std::lock_guard lock(m_memo->mutex);
-  if (m_memo->by_path.size() >= k_memo_entries) {
-    m_memo->by_path.clear();
+  if (m_memo->generation != generation) {
+    return std::shared_ptr<const Parsed>(std::move(parsed)); // a PUT since: maybe stale
   }
+  const std::size_t bytes = 2 * parsed->text.size();
+  if (m_memo->by_path.size() >= k_memo_entries || m_memo->bytes + bytes > k_memo_bytes) {
+    m_memo->by_path.clear();
+    m_memo->bytes = 0;
+  }
+  if (const auto it = m_memo->by_path.find(hash32); it != m_memo->by_path.end()) {
+    m_memo->bytes -= std::min(m_memo->bytes, 2 * it->second.parsed->text.size());
+  }
+  m_memo->bytes += bytes;
   m_memo->by_path.insert_or_assign(std::string(hash32), Memo::Signed{parsed, now});
   return std::shared_ptr<const Parsed>(std::move(parsed));
 }

@@ -47,9 +47,10 @@ public:
   std::string cache_info() const;
 
   // A narinfo PUT: Errc::invalid_argument (400) when it does not parse, its StorePath is not
-  // the path the URL names or a Sig is malformed; Errc::conflict (409) when its URL names a
-  // nar not stored here, a reference other than itself has no narinfo here, or the path is
-  // cached already with another NarHash. Readable once this returns.
+  // the path the URL names or a Sig is malformed; Errc::too_large (413) over 1 MiB;
+  // Errc::conflict (409) when its URL names a nar not stored here, a reference other than
+  // itself has no narinfo here, or the path is cached already (and served) with another
+  // NarHash, NarSize or references. Readable once this returns.
   [[nodiscard]] Result<void> put_narinfo(std::string_view hash32, std::string_view text);
 
   // The signed narinfo of a path, while its nar is stored: Errc::not_found otherwise (its

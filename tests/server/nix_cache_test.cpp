@@ -305,5 +305,32 @@ TEST_F(NixCacheTest, APathCachedWholeIsNotReplacedWithOtherBytes) {
   EXPECT_EQ(m_cache->get_narinfo(p.hash32)->nar, cas::digest_of(other.nar));
 }
 
+TEST_F(NixCacheTest, ACachedPathsReferencesCannotBeChangedEither) {
+  const auto dep = make_path(18, "dep");
+  const auto top = make_path(19, "top");
+  push(dep);
+  push(top, {&dep});
+  // Same NarHash, no references: substituters would register top without dep.
+  auto r = m_cache->put_narinfo(top.hash32, narinfo_of(top, {}));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::conflict);
+  auto got = m_cache->get_narinfo(top.hash32);
+  ASSERT_TRUE(got);
+  EXPECT_NE(got->text.find("References: " + dep.base() + "\n"), std::string::npos) << got->text;
+}
+
+TEST_F(NixCacheTest, ANarinfoOverAMebibyteIsTooLarge) {
+  const auto p = make_path(20, "x");
+  put_nar(p);
+  std::string big = narinfo_of(p, {});
+  while (big.size() <= (1u << 20)) {
+    big += "X-Padding-" + std::to_string(big.size()) + ": " + std::string(1000, 'p') + "\n";
+  }
+  auto r = m_cache->put_narinfo(p.hash32, big);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::too_large);
+  EXPECT_EQ(m_cache->get_narinfo(p.hash32).error().code, Errc::not_found);
+}
+
 } // namespace
 } // namespace ingot::server
