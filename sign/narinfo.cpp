@@ -251,12 +251,19 @@ std::optional<std::string> apply(Narinfo& info, Field field, std::string_view va
   case Field::system:
     info.system = value;
     return std::nullopt;
-  case Field::sig:
-    if (value.find(':') == 0 || value.find(':') == std::string_view::npos) {
-      return "Sig is not <key name>:<base64>";
+  case Field::sig: {
+    // nix 2.8 fails a whole substitution on a Sig under a trusted key's name that does not
+    // decode to 64 bytes, rather than skip it: such a narinfo is malformed.
+    const auto colon = value.find(':');
+    const auto bytes = colon == 0 || colon == std::string_view::npos
+                           ? std::nullopt
+                           : base64_decode(value.substr(colon + 1));
+    if (!bytes || bytes->size() != 64) {
+      return "Sig is not <key name>:<base64 of a 64-byte Ed25519 signature>";
     }
     info.sigs.emplace_back(value);
     return std::nullopt;
+  }
   case Field::ca:
     info.ca = value;
     return std::nullopt;
