@@ -134,7 +134,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Access access = required_access(route->kind, method);
     // A refusal says what is allowed (the 405's Allow header); a grant names no Allow.
     FUZZ_CHECK(access.allowed == access.allow.empty());
-    FUZZ_CHECK(!access.allowed || access.scopes != 0 || route->kind == RouteKind::healthz);
+    // Only the health check and the Nix cache description are open to anyone.
+    FUZZ_CHECK(!access.allowed || access.scopes != 0 || route->kind == RouteKind::healthz ||
+               route->kind == RouteKind::nix_cache_info);
     if (method == "PATCH" || method == "get") {
       FUZZ_CHECK(!access.allowed); // methods are case-sensitive (RFC 9110 9.1)
     }
