@@ -3,6 +3,8 @@
 
 #include "cas/blob_records.hpp"
 #include "cas/leases.hpp"
+#include "cas/record.hpp"
+#include "cas/space_account.hpp"
 #include "cas/usage_counters.hpp"
 #include "util/hex.hpp"
 #include "util/thread_role.hpp"
@@ -12,9 +14,20 @@
 
 namespace ingot::cas {
 
+namespace {
+
+// What a pin writes to the index: the set, whole, and a count for each blob it pins anew.
+std::uint64_t pin_write_bytes(std::string_view name, std::size_t blobs, std::size_t added) {
+  return name.size() + blobs * sizeof(Hash) + k_record_overhead +
+         added * (sizeof(Hash) + k_record_overhead);
+}
+
+} // namespace
+
 Pins::Pins(Index& index, BlobRecords& records, UsageCounters& usage, Recency& recency,
-           Leases& leases)
-    : m_index(index), m_records(records), m_usage(usage), m_recency(recency), m_leases(leases) {}
+           Leases& leases, SpaceAccount& space)
+    : m_index(index), m_records(records), m_usage(usage), m_recency(recency), m_leases(leases),
+      m_space(space) {}
 
 Result<void> Pins::adjust_pin(const Hash& hash, int change) {
   std::lock_guard lock(m_records.lock(hash));
@@ -51,6 +64,13 @@ Result<void> Pins::pin(std::string_view name, std::vector<Hash> blobs) {
   blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
   std::lock_guard lock(m_mutex);
   const Lease lease(m_leases, blobs); // nothing in the set is evicted while it is being pinned
+  // Reserved as if every blob were pinned anew, once the set is leased (the room is not made
+  // by evicting it): a pin set rewritten with each new blob of a release would otherwise pass
+  // a bound that pinned data has filled.
+  auto room = m_space.reserve(pin_write_bytes(name, blobs.size(), blobs.size()));
+  if (!room) {
+    return std::move(room).error();
+  }
   for (const auto& h : blobs) {
     if (!m_records.contains(h, Use::write)) {
       return make_error(Errc::not_found, "cannot pin blob " + to_hex(h) + ": it is not stored");
@@ -76,6 +96,7 @@ Result<void> Pins::pin(std::string_view name, std::vector<Hash> blobs) {
   for (const auto& h : dropped) {
     INGOT_TRY(adjust_pin(h, -1));
   }
+  m_space.note_index_write(pin_write_bytes(name, blobs.size(), added.size()));
   if (!dropped.empty()) {
     m_recency.forget_floor();
   }
@@ -89,10 +110,12 @@ Result<void> Pins::unpin(std::string_view name) {
   if (!old) {
     return std::move(old).error();
   }
+  // Never refused for room: unpinning is the way out of a bound that pinned data has filled.
   INGOT_TRY(m_index.put_pin_set(name, {}));
   for (const auto& h : *old) {
     INGOT_TRY(adjust_pin(h, -1));
   }
+  m_space.note_index_write(pin_write_bytes(name, 0, old->size()));
   m_recency.forget_floor();
   return {};
 }

@@ -15,15 +15,19 @@ class BlobRecords;
 class Index;
 class Leases;
 class Recency;
+class SpaceAccount;
 class UsageCounters;
 
 class Pins {
 public:
-  Pins(Index& index, BlobRecords& records, UsageCounters& usage, Recency& recency, Leases& leases);
+  Pins(Index& index, BlobRecords& records, UsageCounters& usage, Recency& recency, Leases& leases,
+       SpaceAccount& space);
   Pins(const Pins&) = delete;
   Pins& operator=(const Pins&) = delete;
 
   // Replaces the set named `name`; every blob must be stored (Errc::not_found naming it).
+  // What it writes to the index is reserved under the bound like any write: Errc::no_space
+  // when pinned data leaves no room for it.
   [[nodiscard]] Result<void> pin(std::string_view name, std::vector<Hash> blobs);
   [[nodiscard]] Result<void> unpin(std::string_view name);
   [[nodiscard]] Result<bool> is_pinned(std::string_view name);
@@ -39,6 +43,7 @@ private:
   UsageCounters& m_usage;
   Recency& m_recency;
   Leases& m_leases;
+  SpaceAccount& m_space;
   std::mutex m_mutex;
 };
 

@@ -138,7 +138,7 @@ StoreImpl::StoreImpl(const StoreOptions& options, LockFile lock, std::unique_ptr
       m_recency(*m_index, m_usage, m_options.clock, m_options.read_protection_s),
       m_records(*m_index, std::move(files), m_usage, m_space, m_recency),
       m_entries(*m_index, m_records, m_usage, m_space),
-      m_pins(*m_index, m_records, m_usage, m_recency, m_leases),
+      m_pins(*m_index, m_records, m_usage, m_recency, m_leases, m_space),
       m_evictor(m_options, *m_index, m_records, m_entries, m_leases, m_recency, m_space) {
   m_space.set_reclaimer(m_evictor);
 }

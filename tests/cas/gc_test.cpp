@@ -14,12 +14,6 @@ using namespace gc_test;
 
 // --- the bound ---------------------------------------------------------------------------------
 
-// The index is measured in the background and estimated in between, and RocksDB writes its
-// WAL, flushes and compacts on its own schedule: the data dir may pass the bound by the credit
-// index_bytes() gives evicted inline bytes before a compaction frees them (max_size / 32),
-// never more. Measured, it has not passed the bound at all (the figure is printed).
-constexpr std::uint64_t k_disk_slack = k_max / 32;
-
 TEST_F(GcTest, DiskUseStaysUnderTheBoundWhileTenTimesItIsWritten) {
   ASSERT_NO_FATAL_FAILURE(open(k_max));
   std::uint64_t max_used = 0;
