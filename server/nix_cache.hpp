@@ -7,7 +7,7 @@
 // Narinfos are stored as the client sent them and signed when served, by every configured key
 // (the first is the active one; the others keep clients that trust a retired key working
 // during a rotation): a new key signs everything already stored, with no record rewritten.
-// Protocol facts: ../shared/nix-client-facts.md.
+// Protocol facts: docs/nix-client-facts.md.
 #pragma once
 
 #include "cas/store.hpp"

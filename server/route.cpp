@@ -249,7 +249,7 @@ constexpr MethodRow k_audit_methods[] = {
     {"HEAD", Op::audit, none, h::audit},
 };
 
-// A Nix binary cache (../shared/nix-client-facts.md). nix reads nix-cache-info first, with
+// A Nix binary cache (docs/nix-client-facts.md). nix reads nix-cache-info first, with
 // no credentials, and PUTs it when the GET fails: it is always served, and a PUT is accepted
 // and ignored. HEAD is mandatory on narinfos and nars (a 405 fails a push).
 constexpr MethodRow k_nix_cache_info_methods[] = {

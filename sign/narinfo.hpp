@@ -1,5 +1,5 @@
 // Nix's .narinfo: what a binary cache says about one store path, and the signature a
-// substituter checks before it downloads the nar (../shared/nix-client-facts.md).
+// substituter checks before it downloads the nar (docs/nix-client-facts.md).
 //
 // The grammar is strict, as nix's own parser is: "Key: value\n" lines, LF only, no blank
 // lines, each key at most once except Sig. Hashes are accepted in every spelling nix reads

@@ -5,7 +5,7 @@
 # narinfos, completeness once a nar is gone, pins, and the nix lookups in /metrics.
 source "$(dirname "$0")/lib.sh"
 
-# nix32 HEX: Nix's base-32 of the bytes HEX spells (../shared/nix-client-facts.md).
+# nix32 HEX: Nix's base-32 of the bytes HEX spells (docs/nix-client-facts.md).
 nix32() {
   local hex=$1 alphabet=0123456789abcdfghijklmnpqrsvwxyz
   local -a bytes=()

@@ -286,7 +286,7 @@ TEST(RouteTest, UnknownRoutesAreNotFound) {
 
 // --- the Nix binary cache ----------------------------------------------------------------------
 
-// A store path's hash part and a nar's file hash, in nix32 (../shared/nix-client-facts.md).
+// A store path's hash part and a nar's file hash, in nix32 (docs/nix-client-facts.md).
 constexpr std::string_view k_hash32 = "2ch9gbgm0wrs61vhx8cgxgn6260xp6ny";
 constexpr std::string_view k_file32 = "1w83i40ykdpfv3bny37bq3xpf64rq6rwrlnvvph64n5iyq33pfih";
 constexpr std::string_view k_file_hex =

@@ -46,7 +46,7 @@ const std::string k_hello =
     "Sig: " +
     std::string(k_hello_sig) + "\n";
 
-// ../shared/nix-client-facts.md, "Signatures": a fingerprint, the key, and its signature.
+// docs/nix-client-facts.md, "Signatures": a fingerprint, the key, and its signature.
 constexpr std::string_view k_vector_message =
     "1;/nix/store/2ch9gbgm0wrs61vhx8cgxgn6260xp6ny-top;"
     "sha256:1w83i40ykdpfv3bny37bq3xpf64rq6rwrlnvvph64n5iyq33pfih;520;"

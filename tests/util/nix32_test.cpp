@@ -25,7 +25,7 @@ TEST(Nix32, LengthIsEightBitsPerByteInFiveBitGroupsRoundedUp) {
   EXPECT_EQ(nix32_length(32), 52U); // a sha256
 }
 
-// ../shared/nix-client-facts.md: the NarHash of the signature test vector.
+// docs/nix-client-facts.md: the NarHash of the signature test vector.
 TEST(Nix32, EncodesTheFactsVector) {
   const auto bytes = hex("30ba3b06f6b15862e0dddbd2ccb3c1991877fbc0eb0c6fd7d8eeb6e9018903f1");
   EXPECT_EQ(nix32_encode(bytes), "1w83i40ykdpfv3bny37bq3xpf64rq6rwrlnvvph64n5iyq33pfih");
