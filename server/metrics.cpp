@@ -213,6 +213,10 @@ std::string Metrics::prometheus(const StoreSnapshot& store) const {
     << "# HELP ingot_refused_connections_total Connections refused at the connection limit.\n"
        "# TYPE ingot_refused_connections_total counter\n"
     << "ingot_refused_connections_total " << m_connections_refused.load() << '\n'
+    << "# HELP ingot_tls_handshake_failures_total TLS handshakes that failed (plain HTTP to an "
+       "HTTPS listener, a client that does not trust the certificate).\n"
+       "# TYPE ingot_tls_handshake_failures_total counter\n"
+    << "ingot_tls_handshake_failures_total " << m_tls_handshake_failures.load() << '\n'
     << "# HELP ingot_start_time_seconds Unix time the server started.\n"
        "# TYPE ingot_start_time_seconds gauge\n"
     << "ingot_start_time_seconds " << m_started_unix_s << '\n';

@@ -41,6 +41,8 @@ public:
   void connection_opened() { ++m_connections; }
   void connection_closed() { --m_connections; }
   void connection_refused() { ++m_connections_refused; }
+  // A TLS handshake that failed: plain HTTP to an HTTPS port, an untrusted certificate.
+  void tls_handshake_failed() { ++m_tls_handshake_failures; }
   std::int64_t open_connections() const { return m_connections.load(); }
 
   std::string prometheus(const StoreSnapshot& store) const;
@@ -64,6 +66,7 @@ private:
   std::atomic<std::uint64_t> m_bytes_out{0};
   std::atomic<std::int64_t> m_connections{0};
   std::atomic<std::uint64_t> m_connections_refused{0};
+  std::atomic<std::uint64_t> m_tls_handshake_failures{0};
   std::int64_t m_started_unix_s;
 };
 

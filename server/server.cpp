@@ -2,11 +2,13 @@
 
 #include "server/context.hpp"
 #include "server/session.hpp"
+#include "server/tls.hpp"
 #include "util/thread_role.hpp"
 
 #include <array>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -14,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
@@ -46,8 +49,8 @@ public:
       : m_ctx(options, store, data_dir, std::move(releases)),
         m_threads(options.threads != 0 ? options.threads
                                        : std::max(1u, std::thread::hardware_concurrency())),
-        m_ios(make_contexts(m_threads)), m_io(*m_ios.front()), m_acceptor(m_io),
-        m_signals(m_io, SIGINT, SIGTERM), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
+        m_ios(make_contexts(m_threads)), m_io(*m_ios.front()), m_signals(m_io, SIGINT, SIGTERM),
+        m_reload(m_io, SIGHUP), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
     // A write to a connection the peer has reset raises SIGPIPE, whose default ends the
     // process. Asio's writes pass MSG_NOSIGNAL, but sendfile(2) has no such flag: a client
     // that drops a download midway must cost that download only.
@@ -62,33 +65,36 @@ public:
     };
   }
 
+  // Loads the TLS certificate if there is one, then binds every listener.
   Result<void> listen() {
-    boost::system::error_code ec;
-    const auto address = net::ip::make_address(m_ctx.options.host, ec);
-    if (ec) {
+    const auto& o = m_ctx.options;
+    if (o.tls_cert.empty() != o.tls_key.empty()) {
       return make_error(Errc::invalid_argument,
-                        "--listen: '" + m_ctx.options.host + "' is not an IP address");
+                        "--tls-cert and --tls-key go together: pass both for HTTPS, or neither");
     }
-    const tcp::endpoint endpoint(address, m_ctx.options.port);
-    const std::string where = m_ctx.options.host + ":" + std::to_string(m_ctx.options.port);
-    m_acceptor.open(endpoint.protocol(), ec);
-    if (!ec) {
-      m_acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!o.tls_cert.empty()) {
+      auto tls = load_tls_context(o.tls_cert, o.tls_key);
+      if (!tls) {
+        return std::move(tls).error();
+      }
+      m_tls = std::move(*tls);
+    } else if (o.http_listen) {
+      return make_error(Errc::invalid_argument,
+                        "--http-listen adds a plain HTTP listener beside HTTPS: it needs "
+                        "--tls-cert and --tls-key (without them, --listen serves plain HTTP)");
     }
-    if (!ec) {
-      m_acceptor.bind(endpoint, ec);
+    INGOT_TRY(bind(m_listeners.emplace_back(m_io, Scheme::main), "--listen", o.host, o.port));
+    if (o.http_listen) {
+      INGOT_TRY(bind(m_listeners.emplace_back(m_io, Scheme::plain), "--http-listen",
+                     o.http_listen->host, o.http_listen->port));
     }
-    if (!ec) {
-      m_acceptor.listen(net::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-      return make_error(Errc::io, "cannot listen on " + where + ": " + ec.message());
-    }
-    m_port = m_acceptor.local_endpoint().port();
     return {};
   }
 
-  std::uint16_t port() const override { return m_port; }
+  std::uint16_t port() const override { return m_listeners.front().port; }
+  std::uint16_t http_port() const override {
+    return m_listeners.size() > 1 ? m_listeners.back().port : 0;
+  }
 
   void run() override {
     m_signals.async_wait([this](boost::system::error_code ec, int) {
@@ -96,7 +102,10 @@ public:
         begin_drain();
       }
     });
-    accept();
+    wait_for_reload();
+    for (auto& listener : m_listeners) {
+      accept(listener);
+    }
     std::vector<std::thread> extra;
     for (std::size_t i = 1; i < m_ios.size(); ++i) {
       extra.emplace_back([io = m_ios[i].get()] {
@@ -119,6 +128,68 @@ public:
   }
 
 private:
+  // The main listener (--listen) serves HTTPS when there is a certificate; the other one
+  // (--http-listen) serves plain HTTP beside it.
+  enum class Scheme { main, plain };
+  struct Listener {
+    Listener(net::io_context& io, Scheme s) : acceptor(io), scheme(s) {}
+    tcp::acceptor acceptor;
+    Scheme scheme;
+    std::uint16_t port = 0;
+  };
+
+  static Result<void> bind(Listener& listener, const char* flag, const std::string& host,
+                           std::uint16_t port) {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(host, ec);
+    if (ec) {
+      return make_error(Errc::invalid_argument,
+                        std::string(flag) + ": '" + host + "' is not an IP address");
+    }
+    const tcp::endpoint endpoint(address, port);
+    auto& acceptor = listener.acceptor;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) {
+      acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor.bind(endpoint, ec);
+    }
+    if (!ec) {
+      acceptor.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return make_error(Errc::io, "cannot listen on " + host + ":" + std::to_string(port) + " (" +
+                                      flag + "): " + ec.message());
+    }
+    listener.port = acceptor.local_endpoint().port();
+    return {};
+  }
+
+  // SIGHUP reads the certificate and key again: connections accepted from then on use the
+  // new ones, those open keep theirs. A file that does not load leaves the old ones serving.
+  void wait_for_reload() {
+    m_reload.async_wait([this](boost::system::error_code ec, int) {
+      if (ec) {
+        return; // cancelled by the drain
+      }
+      if (m_tls) {
+        auto tls = load_tls_context(m_ctx.options.tls_cert, m_ctx.options.tls_key);
+        if (tls) {
+          m_tls = std::move(*tls);
+          std::fprintf(stderr, "ingot: SIGHUP: TLS certificate reloaded from %s\n",
+                       m_ctx.options.tls_cert.c_str());
+        } else {
+          std::fprintf(stderr,
+                       "ingot: SIGHUP: TLS reload failed, the previous certificate still "
+                       "serves: %s\n",
+                       tls.error().message.c_str());
+        }
+      }
+      wait_for_reload();
+    });
+  }
+
   // One io_context per I/O thread, each run by that thread alone, and every connection bound
   // to one of them for its life (round robin): its handlers never need a strand, and a
   // request is read, handled and answered on one thread without waking another. With one
@@ -137,34 +208,39 @@ private:
     return io;
   }
 
-  void accept() {
-    m_acceptor.async_accept(next_context(),
-                            [this](boost::system::error_code ec, tcp::socket socket) {
-                              if (ec) {
-                                if (m_ctx.draining) {
-                                  return;
-                                }
-                                // Out of descriptors and similar: keep serving what is open.
-                                return accept();
-                              }
-                              if (static_cast<std::size_t>(m_ctx.metrics.open_connections()) >=
-                                  m_ctx.options.max_connections) {
-                                m_ctx.metrics.connection_refused();
-                                boost::system::error_code ignored;
-                                net::write(socket, net::buffer(busy_response()), ignored);
-                                // Drop what the client already sent before closing, so the
-                                // close is a FIN it can read our answer before, not a reset.
-                                socket.shutdown(tcp::socket::shutdown_send, ignored);
-                                std::array<char, 4096> scratch{};
-                                while (socket.available(ignored) > 0 && !ignored) {
-                                  socket.read_some(net::buffer(scratch), ignored);
-                                }
-                                socket.close(ignored);
-                              } else {
-                                start_session(std::move(socket), m_ctx);
-                              }
-                              accept();
-                            });
+  void accept(Listener& listener) {
+    listener.acceptor.async_accept(next_context(), [this, &listener](boost::system::error_code ec,
+                                                                     tcp::socket socket) {
+      if (ec) {
+        if (m_ctx.draining) {
+          return;
+        }
+        // Out of descriptors and similar: keep serving what is open.
+        return accept(listener);
+      }
+      if (static_cast<std::size_t>(m_ctx.metrics.open_connections()) >=
+          m_ctx.options.max_connections) {
+        m_ctx.metrics.connection_refused();
+        const bool tls = listener.scheme == Scheme::main && m_tls;
+        boost::system::error_code ignored;
+        // Over TLS, a 503 would need a handshake first, which is the work the limit refuses:
+        // the connection is only closed.
+        if (!tls) {
+          net::write(socket, net::buffer(busy_response()), ignored);
+        }
+        // Drop what the client already sent before closing, so the
+        // close is a FIN it can read our answer before, not a reset.
+        socket.shutdown(tcp::socket::shutdown_send, ignored);
+        std::array<char, 4096> scratch{};
+        while (socket.available(ignored) > 0 && !ignored) {
+          socket.read_some(net::buffer(scratch), ignored);
+        }
+        socket.close(ignored);
+      } else {
+        start_session(std::move(socket), m_ctx, listener.scheme == Scheme::main ? m_tls : nullptr);
+      }
+      accept(listener);
+    });
   }
 
   void begin_drain() {
@@ -174,8 +250,11 @@ private:
     std::fprintf(stderr, "ingot: shutting down; waiting up to %lld ms for requests in flight\n",
                  static_cast<long long>(m_ctx.options.shutdown_grace.count()));
     boost::system::error_code ec;
-    m_acceptor.close(ec);
+    for (auto& listener : m_listeners) {
+      listener.acceptor.close(ec);
+    }
     m_signals.cancel(ec);
+    m_reload.cancel(ec);
     // Called outside the lock: a closer may drop the last reference to its session, whose
     // destructor takes the lock to unregister.
     std::vector<std::function<void()>> closers;
@@ -210,12 +289,13 @@ private:
   std::vector<std::unique_ptr<net::io_context>> m_ios;
   net::io_context& m_io; // the first: acceptor, signals, drain
   std::vector<net::executor_work_guard<net::io_context::executor_type>> m_work;
-  std::size_t m_next_io = 0; // used by the acceptor's handler only
-  tcp::acceptor m_acceptor;
+  std::size_t m_next_io = 0;                // used by the acceptors' handlers only
+  std::deque<Listener> m_listeners;         // a deque: handlers hold references to its elements
+  std::shared_ptr<net::ssl::context> m_tls; // replaced on SIGHUP, on m_io only
   net::signal_set m_signals;
+  net::signal_set m_reload;
   net::steady_timer m_drain_timer;
   std::chrono::steady_clock::time_point m_drain_deadline;
-  std::uint16_t m_port = 0;
   // Declared last, so destroyed (and joined) first, while the store and sessions' context
   // are still there for the commits it finishes.
   net::thread_pool m_blocking;

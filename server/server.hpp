@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,22 @@ namespace ingot::server {
 
 enum class LogFormat { text, json, off };
 
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0; // 0 picks a free port
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080; // 0 picks a free port (see Server::port())
-  unsigned threads = 0;      // 0: one per core
+  // With both, the listener above serves HTTPS: a PEM certificate chain and its key, read
+  // again on SIGHUP (a renewed certificate needs no restart).
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  // A second listener serving plain HTTP beside an HTTPS one (e.g. on loopback for local
+  // tools); only with TLS.
+  std::optional<ListenAddress> http_listen;
+  unsigned threads = 0; // 0: one per core
   Scopes anonymous = k_scope_read;
   // Largest request body accepted (413 above it). Bodies are streamed, so this bounds disk
   // use per request, not memory.
@@ -48,7 +61,10 @@ public:
   create(const ServerOptions& options, cas::Store& store, const std::filesystem::path& data_dir);
   virtual ~Server() = default;
 
+  // The port of the main listener (HTTPS with TLS), and of the plain --http-listen one (0
+  // without it).
   virtual std::uint16_t port() const = 0;
+  virtual std::uint16_t http_port() const = 0;
   // Serves until SIGINT or SIGTERM (or stop()), then drains: stops accepting, lets requests
   // in flight finish within the grace period, and returns.
   virtual void run() = 0;

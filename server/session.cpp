@@ -26,7 +26,19 @@ constexpr std::chrono::seconds k_linger{2};
 
 } // namespace
 
-Session::Session(tcp::socket socket, ServerContext& ctx) : m_stream(std::move(socket)), m_ctx(ctx) {
+namespace {
+
+ConnStream make_stream(tcp::socket socket, std::shared_ptr<net::ssl::context> tls) {
+  if (tls) {
+    return ConnStream(std::move(socket), std::move(tls));
+  }
+  return ConnStream(std::move(socket));
+}
+
+} // namespace
+
+Session::Session(tcp::socket socket, ServerContext& ctx, std::shared_ptr<net::ssl::context> tls)
+    : m_stream(make_stream(std::move(socket), std::move(tls))), m_ctx(ctx) {
   beast::error_code ec;
   const auto ep = m_stream.socket().remote_endpoint(ec);
   m_peer = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -53,8 +65,27 @@ void Session::start() {
       }
     });
   }
-  net::dispatch(m_stream.get_executor(),
-                beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  if (!m_stream.tls()) {
+    return net::dispatch(m_stream.get_executor(),
+                         beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  }
+  // The handshake has the header's deadline: a client that connects and says nothing holds
+  // the connection no longer than one that sends half a header.
+  m_stream.expires_after(m_ctx.options.read_timeout);
+  net::dispatch(m_stream.get_executor(), [self = shared_from_this()] {
+    self->m_stream.async_handshake(
+        beast::bind_front_handler(&Session::on_handshake, self->shared_from_this()));
+  });
+}
+
+void Session::on_handshake(beast::error_code ec) {
+  if (ec) {
+    // Plain HTTP to an HTTPS port, an untrusted certificate, a scanner: nothing to answer in
+    // a protocol the peer speaks. Counted, so that a misconfigured client shows in /metrics.
+    m_ctx.metrics.tls_handshake_failed();
+    return close();
+  }
+  read_header();
 }
 
 void Session::read_header() {
@@ -311,8 +342,9 @@ void Session::close() {
   m_stream.socket().close(ec);
 }
 
-void start_session(tcp::socket socket, ServerContext& context) {
-  std::make_shared<Session>(std::move(socket), context)->start();
+void start_session(tcp::socket socket, ServerContext& context,
+                   std::shared_ptr<net::ssl::context> tls) {
+  std::make_shared<Session>(std::move(socket), context, std::move(tls))->start();
 }
 
 } // namespace ingot::server

@@ -7,6 +7,7 @@
 
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
+#include "server/conn_stream.hpp"
 #include "server/context.hpp"
 #include "server/file_send.hpp"
 #include "server/http_handlers.hpp"
@@ -42,7 +43,8 @@ enum class Phase { idle, body, responding };
 
 class Session : public std::enable_shared_from_this<Session> {
 public:
-  Session(tcp::socket socket, ServerContext& ctx);
+  // `tls`: the TLS context of an HTTPS listener, or null for plain HTTP.
+  Session(tcp::socket socket, ServerContext& ctx, std::shared_ptr<net::ssl::context> tls);
   ~Session();
 
   Session(const Session&) = delete;
@@ -58,6 +60,7 @@ private:
     return {value.data(), value.size()};
   }
 
+  void on_handshake(beast::error_code ec);
   void read_header();
   void close_if_idle();
   void on_header(beast::error_code ec, std::size_t);
@@ -154,7 +157,7 @@ private:
 
   // --- state --------------------------------------------------------------------------
 
-  beast::tcp_stream m_stream;
+  ConnStream m_stream;
   ServerContext& m_ctx;
   beast::flat_buffer m_buffer;
   std::string m_peer;

@@ -22,8 +22,9 @@ void Session::send_blob(BlobResponse blob, bool head) {
   if (head) {
     return write_response();
   }
-  if (auto span = blob.reader->file_span(); span && length > 0) {
+  if (auto span = blob.reader->file_span(); span && length > 0 && !m_stream.tls()) {
     // A blob file: the kernel sends it (sendfile), it never passes through user memory.
+    // Not over TLS, whose bytes are encrypted here: those go out in chunks, below.
     m_reader = std::move(blob.reader); // keeps the file open
     m_phase = Phase::responding;
     return async_send_file(

@@ -3,6 +3,7 @@
 #include "server/auth.hpp"
 #include "server/server.hpp"
 #include "tools/commands.hpp"
+#include "tools/listen_address.hpp"
 #include "util/size.hpp"
 
 #include <cstdio>
@@ -31,6 +32,9 @@ struct ServeArgs {
   double read_timeout_s = 30;
   std::vector<std::string> signing_keys;
   unsigned nix_priority = 40;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string http_listen;
 };
 
 struct TokenArgs {
@@ -54,23 +58,21 @@ int report(const Error& e) {
 
 int cmd_serve(const ServeArgs& a) {
   server::ServerOptions options;
-  const auto colon = a.listen.rfind(':');
-  if (colon == std::string::npos) {
-    return usage_error("--listen needs HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080");
+  const auto listen = parse_listen("--listen", a.listen);
+  if (!listen) {
+    return report(listen.error());
   }
-  options.host = a.listen.substr(0, colon);
-  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
-    options.host = options.host.substr(1, options.host.size() - 2); // [::1]:8080
-  }
-  try {
-    const int port = std::stoi(a.listen.substr(colon + 1));
-    if (port < 0 || port > 65535) {
-      throw std::out_of_range("port");
+  options.host = listen->host;
+  options.port = listen->port;
+  if (!a.http_listen.empty()) {
+    auto http = parse_listen("--http-listen", a.http_listen);
+    if (!http) {
+      return report(http.error());
     }
-    options.port = static_cast<std::uint16_t>(port);
-  } catch (const std::exception&) {
-    return usage_error("--listen: '" + a.listen.substr(colon + 1) + "' is not a port (0-65535)");
+    options.http_listen = *http;
   }
+  options.tls_cert = a.tls_cert;
+  options.tls_key = a.tls_key;
   const auto max_blob = parse_size(a.max_blob_size);
   if (!max_blob) {
     return usage_error("--max-blob-size: '" + a.max_blob_size + "' is not a size like 4GiB");
@@ -123,11 +125,24 @@ int cmd_serve(const ServeArgs& a) {
   }
   const auto usage = (*store)->usage();
   const auto space = (*store)->space();
-  std::fprintf(stderr, "ingot: serving %s (%llu blobs, %s on disk, %s) on http://%s:%u/\n",
+  const bool tls = !options.tls_cert.empty();
+  const std::string plain_too = options.http_listen
+                                    ? " and http://" + options.http_listen->host + ":" +
+                                          std::to_string((*server)->http_port()) + "/"
+                                    : "";
+  std::fprintf(stderr, "ingot: serving %s (%llu blobs, %s on disk, %s) on %s://%s:%u/%s\n",
                a.data.c_str(), static_cast<unsigned long long>(usage.blobs),
                format_size(space.used).c_str(),
                max_size > 0 ? ("bounded to " + format_size(max_size)).c_str() : "no size bound",
-               options.host.c_str(), static_cast<unsigned>((*server)->port()));
+               tls ? "https" : "http", options.host.c_str(),
+               static_cast<unsigned>((*server)->port()), plain_too.c_str());
+  const auto& plain = tls ? options.http_listen : std::optional(*listen);
+  if (plain && !is_loopback(plain->host)) {
+    std::fprintf(stderr,
+                 "ingot: warning: plain HTTP on %s: tokens and data cross the network in clear; "
+                 "serve HTTPS with --tls-cert and --tls-key\n",
+                 plain->host.c_str());
+  }
   std::fflush(stderr);
   (*server)->run();
   std::fprintf(stderr, "ingot: stopped\n");
@@ -226,6 +241,13 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
                     "repeat to keep older keys: the first signs releases, the others stay listed "
                     "as retired; narinfos are signed by every one, so that Nix clients still "
                     "trusting an old key keep substituting during a rotation");
+  serve->add_option("--tls-cert", serve_args.tls_cert,
+                    "PEM certificate chain: with --tls-key, --listen serves HTTPS (both files "
+                    "are read again on SIGHUP)");
+  serve->add_option("--tls-key", serve_args.tls_key, "PEM private key of --tls-cert");
+  serve->add_option("--http-listen", serve_args.http_listen,
+                    "HOST:PORT for plain HTTP beside HTTPS (e.g. 127.0.0.1:8080 for local "
+                    "tools); only with --tls-cert");
   serve
       ->add_option("--nix-priority", serve_args.nix_priority,
                    "Priority in /nix/nix-cache-info: Nix tries substituters with lower "

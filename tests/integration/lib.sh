@@ -130,8 +130,9 @@ expect_rc() {
 }
 
 # start_server DATA_DIR [serve options...]: starts `ingot serve` on a free port and returns once
-# it has printed its first line ("ingot: serving DIR (…) on http://127.0.0.1:PORT/"), read
-# through a fifo: no sleeping. Sets SERVER_PID, SERVER_LOG (all of its stderr), PORT and URL.
+# it has printed its first line ("ingot: serving DIR (…) on http://127.0.0.1:PORT/", https with
+# TLS, then " and http://127.0.0.1:PORT/" with --http-listen), read through a fifo: no sleeping.
+# Sets SERVER_PID, SERVER_LOG (all of its stderr), PORT, URL and HTTP_PORT.
 start_server() {
   local data=$1
   shift
@@ -154,11 +155,12 @@ start_server() {
   _PIDS+=("$!")
   exec {fd}<&-
   rm -f "$fifo"
-  if [[ ! $line =~ ^ingot:\ serving\ .*\ on\ http://127\.0\.0\.1:([0-9]+)/$ ]]; then
+  if [[ ! $line =~ ^ingot:\ serving\ .*\ on\ (https?)://127\.0\.0\.1:([0-9]+)/(\ and\ http://127\.0\.0\.1:([0-9]+)/)?$ ]]; then
     fail "unexpected first line from 'ingot serve $*': $line"
   fi
-  PORT=${BASH_REMATCH[1]}
-  URL="http://127.0.0.1:$PORT"
+  PORT=${BASH_REMATCH[2]}
+  URL="${BASH_REMATCH[1]}://127.0.0.1:$PORT"
+  HTTP_PORT=${BASH_REMATCH[4]} # the plain listener beside HTTPS (--http-listen), if any
 }
 
 # wait_exit PID SECONDS: waits for a process of ours to exit, at most SECONDS; sets

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# HTTPS as a client sees it: --tls-cert/--tls-key make --listen serve TLS 1.2+ (curl with the
+# test CA trusts it; without the CA, and plain HTTP to that port, fail without harming the
+# server), blobs in and out over TLS (large ones too, which cannot go by sendfile), a plain
+# --http-listen beside it, a certificate renewed on SIGHUP, a broken renewal that keeps the old
+# one, and start-up errors that name the fix.
+source "$(dirname "$0")/lib.sh"
+
+command -v openssl >/dev/null || skip "openssl is not installed"
+
+DATA="$TMP/data"
+PKI="$TMP/pki"
+mkdir -p "$PKI"
+
+# cert NAME CN: a key and a certificate for 127.0.0.1 and localhost, signed by the test CA.
+cert() {
+  local name=$1 cn=$2
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+    -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null || fail "openssl req $name"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PKI/$name.ext"
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+    -CAcreateserial -days 2 -extfile "$PKI/$name.ext" -out "$PKI/$name.pem" 2>/dev/null ||
+    fail "openssl x509 $name"
+}
+
+step "a test CA and two server certificates"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=ingot test CA" -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null ||
+  fail "openssl: the CA"
+cert one ingot-test-one
+cert two ingot-test-two
+ok "CA, ingot-test-one, ingot-test-two"
+
+# subject_cn: the CN of the certificate the server presents now.
+subject_cn() {
+  openssl s_client -connect "127.0.0.1:$PORT" -servername localhost </dev/null 2>/dev/null |
+    openssl x509 -noout -subject -nameopt multiline | sed -n 's/^ *commonName *= *//p'
+}
+
+# wait_log TEXT SECONDS: waits until the server's log holds TEXT (it writes it once the event
+# happened), at most SECONDS.
+wait_log() {
+  local text=$1 limit=$2 deadline=$((SECONDS + $2))
+  until grep -qF "$text" "$SERVER_LOG"; do
+    [[ $SECONDS -lt $deadline ]] || fail "the server did not log '$text' within $limit s"
+    sleep 0.05
+  done
+}
+
+step "start-up errors name the fix"
+cli only_cert serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.pem"
+expect_rc 2 only_cert
+grep -q -- "--tls-cert and --tls-key go together" "$TMP/only_cert.err" ||
+  fail "a certificate without a key: $(cat "$TMP/only_cert.err")"
+cli swapped serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.pem" \
+  --tls-key "$PKI/two.key"
+expect_rc 2 swapped
+grep -q "does not match the certificate" "$TMP/swapped.err" ||
+  fail "a key of another certificate: $(cat "$TMP/swapped.err")"
+cli keycert serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.key" \
+  --tls-key "$PKI/one.key"
+expect_rc 2 keycert
+grep -q "holds no PEM certificate" "$TMP/keycert.err" ||
+  fail "a key as the certificate: $(cat "$TMP/keycert.err")"
+cli missing serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/nope.pem" \
+  --tls-key "$PKI/one.key"
+expect_rc 2 missing
+grep -q "nope.pem: no such file" "$TMP/missing.err" || fail "$(cat "$TMP/missing.err")"
+cli plain_only serve --data "$DATA" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0
+expect_rc 2 plain_only
+grep -q -- "--http-listen .* needs --tls-cert and --tls-key" "$TMP/plain_only.err" ||
+  fail "$(cat "$TMP/plain_only.err")"
+ok "no key, wrong key, a key as the certificate, a missing file, --http-listen alone"
+
+step "HTTPS on --listen, plain HTTP on --http-listen"
+cp "$PKI/one.pem" "$PKI/server.pem"
+cp "$PKI/one.key" "$PKI/server.key"
+start_server "$DATA" --anonymous write --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" \
+  --http-listen 127.0.0.1:0
+[[ $URL == https://127.0.0.1:* && -n $HTTP_PORT ]] ||
+  fail "first line: $(head -1 "$SERVER_LOG")"
+TLS=(--cacert "$PKI/ca.pem")
+expect 200 GET /healthz "${TLS[@]}"
+[[ $(subject_cn) == ingot-test-one ]] || fail "the server presents '$(subject_cn)'"
+ok "$URL presents ingot-test-one; plain HTTP on port $HTTP_PORT"
+
+step "a client without the CA, and plain HTTP to the HTTPS port, are refused; the server goes on"
+rc=0
+curl -sS --max-time 20 -o /dev/null "$URL/healthz" 2>"$TMP/untrusted.err" || rc=$?
+[[ $rc -eq 60 ]] || fail "curl without the CA exited $rc, expected 60: $(cat "$TMP/untrusted.err")"
+rc=0
+curl -sS --max-time 20 -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>"$TMP/plain.err" || rc=$?
+[[ $rc -ne 0 ]] || fail "plain HTTP to the HTTPS port was answered"
+expect 200 GET /metrics "${TLS[@]}"
+grep -Eq '^ingot_tls_handshake_failures_total [2-9]' "$BODY" ||
+  fail "handshake failures not counted: $(grep tls_handshake "$BODY")"
+ok "curl exit 60 without the CA, $rc for plain HTTP; both counted in /metrics"
+
+step "blobs in and out over TLS: small, large (no sendfile), a range; the same over plain HTTP"
+printf 'small over tls\n' >"$TMP/small"
+head -c $((5 * 1024 * 1024 + 17)) /dev/urandom >"$TMP/large"
+for f in small large; do
+  hex=$(sha256 "$TMP/$f")
+  expect 200 PUT "/cas/$hex" "${TLS[@]}" --data-binary @"$TMP/$f"
+  expect 200 GET "/cas/$hex" "${TLS[@]}"
+  cmp -s "$BODY" "$TMP/$f" || fail "$f came back different over TLS"
+  out=$(curl -sS --max-time 60 "http://127.0.0.1:$HTTP_PORT/cas/$hex" | sha256sum)
+  [[ ${out%% *} == "$hex" ]] || fail "$f came back different over plain HTTP"
+done
+expect 206 GET "/cas/$hex" "${TLS[@]}" -H 'Range: bytes=1048576-1048591'
+cmp -s "$BODY" <(tail -c +1048577 "$TMP/large" | head -c 16) || fail "the range differs"
+ok "15 B and 5 MiB round trips, a 16-byte range"
+
+step "SIGHUP reloads the certificate; open connections and the plain listener go on"
+cp "$PKI/two.pem" "$PKI/server.pem"
+cp "$PKI/two.key" "$PKI/server.key"
+kill -HUP "$SERVER_PID"
+wait_log "TLS certificate reloaded" 20
+[[ $(subject_cn) == ingot-test-two ]] || fail "after SIGHUP the server presents '$(subject_cn)'"
+expect 200 GET /healthz "${TLS[@]}"
+ok "ingot-test-two after SIGHUP"
+
+step "a broken renewal keeps the certificate that works"
+printf 'not a certificate\n' >"$PKI/server.pem"
+kill -HUP "$SERVER_PID"
+wait_log "TLS reload failed, the previous certificate still serves" 20
+[[ $(subject_cn) == ingot-test-two ]] || fail "after a failed reload: '$(subject_cn)'"
+expect 200 GET /healthz "${TLS[@]}"
+stop_server
+ok "still ingot-test-two, still serving; stopped cleanly"
+
+step "plain HTTP on a non-loopback address warns that tokens travel in clear"
+SERVER_LOG="$TMP/wide.log"
+"$INGOT" serve --data "$DATA" --listen 0.0.0.0:0 2>"$SERVER_LOG" &
+SERVER_PID=$!
+_PIDS+=("$SERVER_PID")
+wait_log "warning: plain HTTP on 0.0.0.0: tokens and data cross the network in clear" 30
+stop_server
+ok "warned"
