@@ -103,6 +103,7 @@ for tool in dpkg dpkg-deb dpkg-query; do
 done
 command -v cpack >/dev/null || fail "cpack is needed (Debian: cmake)"
 command -v dpkg-shlibdeps >/dev/null || fail "dpkg-shlibdeps is needed (scripts/deps.sh test installs dpkg-dev)"
+command -v file >/dev/null || fail "file is needed by cpack's DEB generator (scripts/deps.sh test installs it)"
 
 package_status() { dpkg-query -W -f='${Status}' ingot 2>/dev/null || true; }
 if [[ $(package_status) != "" && $(package_status) != *not-installed ]]; then
