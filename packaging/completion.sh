@@ -17,18 +17,18 @@ values=()    # '["ingot serve|--compression"]="auto off"' ("" for any word: file
 
 # walk ARGS...: records the subcommands and options of `ingot ARGS...`, then its subcommands'.
 walk() {
-  local path="ingot${*:+ $*}" kind name desc flags flag
-  local -a subs=() opts=()
-  while IFS=$'\t' read -r kind name desc; do
+  local path="ingot${*:+ $*}" kind name flag
+  local -a subs=() opts=() flags=()
+  while IFS=$'\t' read -r kind name _; do
     case $kind in
     subcommand) subs+=("$name") ;;
     option)
-      flags=${name%% *}
-      opts+=(${flags//,/ })
+      IFS=, read -ra flags <<<"${name%% *}"
+      opts+=("${flags[@]}")
       if [[ $name == *" "* ]]; then
         local choices=
         [[ $name =~ \{([^}]*)\} ]] && choices=${BASH_REMATCH[1]//,/ }
-        for flag in ${flags//,/ }; do
+        for flag in "${flags[@]}"; do
           values+=("[\"${path}|${flag}\"]=\"${choices}\"")
         done
       fi

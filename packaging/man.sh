@@ -130,9 +130,9 @@ mkdir -p "$out"
 # The subcommands, with their one-line descriptions, from `ingot --help`.
 mapfile -t commands < <(help | awk -F'\t' '$1 == "subcommand" { print $2 "\t" $3 }')
 [[ ${#commands[@]} -gt 0 ]] || { echo "man.sh: '$ingot --help' lists no subcommands" >&2; exit 1; }
-about=$(help | awk -F'\t' '$1 == "about" { print $2; exit }')
-about=${about%%.*}
-page "$out/ingot.1" ingot "ingot - ${about#Ingot: }"
+summary=$(help | awk -F'\t' '$1 == "about" { print $2; exit }')
+summary=${summary%%.*}
+page "$out/ingot.1" ingot "ingot - ${summary#Ingot: }"
 for c in "${commands[@]}"; do
   name=${c%%$'\t'*}
   page "$out/ingot-$name.1" "ingot-$name" "ingot-$name - ${c#*$'\t'}" "$name"
