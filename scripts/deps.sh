@@ -15,6 +15,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3
   minisign signify-openbsd e2fsprogs clang-14 libclang-rt-14-dev openssl
   nix-bin # without its recommended nix-setup-systemd: tests run nix in a temp dir, no daemon
+  dpkg-dev file # cpack -G DEB: dpkg-shlibdeps for Depends, file to find the binaries
 )
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 

@@ -1,5 +1,6 @@
 // ingot: one binary, thin subcommands over the libraries.
 #include "tools/commands.hpp"
+#include "tools/version.hpp"
 
 #include <cstdio>
 
@@ -10,12 +11,12 @@ int main(int argc, char** argv) {
                "Run `ingot COMMAND --help` for a command's options.",
                "ingot"};
   app.require_subcommand(1);
-  app.set_version_flag("-V,--version", "ingot " INGOT_VERSION);
+  app.set_version_flag("-V,--version", ingot::tools::version_line());
   std::function<int()> run;
 
   app.add_subcommand("version", "Print the version and exit")->callback([&] {
     run = [] {
-      std::printf("ingot %s\n", INGOT_VERSION);
+      std::printf("%s\n", ingot::tools::version_line());
       return ingot::tools::k_exit_ok;
     };
   });
