@@ -6,6 +6,7 @@
 #include "cas/store.hpp"
 #include "util/result.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
