@@ -69,12 +69,24 @@ Result<void> recover_pending(Index& index, BlobFiles& files) {
 
 } // namespace
 
+bool is_data_dir(const std::filesystem::path& dir) {
+  // An index without FORMAT is a data dir too: open() then says how to restore FORMAT.
+  std::error_code ec;
+  return std::filesystem::is_regular_file(dir / "FORMAT", ec) ||
+         std::filesystem::exists(dir / "index" / "CURRENT", ec);
+}
+
 std::string_view to_string(Codec codec) {
   return codec == Codec::zstd ? "zstd" : "raw";
 }
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
   std::error_code ec;
+  if (options.create == Create::no && !is_data_dir(options.dir)) {
+    return make_error(Errc::not_found, std::filesystem::exists(options.dir, ec)
+                                           ? options.dir.string() + " is not an Ingot data dir"
+                                           : "no Ingot data dir at " + options.dir.string());
+  }
   std::filesystem::create_directories(options.dir, ec);
   if (ec) {
     return errno_error(ec.value(), "cannot create data dir " + options.dir.string());

@@ -65,8 +65,16 @@ constexpr std::string_view to_string(Namespace ns) {
   return k_names[static_cast<std::size_t>(ns)];
 }
 
+// Whether Store::open makes a data dir where there is none.
+enum class Create { no, yes };
+
 struct StoreOptions {
   std::filesystem::path dir;
+  // Only the server (and `ingot init`) make data dirs. Every other opener passes no: a typo in
+  // --data must be an error, not a fresh empty data dir that answers "no problems" or takes a
+  // token the running server never sees. With no, a dir without a FORMAT file (and without an
+  // index) is Errc::not_found, and nothing is created.
+  Create create = Create::yes;
   // The bound on the data dir's size on disk (as `du -sb` counts it, index included); 0 is
   // none. Writes reserve their space first, evicting least recently used blobs to make room.
   std::uint64_t max_size = 0;
@@ -285,10 +293,15 @@ struct FsckReport {
 // checked on commit.
 inline constexpr std::uint64_t k_size_unknown = ~std::uint64_t{0};
 
+// True when dir holds a data dir that Store::open would open with Create::no (its FORMAT file,
+// or an index).
+[[nodiscard]] bool is_data_dir(const std::filesystem::path& dir);
+
 class Store {
 public:
-  // Opens or creates a data dir and takes its lock: a second opener, in this process or
-  // another, gets Errc::busy naming the holder. Leftover temp files are removed.
+  // Opens a data dir (creating it unless options.create is no) and takes its lock: a second
+  // opener, in this process or another, gets Errc::busy naming the holder. Leftover temp files are
+  // removed.
   [[nodiscard]] static Result<std::unique_ptr<Store>> open(const StoreOptions& options);
 
   virtual ~Store() = default;

@@ -50,7 +50,9 @@ void add_gc_commands(CLI::App& app, std::function<int()>& run);
 void add_nix_commands(CLI::App& app, std::function<int()>& run);
 // Registers fsck.
 void add_fsck_command(CLI::App& app, std::function<int()>& run);
-// Registers serve and token.
+// Registers serve, init and token.
 void add_serve_commands(CLI::App& app, std::function<int()>& run);
+// Registers token create, list and revoke.
+void add_token_commands(CLI::App& app, std::function<int()>& run);
 
 } // namespace ingot::tools

@@ -3,6 +3,7 @@
 #include "cas/store.hpp"
 #include "server/nix_cache.hpp"
 #include "tools/commands.hpp"
+#include "tools/data_dir.hpp"
 #include "util/size.hpp"
 
 #include <cstdio>
@@ -14,8 +15,6 @@
 namespace ingot::tools {
 
 namespace {
-
-constexpr const char* k_default_data = "./ingot-data";
 
 constexpr const char* k_footer = R"(What it checks, in every table of the index:
   - every blob's stored bytes against their XXH3 checksum, and that its file exists
@@ -114,7 +113,7 @@ int cmd_fsck(const std::string& data, cas::Repair repair, bool json) {
   cas::StoreOptions options;
   options.dir = data;
   // Takes the data dir's lock: refused, naming the holder, while a server runs on it.
-  auto store = cas::Store::open(options);
+  auto store = open_data_dir(options, stop_the_server_first("fsck"));
   if (!store) {
     return fail(store.error());
   }
@@ -137,14 +136,14 @@ int cmd_fsck(const std::string& data, cas::Repair repair, bool json) {
 
 void add_fsck_command(CLI::App& app, std::function<int()>& run) {
   // CLI11 options hold references to these.
-  static std::string data = k_default_data;
+  static std::string data = k_default_data_dir;
   static bool repair = false;
   static bool json = false;
 
   auto* fsck = app.add_subcommand(
       "fsck", "Check a local data dir: index, blob files and checksums against each other; "
               "--repair fixes what it finds (exit 4 when problems remain)");
-  fsck->add_option("--data", data, "Data directory (default " + std::string(k_default_data) + ")");
+  add_data_option(fsck, data, "Data directory");
   fsck->add_flag("--repair", repair,
                  "Drop corrupt or missing blobs, unreadable records and unpinned entries whose "
                  "value blob is gone; rebuild pin counts and the eviction order; correct the "

@@ -3,6 +3,7 @@
 #include "cas/store.hpp"
 #include "server/gc_report_json.hpp"
 #include "tools/commands.hpp"
+#include "tools/data_dir.hpp"
 #include "util/size.hpp"
 
 #include <cstdio>
@@ -17,17 +18,13 @@ namespace ingot::tools {
 namespace {
 
 struct GcArgs {
-  std::string data = "./ingot-data";
+  std::string data = k_default_data_dir;
   std::string target;
   bool dry_run = false;
   bool json = false;
 };
 
-std::string age(std::optional<std::int64_t> seconds) {
-  if (!seconds) {
-    return "-";
-  }
-  const auto s = *seconds;
+std::string age(std::int64_t s) {
   if (s < 120) {
     return std::to_string(s) + "s";
   }
@@ -60,8 +57,12 @@ void print_report(const cas::GcReport& r) {
     std::printf("  %-4s %s %llu entries, %s\n", name, verb,
                 static_cast<unsigned long long>(e->entries), format_size(e->bytes).c_str());
   }
-  std::printf("  oldest survivor last used %s ago; took %.3f s\n",
-              age(r.oldest_survivor_age_s).c_str(), r.duration_s);
+  if (r.oldest_survivor_age_s) {
+    std::printf("  oldest survivor last used %s ago; took %.3f s\n",
+                age(*r.oldest_survivor_age_s).c_str(), r.duration_s);
+  } else {
+    std::printf("  no survivor: nothing evictable is left; took %.3f s\n", r.duration_s);
+  }
 }
 
 int cmd_gc(const GcArgs& a) {
@@ -77,7 +78,10 @@ int cmd_gc(const GcArgs& a) {
     }
     options.target = *target;
   }
-  auto store = cas::Store::open(store_options);
+  auto store = open_data_dir(
+      store_options, "while it serves, run GC through it instead: POST /v1/gc with an admin token, "
+                     "e.g. curl -X POST -H 'Authorization: Bearer TOKEN' "
+                     "'http://HOST:PORT/v1/gc?dry_run=1' (leave out ?dry_run=1 to evict)");
   if (!store) {
     return fail(store.error());
   }
@@ -107,7 +111,8 @@ int cmd_gc(const GcArgs& a) {
 int cmd_stats(const std::string& data, bool json) {
   cas::StoreOptions options;
   options.dir = data;
-  auto store = cas::Store::open(options);
+  auto store = open_data_dir(options, "while it serves, ask it instead: GET /v1/stats, e.g. curl "
+                                      "http://HOST:PORT/v1/stats");
   if (!store) {
     return fail(store.error());
   }
@@ -152,7 +157,11 @@ int cmd_stats(const std::string& data, bool json) {
       static_cast<unsigned long long>(u.nix_entries));
   std::printf("hit rate      %.1f%% of %llu lookups\n", 100 * hit_rate,
               static_cast<unsigned long long>(lookups));
-  std::printf("oldest entry  last used %s ago\n", age(gc.oldest_entry_age_s).c_str());
+  if (gc.oldest_entry_age_s) {
+    std::printf("oldest entry  last used %s ago\n", age(*gc.oldest_entry_age_s).c_str());
+  } else {
+    std::printf("oldest entry  never (nothing stored yet)\n");
+  }
   if (gc.last) {
     const auto& r = *gc.last;
     std::printf(
@@ -170,13 +179,13 @@ int cmd_stats(const std::string& data, bool json) {
 
 void add_gc_commands(CLI::App& app, std::function<int()>& run) {
   static GcArgs gc_args;
-  static std::string stats_data = "./ingot-data";
+  static std::string stats_data = k_default_data_dir;
   static bool stats_json = false;
 
   auto* gc = app.add_subcommand(
       "gc", "Evict least recently used, unpinned blobs from a local data dir (server stopped; "
             "a running server takes POST /v1/gc)");
-  gc->add_option("--data", gc_args.data, "Data directory")->capture_default_str();
+  add_data_option(gc, gc_args.data, "Data directory");
   gc->add_option("--target", gc_args.target,
                  "Size on disk to get down to, e.g. 10GiB (default: the low watermark of the "
                  "--max-size the data dir was last served with)");
@@ -191,7 +200,7 @@ void add_gc_commands(CLI::App& app, std::function<int()>& run) {
   auto* stats = app.add_subcommand(
       "stats", "Print a local data dir's usage, limit, entries, hit rate and last GC (server "
                "stopped; a running server answers GET /v1/stats)");
-  stats->add_option("--data", stats_data, "Data directory")->capture_default_str();
+  add_data_option(stats, stats_data, "Data directory");
   stats->add_flag("--json", stats_json, "Print as JSON");
   stats->callback([&run] {
     run = [] {

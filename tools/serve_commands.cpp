@@ -1,14 +1,18 @@
-// serve and token: run the HTTP server on a data dir, and manage its access tokens.
+// serve: run the HTTP server on a data dir, its settings from the command line, INGOT_<FLAG>
+// variables or a TOML file (tools/serve_config.hpp).
 #include "cas/store.hpp"
 #include "server/auth.hpp"
 #include "server/server.hpp"
 #include "tools/commands.hpp"
+#include "tools/data_dir.hpp"
 #include "tools/listen_address.hpp"
+#include "tools/serve_config.hpp"
 #include "util/size.hpp"
 
 #include <cstdio>
-#include <ctime>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -18,7 +22,9 @@ namespace ingot::tools {
 namespace {
 
 struct ServeArgs {
-  std::string data = "./ingot-data";
+  std::string config = k_default_config_file;
+  bool dump_config = false;
+  std::string data = k_default_data_dir;
   std::string listen = "127.0.0.1:8080";
   std::string max_size;
   double gc_high = 0.9;
@@ -37,37 +43,50 @@ struct ServeArgs {
   std::string http_listen;
 };
 
-struct TokenArgs {
-  std::string data = "./ingot-data";
-  std::string scopes = "read";
-  std::string name;
-  std::string which;
-};
-
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "ingot: %s\n", message.c_str());
   return k_exit_usage;
 }
 
-int report(const Error& e) {
-  std::fprintf(stderr, "ingot: %s\n", e.message.c_str());
-  return e.code == Errc::not_found          ? k_exit_not_found
-         : e.code == Errc::invalid_argument ? k_exit_usage
-                                            : k_exit_error;
+// `ingot keygen` writes NAME.key (secret, 0600) beside NAME.pub and NAME.nix.pub (public,
+// 0644): a public one given here would be refused for its mode, and then called damaged.
+Result<void> check_not_public_key(const std::string& file) {
+  std::string first_line;
+  if (std::ifstream in(file); in) {
+    std::getline(in, first_line);
+  }
+  if (first_line.starts_with("ingot secret key ")) {
+    return {};
+  }
+  std::string stem;
+  for (const std::string_view suffix : {".nix.pub", ".pub"}) {
+    if (std::string_view(file).ends_with(suffix)) {
+      stem = file.substr(0, file.size() - suffix.size());
+      break;
+    }
+  }
+  if (stem.empty() && !first_line.starts_with("untrusted comment:")) {
+    return {};
+  }
+  return make_error(Errc::invalid_argument,
+                    "--signing-key " + file +
+                        " is a public key (for clients to verify with); pass the secret key "
+                        "file from ingot keygen instead: " +
+                        (stem.empty() ? std::string("NAME.key") : stem + ".key"));
 }
 
 int cmd_serve(const ServeArgs& a) {
   server::ServerOptions options;
   const auto listen = parse_listen("--listen", a.listen);
   if (!listen) {
-    return report(listen.error());
+    return fail(listen.error());
   }
   options.host = listen->host;
   options.port = listen->port;
   if (!a.http_listen.empty()) {
     auto http = parse_listen("--http-listen", a.http_listen);
     if (!http) {
-      return report(http.error());
+      return fail(http.error());
     }
     options.http_listen = *http;
   }
@@ -105,6 +124,11 @@ int cmd_serve(const ServeArgs& a) {
   options.threads = a.threads;
   options.max_connections = a.max_connections;
   options.read_timeout = std::chrono::milliseconds(static_cast<long>(a.read_timeout_s * 1000));
+  for (const auto& key : a.signing_keys) {
+    if (auto r = check_not_public_key(key); !r) {
+      return fail(r.error());
+    }
+  }
   options.signing_keys.assign(a.signing_keys.begin(), a.signing_keys.end());
   options.nix_priority = a.nix_priority;
 
@@ -117,11 +141,11 @@ int cmd_serve(const ServeArgs& a) {
       a.compression == "off" ? cas::Compression::off : cas::Compression::automatic;
   auto store = cas::Store::open(store_options);
   if (!store) {
-    return report(store.error());
+    return fail(store.error());
   }
   auto server = server::Server::create(options, **store, a.data);
   if (!server) {
-    return report(server.error());
+    return fail(server.error());
   }
   const auto usage = (*store)->usage();
   const auto space = (*store)->space();
@@ -149,60 +173,10 @@ int cmd_serve(const ServeArgs& a) {
   return k_exit_ok;
 }
 
-std::string iso_time(std::int64_t unix_s) {
-  const std::time_t t = unix_s;
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-int cmd_token_create(const TokenArgs& a) {
-  auto scopes = server::parse_scopes(a.scopes);
-  if (!scopes) {
-    return report(scopes.error());
-  }
-  const std::string name = a.name.empty() ? "token-" + iso_time(std::time(nullptr)) : a.name;
-  auto created = server::TokenFile(a.data).create(name, *scopes);
-  if (!created) {
-    return report(created.error());
-  }
-  std::printf("%s\n", created->first.c_str());
-  std::fprintf(stderr, "ingot: created token %s (id %s, scopes %s); it is shown only once\n",
-               created->second.name.c_str(), created->second.id.c_str(),
-               server::scopes_to_string(*scopes).c_str());
-  return k_exit_ok;
-}
-
-int cmd_token_list(const TokenArgs& a) {
-  auto tokens = server::TokenFile(a.data).list();
-  if (!tokens) {
-    return report(tokens.error());
-  }
-  std::printf("%-12s  %-20s  %-22s  %s\n", "ID", "CREATED", "SCOPES", "NAME");
-  for (const auto& t : *tokens) {
-    std::printf("%-12s  %-20s  %-22s  %s\n", t.id.c_str(), iso_time(t.created_unix_s).c_str(),
-                server::scopes_to_string(t.scopes).c_str(), t.name.c_str());
-  }
-  return k_exit_ok;
-}
-
-int cmd_token_revoke(const TokenArgs& a) {
-  auto revoked = server::TokenFile(a.data).revoke(a.which);
-  if (!revoked) {
-    return report(revoked.error());
-  }
-  std::fprintf(stderr, "ingot: revoked token %s (%s)\n", revoked->id.c_str(),
-               revoked->name.c_str());
-  return k_exit_ok;
-}
-
 } // namespace
 
 void add_serve_commands(CLI::App& app, std::function<int()>& run) {
   static ServeArgs serve_args;
-  static TokenArgs token_args;
 
   auto* serve = app.add_subcommand("serve", "Run the HTTP cache server on a data dir");
   serve->add_option("--data", serve_args.data, "Data directory")->capture_default_str();
@@ -261,39 +235,33 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   serve->add_option("--log-format", serve_args.log_format, "Access log on stderr: text, json, off")
       ->capture_default_str();
-  serve->callback([&run] {
-    run = [] {
+  add_setting_env_names(*serve);
+  auto* config =
+      serve
+          ->add_option("--config", serve_args.config,
+                       "TOML file of settings, one key per flag (`max-size = \"20GiB\"`, "
+                       "`signing-key = [\"a.key\", \"b.key\"]`); read only if it exists unless "
+                       "given. Each flag may also come from INGOT_<FLAG> (INGOT_MAX_SIZE, ...); "
+                       "command line > environment > file > default")
+          ->envname("INGOT_CONFIG")
+          ->capture_default_str();
+  serve->add_flag("--dump-config", serve_args.dump_config,
+                  "Print the effective settings as TOML (what --config reads) and exit");
+  serve->callback([&run, serve, config] {
+    run = [serve, config] {
+      if (auto r = apply_config_file(*serve, serve_args.config, config->count() > 0); !r) {
+        return fail(r.error());
+      }
+      if (serve_args.dump_config) {
+        std::printf("%s", dump_settings(*serve).c_str());
+        return k_exit_ok;
+      }
       return cmd_serve(serve_args);
     };
   });
 
-  auto* token = app.add_subcommand("token", "Manage access tokens (works while serving)");
-  token->require_subcommand(1);
-  auto* create = token->add_subcommand("create", "Create a token and print it (shown once)");
-  create->add_option("--data", token_args.data, "Data directory")->capture_default_str();
-  create->add_option("--scope", token_args.scopes, "Comma-separated: read, write, sign, admin")
-      ->capture_default_str();
-  create->add_option("--name", token_args.name, "A name to recognise it by (default: the time)");
-  create->callback([&run] {
-    run = [] {
-      return cmd_token_create(token_args);
-    };
-  });
-  auto* list = token->add_subcommand("list", "List tokens (ids, names, scopes; never secrets)");
-  list->add_option("--data", token_args.data, "Data directory")->capture_default_str();
-  list->callback([&run] {
-    run = [] {
-      return cmd_token_list(token_args);
-    };
-  });
-  auto* revoke = token->add_subcommand("revoke", "Revoke a token by id or name");
-  revoke->add_option("--data", token_args.data, "Data directory")->capture_default_str();
-  revoke->add_option("token", token_args.which, "Token id or name")->required();
-  revoke->callback([&run] {
-    run = [] {
-      return cmd_token_revoke(token_args);
-    };
-  });
+  add_init_command(app, run);
+  add_token_commands(app, run);
 }
 
 } // namespace ingot::tools

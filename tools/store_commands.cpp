@@ -2,6 +2,7 @@
 // on it; the data dir's lock says so if it is).
 #include "cas/store.hpp"
 #include "tools/commands.hpp"
+#include "tools/data_dir.hpp"
 #include "util/file_io.hpp"
 #include "util/size.hpp"
 
@@ -17,10 +18,12 @@ namespace {
 
 constexpr std::size_t k_chunk = 1 << 20;
 
-Result<std::unique_ptr<cas::Store>> open_store(const std::string& data) {
+Result<std::unique_ptr<cas::Store>> open_store(const std::string& data, std::string_view command) {
   cas::StoreOptions options;
   options.dir = data;
-  return cas::Store::open(options);
+  return open_data_dir(options, stop_the_server_first(command) + ", or leave out --data and " +
+                                    "go through it: ingot " + std::string(command) +
+                                    " --server http://HOST:PORT");
 }
 
 Result<cas::Digest> put_file(cas::Store& store, const std::string& path) {
@@ -51,7 +54,7 @@ Result<cas::Digest> put_file(cas::Store& store, const std::string& path) {
 }
 
 int cmd_put(const std::string& data, const std::vector<std::string>& files) {
-  auto store = open_store(data);
+  auto store = open_store(data, "put");
   if (!store) {
     return fail(store.error());
   }
@@ -71,7 +74,7 @@ int cmd_get(const std::string& data, const std::string& hex, const std::string& 
   if (!hash) {
     return fail(hash.error());
   }
-  auto store = open_store(data);
+  auto store = open_store(data, "get");
   if (!store) {
     return fail(store.error());
   }

@@ -132,6 +132,60 @@ TEST(StoreOpen, FailsCleanlyWhenTheDirIsAFile) {
   EXPECT_FALSE(store.error().message.empty());
 }
 
+// --- Create::no: commands other than serve and init never make a data dir ------------------
+
+TEST(StoreOpen, WithoutCreateAMissingDirIsNotFoundAndStaysMissing) {
+  TempDir tmp;
+  StoreOptions options;
+  options.dir = tmp.path() / "typo";
+  options.create = Create::no;
+  const auto store = Store::open(options);
+  ASSERT_TRUE(fails_with(store, Errc::not_found));
+  EXPECT_NE(store.error().message.find("no Ingot data dir at " + options.dir.string()),
+            std::string::npos)
+      << store.error().message;
+  EXPECT_FALSE(fs::exists(options.dir));
+}
+
+TEST(StoreOpen, WithoutCreateADirThatIsNoDataDirIsNotFoundAndUntouched) {
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "home";
+  fs::create_directories(dir);
+  std::ofstream(dir / "notes.txt") << "mine";
+  StoreOptions options;
+  options.dir = dir;
+  options.create = Create::no;
+  const auto store = Store::open(options);
+  ASSERT_TRUE(fails_with(store, Errc::not_found));
+  EXPECT_NE(store.error().message.find(dir.string() + " is not an Ingot data dir"),
+            std::string::npos)
+      << store.error().message;
+  EXPECT_FALSE(is_data_dir(dir));
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"notes.txt"});
+}
+
+TEST(StoreOpen, WithoutCreateADataDirMadeBeforeOpensWithItsBlobs) {
+  TempDir tmp;
+  StoreOptions options;
+  options.dir = tmp.path() / "data";
+  options.inline_threshold = k_threshold;
+  Digest d;
+  {
+    auto created = Store::open(options);
+    ASSERT_TRUE(created) << created.error().message;
+    d = test::must_put(**created, "kept");
+  }
+  EXPECT_TRUE(is_data_dir(options.dir));
+  options.create = Create::no;
+  const auto again = Store::open(options);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ((*again)->get(d.hash).value(), "kept");
+}
+
 TEST_F(StoreTest, LeftoverTempFilesAreRemovedOnOpen) {
   m_store.reset();
   // What a crash in the middle of an upload leaves behind.

@@ -34,6 +34,7 @@ random_file "$TMP/value" 90000
 random_file "$TMP/good" 150000
 text_file "$TMP/text" 20000
 echo small >"$TMP/small"
+"$INGOT" init --data "$DATA" >/dev/null || fail "ingot init failed"
 "$INGOT" put --data "$DATA" "$TMP"/{rotten,good,text,small} >/dev/null || fail "ingot put failed"
 ROTTEN=$(sha256 "$TMP/rotten")
 VALUE=$(sha256 "$TMP/value")

@@ -292,8 +292,13 @@ random_file() { head -c "$2" /dev/urandom >"$1"; }
 # text_file PATH LINES: compressible content.
 text_file() { seq -f 'line %g of a compressible text file, repeated often' 1 "$2" >"$1"; }
 
-# token_create DATA SCOPES NAME: prints the new token (only the token: stdout).
-token_create() { "$INGOT" token create --data "$1" --scope "$2" --name "$3" 2>/dev/null; }
+# token_create DATA SCOPES NAME: prints the new token (only the token: stdout). DATA is made a
+# data dir first if it is not one yet (`ingot init`; token create refuses a missing one), so
+# that tokens can be made before the server starts.
+token_create() {
+  "$INGOT" init --data "$1" >/dev/null &&
+    "$INGOT" token create --data "$1" --scope "$2" --name "$3" 2>/dev/null
+}
 
 # metric NAME_WITH_LABELS: the value of one sample in the last /metrics body, 0 when absent.
 metric() {
