@@ -16,10 +16,11 @@ namespace ingot::cas {
 
 namespace {
 
-// What a pin writes to the index: the set, whole, and a count for each blob it pins anew.
-std::uint64_t pin_write_bytes(std::string_view name, std::size_t blobs, std::size_t added) {
+// What a pin writes to the index: the set, whole, and a count for each blob whose count it
+// changes.
+std::uint64_t pin_write_bytes(std::string_view name, std::size_t blobs, std::size_t counts) {
   return name.size() + blobs * sizeof(Hash) + k_record_overhead +
-         added * (sizeof(Hash) + k_record_overhead);
+         counts * (sizeof(Hash) + k_record_overhead);
 }
 
 } // namespace
@@ -62,20 +63,21 @@ Result<void> Pins::pin(std::string_view name, std::vector<Hash> blobs) {
   expect_may_block("Store::pin");
   std::sort(blobs.begin(), blobs.end());
   blobs.erase(std::unique(blobs.begin(), blobs.end()), blobs.end());
-  std::lock_guard lock(m_mutex);
   const Lease lease(m_leases, blobs); // nothing in the set is evicted while it is being pinned
-  // Reserved as if every blob were pinned anew, once the set is leased (the room is not made
-  // by evicting it): a pin set rewritten with each new blob of a release would otherwise pass
-  // a bound that pinned data has filled.
-  auto room = m_space.reserve(pin_write_bytes(name, blobs.size(), blobs.size()));
-  if (!room) {
-    return std::move(room).error();
-  }
   for (const auto& h : blobs) {
     if (!m_records.contains(h, Use::write)) {
       return make_error(Errc::not_found, "cannot pin blob " + to_hex(h) + ": it is not stored");
     }
   }
+  // Reserved as if every blob were pinned anew, once the set is leased and known (the room is
+  // never made by evicting it, nor for a pin that fails), and before the lock (an unpin, the
+  // way out of a full bound, does not wait for the eviction): a pin set rewritten with each
+  // new blob of a release would otherwise pass a bound that pinned data has filled.
+  auto room = m_space.reserve(pin_write_bytes(name, blobs.size(), blobs.size()));
+  if (!room) {
+    return std::move(room).error();
+  }
+  std::lock_guard lock(m_mutex);
   auto old = m_index.get_pin_set(name);
   if (!old) {
     return std::move(old).error();
@@ -96,7 +98,7 @@ Result<void> Pins::pin(std::string_view name, std::vector<Hash> blobs) {
   for (const auto& h : dropped) {
     INGOT_TRY(adjust_pin(h, -1));
   }
-  m_space.note_index_write(pin_write_bytes(name, blobs.size(), added.size()));
+  m_space.note_index_write(pin_write_bytes(name, blobs.size(), added.size() + dropped.size()));
   if (!dropped.empty()) {
     m_recency.forget_floor();
   }

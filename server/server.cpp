@@ -50,7 +50,7 @@ public:
         m_threads(options.threads != 0 ? options.threads
                                        : std::max(1u, std::thread::hardware_concurrency())),
         m_ios(make_contexts(m_threads)), m_io(*m_ios.front()), m_signals(m_io, SIGINT, SIGTERM),
-        m_reload(m_io, SIGHUP), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
+        m_reload(m_io), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
     // A write to a connection the peer has reset raises SIGPIPE, whose default ends the
     // process. Asio's writes pass MSG_NOSIGNAL, but sendfile(2) has no such flag: a client
     // that drops a download midway must cost that download only.
@@ -78,6 +78,10 @@ public:
         return std::move(tls).error();
       }
       m_tls = std::move(*tls);
+      // Only with a certificate to reload: without one, SIGHUP keeps its default and ends the
+      // server, as a closed terminal expects.
+      boost::system::error_code ec;
+      m_reload.add(SIGHUP, ec);
     } else if (o.http_listen) {
       return make_error(Errc::invalid_argument,
                         "--http-listen adds a plain HTTP listener beside HTTPS: it needs "
@@ -102,7 +106,9 @@ public:
         begin_drain();
       }
     });
-    wait_for_reload();
+    if (m_tls) {
+      wait_for_reload();
+    }
     for (auto& listener : m_listeners) {
       accept(listener);
     }

@@ -1,9 +1,13 @@
 #include "server/tls.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <system_error>
+#include <unistd.h>
 
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace ingot::server {
 
@@ -25,12 +29,24 @@ std::string openssl_reason(const boost::system::error_code& ec) {
 
 Result<std::shared_ptr<ssl::context>> load_tls_context(const std::filesystem::path& cert,
                                                        const std::filesystem::path& key) {
-  std::error_code fs_ec;
+  // What the files are, before OpenSSL's less telling errors: missing, a directory, or not
+  // readable by this user (a unit with DynamicUser= reading a root-only key).
   for (const auto* path : {&cert, &key}) {
-    if (!std::filesystem::is_regular_file(*path, fs_ec)) {
+    const std::string flag = path == &cert ? "--tls-cert " : "--tls-key ";
+    std::error_code ec;
+    if (!std::filesystem::exists(*path, ec)) {
       return make_error(Errc::invalid_argument,
-                        std::string(path == &cert ? "--tls-cert " : "--tls-key ") + path->string() +
-                            ": no such file; pass a PEM file");
+                        flag + path->string() + ": no such file; pass a PEM file");
+    }
+    if (!std::filesystem::is_regular_file(*path, ec)) {
+      return make_error(Errc::invalid_argument,
+                        flag + path->string() + " is not a file; pass a PEM file");
+    }
+    if (::access(path->c_str(), R_OK) != 0) {
+      return make_error(Errc::invalid_argument,
+                        flag + path->string() + " cannot be read by this user (" +
+                            std::strerror(errno) +
+                            "); give the server's user read access, e.g. with a group");
     }
   }
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
@@ -60,6 +76,16 @@ Result<std::shared_ptr<ssl::context>> load_tls_context(const std::filesystem::pa
     return make_error(Errc::invalid_argument, "--tls-key " + key.string() +
                                                   " holds no PEM private key (" + reason +
                                                   "); pass the key of --tls-cert " + cert.string());
+  }
+  // OpenSSL compares a key with a certificate of its own type only: an RSA key with an EC
+  // certificate loads, and every handshake would fail (a renewal that changed the key type,
+  // caught between its two files).
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    ERR_clear_error();
+    return make_error(Errc::invalid_argument, "--tls-key " + key.string() +
+                                                  " does not match the certificate in --tls-cert " +
+                                                  cert.string() +
+                                                  "; pass the key the certificate was issued for");
   }
   return context;
 }

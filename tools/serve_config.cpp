@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -44,10 +45,17 @@ Error bad_config(const std::string& file, const std::string& what) {
 
 // A TOML value CLI11's reader gives back as it is: numbers bare, the rest quoted.
 std::string toml_value(const std::string& value) {
-  const bool number = !value.empty() && std::count(value.begin(), value.end(), '.') <= 1 &&
-                      std::all_of(value.begin(), value.end(), [](char c) {
-                        return std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '.';
-                      });
+  // A TOML number has digits on both sides of its point: "1." or "." go out quoted.
+  const auto digits = [](std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) != 0;
+    });
+  };
+  const auto point = value.find('.');
+  const bool number = point == std::string::npos
+                          ? digits(value)
+                          : digits(std::string_view(value).substr(0, point)) &&
+                                digits(std::string_view(value).substr(point + 1));
   if (number) {
     return value;
   }

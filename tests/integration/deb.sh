@@ -92,7 +92,8 @@ expect_completion "--project" ingot release publish --server http://x --proj
 UNIT="$P/lib/systemd/system/ingot.service"
 [[ -f $UNIT ]] || fail "no systemd unit $UNIT"
 for want in "ExecStart=$P/bin/ingot serve --data /var/lib/ingot" DynamicUser=yes StateDirectory=ingot \
-  ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes WantedBy=multi-user.target; do
+  ProtectSystem=strict ProtectHome=yes PrivateTmp=yes NoNewPrivileges=yes WantedBy=multi-user.target \
+  'ExecReload=/bin/kill -HUP $MAINPID'; do
   grep -qxF "$want" "$UNIT" || fail "$UNIT has no line '$want'"
 done
 ok "the unit runs $P/bin/ingot serve --data /var/lib/ingot, hardened"

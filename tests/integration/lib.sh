@@ -22,6 +22,19 @@ _TMP_ROOT=${INGOT_TEST_TMP:-${TMPDIR:-/tmp}}
 mkdir -p "$_TMP_ROOT"
 TMP=$(mktemp -d "$_TMP_ROOT/ingot-$TEST_NAME-XXXXXX")
 
+# The machine's own settings must not change what a test sees: `ingot serve` reads
+# /etc/ingot/ingot.toml and INGOT_<FLAG> variables, the client INGOT_SERVER and INGOT_TOKEN.
+# Only the test harness's own variables (INGOT_TEST_*, INGOT_SANITIZED, INGOT_LARGE_BODY_MIB,
+# INGOT_SOAK_*, INGOT_BUILD_DIR) stay; scripts set the others where they test them.
+while IFS='=' read -r _name _; do
+  case $_name in
+  INGOT_TEST_* | INGOT_SANITIZED | INGOT_LARGE_BODY_MIB | INGOT_SOAK_* | INGOT_BUILD_DIR) ;;
+  INGOT_*) unset "$_name" ;;
+  esac
+done < <(env)
+: >"$TMP/no-config.toml"
+export INGOT_CONFIG="$TMP/no-config.toml"
+
 # Everything started in the background that must not outlive the script.
 _PIDS=()
 SERVER_PID=
