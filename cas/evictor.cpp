@@ -24,6 +24,18 @@ constexpr std::size_t k_scan_batch = 256;
 constexpr auto k_background_period = std::chrono::milliseconds(500);
 constexpr std::string_view k_last_gc = "last_gc";
 
+// Counts a run as under way for as long as it lives.
+class RunningCount {
+public:
+  explicit RunningCount(std::atomic<unsigned>& count) : m_count(count) { ++m_count; }
+  ~RunningCount() { --m_count; }
+  RunningCount(const RunningCount&) = delete;
+  RunningCount& operator=(const RunningCount&) = delete;
+
+private:
+  std::atomic<unsigned>& m_count;
+};
+
 } // namespace
 
 Evictor::Evictor(const StoreOptions& options, Index& index, BlobRecords& records, Entries& entries,
@@ -78,6 +90,7 @@ void Evictor::background() {
 // It counts as a GC run: the metrics show every eviction. Reads since the last flush go into
 // the order first, so that what is being read now is not what goes.
 Result<void> Evictor::reclaim(std::uint64_t bytes) {
+  const RunningCount counted(m_running);
   const auto started = std::chrono::steady_clock::now();
   GcReport report;
   INGOT_TRY(m_recency.flush(m_records));
@@ -219,6 +232,7 @@ Result<void> Evictor::evict(Recency::FloorRun& run, std::uint64_t target, DryRun
 
 Result<GcReport> Evictor::gc(const GcOptions& options) {
   expect_may_block("Store::gc");
+  const RunningCount counted(m_running);
   const auto started = std::chrono::steady_clock::now();
   GcReport report;
   report.dry_run = options.dry_run == DryRun::yes;
@@ -274,6 +288,7 @@ GcStats Evictor::gc_stats() {
     std::lock_guard lock(m_stats_mutex);
     stats = m_stats;
   }
+  stats.running = m_running.load() > 0;
   if (auto oldest = oldest_age(m_recency.floor())) {
     stats.oldest_entry_age_s = *oldest;
   }

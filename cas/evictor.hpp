@@ -8,6 +8,7 @@
 #include "cas/space_account.hpp"
 #include "cas/store.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -57,6 +58,8 @@ private:
 
   std::mutex m_stats_mutex;
   GcStats m_stats;
+  // Runs under way now, for GcStats::running: read before gc_stats() waits for one to end.
+  std::atomic<unsigned> m_running{0};
 
   std::mutex m_background_mutex;
   std::condition_variable m_background_cv;

@@ -181,6 +181,7 @@ struct GcStats {
   double duration_s = 0; // all runs together
   std::optional<GcReport> last;
   std::optional<std::int64_t> oldest_entry_age_s; // the cache's effective retention
+  bool running = false; // a run (asked for, background, or a write's reclaim) was under way
 };
 
 // A streaming write. Nothing is visible until commit() succeeds; a writer destroyed without

@@ -36,6 +36,22 @@ Error status_error(const Response& r, const std::string& what) {
   if (line.size() > 300) {
     line.resize(300);
   }
+  const std::string answer =
+      "(HTTP " + std::to_string(r.status) + (line.empty() ? "" : ": ") + line + ")";
+  // Whatever the request was, a refused token has one fix, and the user's side names it.
+  if (r.status == 401) {
+    return make_error(
+        Errc::unauthorized,
+        r.token_sent
+            ? "the server refused the token " + answer + "; check --token or INGOT_TOKEN"
+            : "the server needs a token " + answer + "; give --token, --token-file or INGOT_TOKEN");
+  }
+  if (r.status == 403) {
+    return make_error(Errc::unauthorized,
+                      "the token is not allowed to do this " + answer +
+                          "; use a token with that scope (an admin makes one: ingot token create "
+                          "--scope SCOPES --name NAME)");
+  }
   std::string tries;
   // A 404 after a 503 is the server's answer, not a give-up.
   if (r.attempts > 1 && retryable(r.status)) {

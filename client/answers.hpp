@@ -15,7 +15,8 @@ namespace ingot::client {
 [[nodiscard]] bool retryable(unsigned status);
 [[nodiscard]] Errc errc_of(unsigned status);
 // "WHAT: HTTP STATUS <the server's one-line error>", and the tries when a retryable status was
-// given up on.
+// given up on. A 401 or 403 names the token and its fix instead of WHAT: the step that met it
+// is the client's business, the token is the user's.
 [[nodiscard]] Error status_error(const Response& r, const std::string& what);
 // A 2xx answer holding a JSON object; anything else is an error about `what`.
 [[nodiscard]] Result<nlohmann::json> json_answer(Result<Response> response,

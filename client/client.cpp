@@ -44,6 +44,18 @@ Error mismatch(const cas::Digest& want, const cas::Digest& got) {
                                        ": the server's copy is damaged (run ingot fsck on it)");
 }
 
+// A digest's size of 0 means "unknown" (a bare hash), unless it is the empty blob's. Any other
+// size is part of what was asked for: the same hash at another size is another digest.
+std::optional<Error> wrong_size(const cas::Digest& want, const cas::Digest& got) {
+  if (want.size == got.size || (want.size == 0 && want.hash != cas::empty_digest().hash)) {
+    return std::nullopt;
+  }
+  return make_error(Errc::not_found,
+                    "blob " + want.hex() + " is " + std::to_string(got.size) + " bytes, not " +
+                        std::to_string(want.size) + " as asked: no blob " + want.to_string() +
+                        " is stored; ask for " + got.to_string() + " or the hash alone");
+}
+
 // Writes a download to a temporary file beside its destination, hashing as it goes. Errors
 // name the destination: the temporary name is the client's business, not the user's.
 class FileSink final : public BodySink {
@@ -166,6 +178,7 @@ Result<Response> Client::call(const Request& request, BodySink* sink) {
       continue;
     }
     response->attempts = attempt;
+    response->token_sent = !m_options.token.empty();
     if (!retryable(response->status) || last) {
       return response;
     }
@@ -314,8 +327,12 @@ Result<std::string> Client::get(const cas::Digest& digest) {
   if (response->status != 200) {
     return status_error(*response, "blob " + digest.to_string());
   }
-  if (const auto got = cas::digest_of(response->body); got.hash != digest.hash) {
+  const auto got = cas::digest_of(response->body);
+  if (got.hash != digest.hash) {
     return mismatch(digest, got);
+  }
+  if (auto e = wrong_size(digest, got)) {
+    return std::move(*e);
   }
   return std::move(response->body);
 }
@@ -338,8 +355,12 @@ Result<void> Client::get_to_file(const cas::Digest& digest, const fs::path& file
   if (response->status != 200) {
     return fail(status_error(*response, "blob " + digest.to_string()));
   }
-  if (const auto got = sink.finish(); got.hash != digest.hash) {
+  const auto got = sink.finish();
+  if (got.hash != digest.hash) {
     return fail(mismatch(digest, got));
+  }
+  if (auto e = wrong_size(digest, got)) {
+    return fail(std::move(*e));
   }
   if (::fchmod(fd->get(), mode) != 0) {
     return fail(errno_error(errno, "cannot set the mode of " + temp.string()));

@@ -67,7 +67,8 @@ public:
   TransferCounters counters() const;
 
   // Blobs. Every blob downloaded is checked against its digest: a mismatch is Errc::corrupt.
-  // get and get_to_file check the hash alone, so a digest of unknown size (0) may be asked for.
+  // get and get_to_file take a size of 0 as unknown (a bare hash); any other size must be the
+  // blob's, else Errc::not_found names both sizes.
   [[nodiscard]] Result<std::vector<cas::Digest>> find_missing(std::span<const cas::Digest> digests);
   [[nodiscard]] Result<void> put(const cas::Digest& digest, std::string_view bytes);
   // Streams the file; the server verifies it against `digest` (a file changed since it was

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -75,9 +76,11 @@ Result<void> write_text(const fs::path& file, std::string_view text) {
 Result<std::pair<std::string, std::vector<sign::ListedFile>>>
 check_signatures(const sign::PublicKey& key, std::string_view sums, std::string_view minisig,
                  std::string_view signify) {
+  // Any signature that does not verify, whatever the reason (another key, a malformed file,
+  // an edit), is a failed verification: Errc::corrupt, exit 4 in the CLI.
   auto verified = sign::minisign_verify(key, as_bytes(sums), minisig);
   if (!verified) {
-    return make_error(verified.error().code,
+    return make_error(Errc::corrupt,
                       std::string(sign::k_minisig_file) + ": " + verified.error().message);
   }
   auto listed = sign::parse_sha256sums(sums);
@@ -87,7 +90,7 @@ check_signatures(const sign::PublicKey& key, std::string_view sums, std::string_
   }
   auto message = sign::signify_verify_embedded(key, signify);
   if (!message) {
-    return make_error(message.error().code,
+    return make_error(Errc::corrupt,
                       std::string(sign::k_signify_file) + ": " + message.error().message);
   }
   auto bsd = sign::parse_bsd_checksums(*message);
@@ -185,9 +188,18 @@ Result<std::string> publish_ref(Client& client, const std::string& project,
   if (!tree) {
     return std::move(tree).error();
   }
-  auto plan = plan_tree(*tree, info->digest, EscapingSymlinks::refuse);
+  auto plan = plan_tree(*tree, info->digest, EscapingSymlinks::allow);
   if (!plan) {
     return std::move(plan).error();
+  }
+  if (!plan->symlinks.empty()) {
+    const auto& link = plan->symlinks.front();
+    return make_error(Errc::invalid_argument,
+                      "ref '" + ref + "' names a tree with symlink " + link.path + " -> " +
+                          link.target +
+                          ": a release is regular files listed in SHA256SUMS, which has no "
+                          "line for a symlink; replace it with the file it points to, or "
+                          "publish the files by name");
   }
   if (plan->files.empty()) {
     return make_error(Errc::invalid_argument, "ref '" + ref + "' names a tree with no files");
@@ -230,7 +242,22 @@ Result<VerifiedRelease> verify_release_dir(const fs::path& dir, const sign::Publ
 
 Result<VerifiedRelease> fetch_release(Client& client, const std::string& project,
                                       const std::string& version, const fs::path& out,
-                                      const sign::PublicKey& key) {
+                                      const sign::PublicKey& key, Yanked yanked) {
+  auto record = client.get_release(project, version);
+  if (!record) {
+    return std::move(record).error();
+  }
+  const json j = json::parse(*record, nullptr, false);
+  std::optional<std::string> yank_reason;
+  if (!j.is_discarded() && j.is_object() && j.contains("yanked") && j["yanked"].is_object()) {
+    yank_reason = j["yanked"].value("reason", "");
+  }
+  if (yank_reason && yanked == Yanked::refuse) {
+    return make_error(Errc::not_found,
+                      "release " + project + " " + version + " was yanked (" +
+                          (yank_reason->empty() ? "no reason given" : "reason: " + *yank_reason) +
+                          "); pass --allow-yanked to fetch it anyway");
+  }
   // Nothing is downloaded, or written, before the signatures check out.
   SignatureTexts texts;
   auto checked = read_and_check(key, texts, [&](std::string_view name) {
@@ -261,7 +288,11 @@ Result<VerifiedRelease> fetch_release(Client& client, const std::string& project
   if (!fetched) {
     return std::move(fetched).error();
   }
-  return verify_release_dir(out, key);
+  auto verified = verify_release_dir(out, key);
+  if (verified) {
+    verified->yank_reason = std::move(yank_reason);
+  }
+  return verified;
 }
 
 } // namespace ingot::client

@@ -37,20 +37,25 @@ public:
   virtual void finish() = 0;
 };
 
+struct PushOptions {
+  // pull-tree refuses what leads out of the tree; push-tree refuses it first, by the same rule.
+  EscapingSymlinks symlinks = EscapingSymlinks::refuse;
+};
+
 // Hashes `dir`, asks the server once which blobs it lacks, and uploads only those, small ones
 // in batches and large ones streamed, options().parallelism at a time. Returns the root
 // Directory digest in the summary.
 [[nodiscard]] Result<TransferSummary> push_tree(Client& client, const std::filesystem::path& dir,
+                                                const PushOptions& options = {},
                                                 ProgressSink* progress = nullptr);
 
 // Points ref `name` at `root`, the tree pushed from `dir`. The server refuses a ref to a tree
 // it does not hold whole (Errc::invalid_argument): a blob found present during the push may
-// have been evicted since. Then `dir` is pushed once more, sending what is gone, and the ref
-// set again; a second refusal is returned as it is.
-[[nodiscard]] Result<RefInfo> set_ref_to_pushed_tree(Client& client,
-                                                     const std::filesystem::path& dir,
-                                                     const cas::Digest& root, std::string_view name,
-                                                     Pinned pinned);
+// have been evicted since. Then `dir` is pushed once more (with `options`), sending what is
+// gone, and the ref set again; a second refusal is returned as it is.
+[[nodiscard]] Result<RefInfo>
+set_ref_to_pushed_tree(Client& client, const std::filesystem::path& dir, const cas::Digest& root,
+                       std::string_view name, Pinned pinned, const PushOptions& options = {});
 
 struct PullOptions {
   EscapingSymlinks symlinks = EscapingSymlinks::refuse;

@@ -30,6 +30,9 @@ struct Response {
   std::string body; // empty when a sink took it
   // Tries it took, set by the Client: an error after several names them.
   unsigned attempts = 1;
+  // Whether the request carried a token, set by the Client: a 401 then means the token was
+  // refused, else that one is needed.
+  bool token_sent = false;
 };
 
 // Receives a 2xx response body as it arrives, so large blobs never sit in memory.

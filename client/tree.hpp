@@ -36,13 +36,22 @@ struct LocalTree {
   std::size_t symlinks = 0;
 };
 
+enum class EscapingSymlinks { refuse, allow };
+
+// The one rule for symlinks, on both sides (scan_tree before a push, plan_tree before a pull):
+// a symlink `depth` directories below the root stays inside the tree unless its target is
+// absolute, or its ".." climbs above the root or comes after a name. Errc::invalid_argument
+// names `path`, the target, why, and the flag that allows it.
+[[nodiscard]] Result<void> check_symlink_inside(std::string_view path, std::string_view target,
+                                                std::size_t depth);
+
 // Reads `dir` into canonical Directory messages (REAPI: entries sorted by name; files with
 // digest and executable bit; subdirectories by digest; symlinks with their target, never
 // followed). File contents are hashed on up to `threads` threads. Anything other than regular
-// files, directories and symlinks (sockets, devices, fifos) is an error naming its path.
-[[nodiscard]] Result<LocalTree> scan_tree(const std::filesystem::path& dir, unsigned threads);
-
-enum class EscapingSymlinks { refuse, allow };
+// files, directories and symlinks (sockets, devices, fifos) is an error naming its path, and
+// so, unless allowed, is a symlink leading out of the tree (check_symlink_inside).
+[[nodiscard]] Result<LocalTree> scan_tree(const std::filesystem::path& dir, unsigned threads,
+                                          EscapingSymlinks symlinks = EscapingSymlinks::refuse);
 
 // A server's Tree, checked, as the paths to create under a destination.
 struct TreePlan {

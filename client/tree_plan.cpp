@@ -222,44 +222,7 @@ Result<void> Planner::check_symlink(std::string_view path, const std::string& ta
   if (m_symlinks == EscapingSymlinks::allow) {
     return {};
   }
-  const auto refuse = [&](const char* why) {
-    return make_error(Errc::invalid_argument, "symlink " + shown(path) + " -> " + shown(target) +
-                                                  " " + why +
-                                                  "; refused unless escaping symlinks are "
-                                                  "allowed");
-  };
-  if (target.front() == '/') {
-    return refuse("is absolute");
-  }
-  // Resolved lexically from the symlink's directory, `depth` components below the root: the
-  // target must not climb above the root at any step. ".." is accepted only before the first
-  // name: after a name it could climb out of a symlink (`r -> .` makes `r/..` the root's
-  // parent), and a target that only climbs real directories, then descends through entries
-  // that each stay inside, stays inside.
-  std::size_t level = depth;
-  bool descended = false;
-  std::string_view rest = target;
-  while (!rest.empty()) {
-    const auto slash = rest.find('/');
-    const auto part = rest.substr(0, slash);
-    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-    if (part.empty() || part == ".") {
-      continue;
-    }
-    if (part == "..") {
-      if (level == 0) {
-        return refuse("leads out of the tree");
-      }
-      if (descended) {
-        return refuse("has \"..\" after a name, which a symlink could lead out of the tree");
-      }
-      --level;
-    } else {
-      descended = true;
-      ++level;
-    }
-  }
-  return {};
+  return check_symlink_inside(path, target, depth);
 }
 
 Result<Extent> Planner::measure() const {
@@ -356,6 +319,48 @@ Result<TreePlan> Planner::lay_out() const {
 }
 
 } // namespace
+
+Result<void> check_symlink_inside(std::string_view path, std::string_view target,
+                                  std::size_t depth) {
+  const auto refuse = [&](const char* why) {
+    return make_error(Errc::invalid_argument, "symlink " + shown(path) + " -> " + shown(target) +
+                                                  " " + why +
+                                                  "; refused unless escaping symlinks are allowed "
+                                                  "(--allow-escaping-symlinks)");
+  };
+  if (target.front() == '/') {
+    return refuse("is absolute");
+  }
+  // Resolved lexically from the symlink's directory, `depth` components below the root: the
+  // target must not climb above the root at any step. ".." is accepted only before the first
+  // name: after a name it could climb out of a symlink (`r -> .` makes `r/..` the root's
+  // parent), and a target that only climbs real directories, then descends through entries
+  // that each stay inside, stays inside.
+  std::size_t level = depth;
+  bool descended = false;
+  std::string_view rest = target;
+  while (!rest.empty()) {
+    const auto slash = rest.find('/');
+    const auto part = rest.substr(0, slash);
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    if (part.empty() || part == ".") {
+      continue;
+    }
+    if (part == "..") {
+      if (level == 0) {
+        return refuse("leads out of the tree");
+      }
+      if (descended) {
+        return refuse("has \"..\" after a name, which a symlink could lead out of the tree");
+      }
+      --level;
+    } else {
+      descended = true;
+      ++level;
+    }
+  }
+  return {};
+}
 
 Result<TreePlan> plan_tree(std::string_view tree_message, const cas::Digest& root,
                            EscapingSymlinks symlinks) {

@@ -69,9 +69,10 @@ Result<std::string> read_small_file(const fs::path& path, std::uint64_t size) {
 
 } // namespace
 
-Result<TransferSummary> push_tree(Client& client, const fs::path& dir, ProgressSink* progress) {
+Result<TransferSummary> push_tree(Client& client, const fs::path& dir, const PushOptions& options,
+                                  ProgressSink* progress) {
   const auto started = std::chrono::steady_clock::now();
-  auto tree = scan_tree(dir, client.options().parallelism);
+  auto tree = scan_tree(dir, client.options().parallelism, options.symlinks);
   if (!tree) {
     return std::move(tree).error();
   }
@@ -192,14 +193,15 @@ Result<TransferSummary> push_tree(Client& client, const fs::path& dir, ProgressS
 }
 
 Result<RefInfo> set_ref_to_pushed_tree(Client& client, const fs::path& dir, const cas::Digest& root,
-                                       std::string_view name, Pinned pinned) {
+                                       std::string_view name, Pinned pinned,
+                                       const PushOptions& options) {
   auto set = client.put_ref(name, root, pinned);
   if (set || set.error().code != Errc::invalid_argument) {
     return set;
   }
   // Once: if the tree is still incomplete, the ref or the tree is what is wrong, or GC evicts
   // faster than this client pushes; pushing again would not change either.
-  if (auto again = push_tree(client, dir); !again) {
+  if (auto again = push_tree(client, dir, options); !again) {
     return std::move(again).error();
   }
   return client.put_ref(name, root, pinned);

@@ -58,10 +58,13 @@ Error unsupported(const fs::path& path, const char* kind) {
 }
 
 // Lists `root` breadth first: a directory always comes before those it contains.
-Result<std::vector<ListedDir>> list_tree(const fs::path& root, LocalTree& tree) {
+Result<std::vector<ListedDir>> list_tree(const fs::path& root, LocalTree& tree,
+                                         EscapingSymlinks symlinks) {
   std::vector<ListedDir> dirs(1);
   for (std::size_t i = 0; i < dirs.size(); ++i) {
     const std::string rel = dirs[i].path; // copied: `dirs` grows below
+    const std::size_t depth =
+        rel.empty() ? 0 : 1 + static_cast<std::size_t>(std::count(rel.begin(), rel.end(), '/'));
     const fs::path abs = rel.empty() ? root : root / rel;
     std::error_code ec;
     fs::directory_iterator it(abs, ec);
@@ -86,6 +89,9 @@ Result<std::vector<ListedDir>> list_tree(const fs::path& root, LocalTree& tree) 
         auto target = fs::read_symlink(entry, ec);
         if (ec) {
           return errno_error(ec.value(), "cannot read symlink " + entry.string());
+        }
+        if (symlinks == EscapingSymlinks::refuse) {
+          INGOT_TRY(check_symlink_inside(join(rel, name), target.native(), depth));
         }
         dirs[i].symlinks.emplace_back(std::move(name), target.native());
         ++tree.symlinks;
@@ -148,7 +154,8 @@ void sort_by_name(google::protobuf::RepeatedPtrField<Node>& nodes) {
 
 } // namespace
 
-Result<LocalTree> scan_tree(const std::filesystem::path& dir, unsigned threads) {
+Result<LocalTree> scan_tree(const std::filesystem::path& dir, unsigned threads,
+                            EscapingSymlinks symlinks) {
   std::error_code ec;
   const auto status = fs::status(dir, ec);
   if (status.type() == fs::file_type::not_found) {
@@ -163,7 +170,7 @@ Result<LocalTree> scan_tree(const std::filesystem::path& dir, unsigned threads) 
   }
 
   LocalTree tree;
-  auto listed = list_tree(dir, tree);
+  auto listed = list_tree(dir, tree, symlinks);
   if (!listed) {
     return std::move(listed).error();
   }

@@ -1,5 +1,7 @@
 #include "server/api.hpp"
 
+#include "server/gc_report_json.hpp"
+#include "server/metrics.hpp"
 #include "server/ops/ops.hpp"
 #include "util/base64.hpp"
 
@@ -215,6 +217,32 @@ SimpleResponse batch_update(Ops& ops, const Caller& caller, std::string_view bod
     responses.push_back(batch_json(r ? *r : (*results)[next++], json::object()));
   }
   return json_response({{"responses", std::move(responses)}});
+}
+
+SimpleResponse gc_status(Ops& ops, const Caller& caller) {
+  auto snapshot = ops.stats(caller);
+  if (!snapshot) {
+    return error_response(snapshot.error());
+  }
+  const auto& gc = snapshot->gc;
+  const auto& space = snapshot->space;
+  const auto or_null = [](const auto& value) {
+    return value ? json(*value) : json(nullptr);
+  };
+  return json_response({
+      {"running", gc.running},
+      {"last", gc.last ? gc_report_json(*gc.last) : json(nullptr)},
+      {"max_size_bytes", space.max_size},
+      {"gc_high_bytes", space.gc_high},
+      {"gc_low_bytes", space.gc_low},
+      {"used_bytes", space.used},
+      {"pinned_bytes", snapshot->usage.pinned_bytes},
+      {"runs", gc.runs},
+      {"evicted_entries", gc.evicted_entries},
+      {"evicted_bytes", gc.evicted_bytes},
+      {"duration_seconds", gc.duration_s},
+      {"oldest_entry_age_seconds", or_null(gc.oldest_entry_age_s)},
+  });
 }
 
 } // namespace ingot::server

@@ -39,6 +39,9 @@ struct Caller;
 // The HTTP adapters of the batch operations (server/ops/blobs.cpp): JSON in and out, a status
 // per blob.
 SimpleResponse find_missing(Ops& ops, const Caller& caller, std::string_view body);
+// GET /v1/gc: the GC part of /v1/stats alone: whether a run is under way, the last run's
+// report, the bound and its watermarks, what is used and pinned, and the totals of every run.
+SimpleResponse gc_status(Ops& ops, const Caller& caller);
 SimpleResponse batch_read(Ops& ops, const Caller& caller, std::string_view body);
 SimpleResponse batch_update(Ops& ops, const Caller& caller, std::string_view body);
 

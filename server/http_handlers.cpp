@@ -73,6 +73,10 @@ HttpReply gc(Ops& ops, const Caller& caller, HttpRequest& request) {
   });
 }
 
+HttpReply gc_status(Ops& ops, const Caller& caller, HttpRequest&) {
+  return server::gc_status(ops, caller);
+}
+
 HttpReply read_blob(Ops& ops, const Caller& caller, HttpRequest& request) {
   return reply(ops.read_blob(caller, request.route, {request.range, request.accept_encoding}));
 }

@@ -44,6 +44,7 @@ HttpReply healthz(Ops&, const Caller&, HttpRequest&);
 HttpReply metrics(Ops&, const Caller&, HttpRequest&);
 HttpReply stats(Ops&, const Caller&, HttpRequest&);
 HttpReply gc(Ops&, const Caller&, HttpRequest&);
+HttpReply gc_status(Ops&, const Caller&, HttpRequest&);
 
 HttpReply read_blob(Ops&, const Caller&, HttpRequest&);
 HttpReply remove_blob(Ops&, const Caller&, HttpRequest&);

@@ -111,6 +111,34 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
   return out;
 }
 
+// ARCHITECTURE.md: refs name trees and blobs. A blob that is not a Directory, or names what is
+// not one, is not a broken tree but a file; a Directory whose blobs are gone is an incomplete
+// tree.
+Result<TreeClosure> ref_closure(cas::Store& store, const cas::Digest& digest) {
+  auto info = store.stat(digest.hash);
+  if (!info) {
+    if (info.error().code == Errc::not_found) {
+      return make_error(Errc::not_found, "blob " + digest.to_string() + " is not stored");
+    }
+    return std::move(info).error();
+  }
+  if (info->digest.size != digest.size) {
+    return make_error(Errc::invalid_argument, "blob " + digest.hex() + " is " +
+                                                  std::to_string(info->digest.size) +
+                                                  " bytes, not " + std::to_string(digest.size));
+  }
+  // A blob larger than any tree's directories together is a file: it is not read at all.
+  if (digest.size <= k_max_tree_bytes) {
+    auto tree = tree_closure(store, digest);
+    if (tree || tree.error().code != Errc::invalid_argument) {
+      return tree;
+    }
+  }
+  TreeClosure file;
+  file.files.push_back(digest);
+  return file;
+}
+
 SimpleResponse get_tree(Ops& ops, const Caller& caller, const Route& route) {
   auto tree = ops.get_tree(caller, route.digest);
   if (!tree) {

@@ -19,6 +19,9 @@ struct TreeClosure {
   std::vector<cas::Digest> files;
 };
 [[nodiscard]] Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root);
+// What a ref holds: the closure of a tree (a blob that is a well-formed REAPI Directory), or
+// else the blob alone (a file). Errc::not_found names what is not stored.
+[[nodiscard]] Result<TreeClosure> ref_closure(cas::Store& store, const cas::Digest& digest);
 
 class Ops;
 struct Caller;

@@ -219,8 +219,8 @@ constexpr MethodRow k_healthz_methods[] = {
     {"HEAD", Op::healthz, none, h::healthz},
 };
 constexpr MethodRow k_gc_methods[] = {
-    {"GET", Op::stats, none, h::stats},
-    {"HEAD", Op::stats, none, h::stats},
+    {"GET", Op::stats, none, h::gc_status},
+    {"HEAD", Op::stats, none, h::gc_status},
     {"POST", Op::gc, json, h::gc},
 };
 constexpr MethodRow k_refs_methods[] = {

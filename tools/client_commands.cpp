@@ -1,4 +1,4 @@
-// The client's commands: put, get, push-tree, pull-tree and ref, against a running server
+// The client's commands: put, get, push-tree and pull-tree, against a running server
 // (put and get also work on a local data dir with --data).
 #include "client/client.hpp"
 #include "client/parallel.hpp"
@@ -83,15 +83,18 @@ int cmd_push_tree(const TreeArgs& a) {
     return fail(c.error());
   }
   auto bar = progress_for(a.client, "push");
-  auto summary = client::push_tree(**c, a.positional.front(), bar.get());
+  client::PushOptions options;
+  options.symlinks = a.allow_escaping_symlinks ? client::EscapingSymlinks::allow
+                                               : client::EscapingSymlinks::refuse;
+  auto summary = client::push_tree(**c, a.positional.front(), options, bar.get());
   if (!summary) {
     return fail(summary.error());
   }
   std::optional<client::RefInfo> ref;
   if (!a.ref.empty()) {
     const auto pinned = a.pin ? client::Pinned::yes : client::Pinned::no;
-    auto set =
-        client::set_ref_to_pushed_tree(**c, a.positional.front(), summary->root, a.ref, pinned);
+    auto set = client::set_ref_to_pushed_tree(**c, a.positional.front(), summary->root, a.ref,
+                                              pinned, options);
     if (!set) {
       return fail(set.error());
     }
@@ -328,76 +331,6 @@ int cmd_get(const BlobArgs& a) {
   return rc;
 }
 
-// --- ref ------------------------------------------------------------------------------------
-
-struct RefArgs {
-  ClientArgs client;
-  std::string name;
-  std::string digest;
-  std::string prefix;
-  bool pin = false;
-};
-
-json ref_json(const client::RefInfo& r) {
-  return {{"name", r.name},
-          {"digest", r.digest.to_string()},
-          {"pinned", r.pinned},
-          {"updated_unix_ms", r.updated_unix_ms}};
-}
-
-void print_ref(const client::RefInfo& r) {
-  std::printf("%s %s%s\n", r.name.c_str(), r.digest.to_string().c_str(), r.pinned ? " pinned" : "");
-}
-
-int cmd_ref(const RefArgs& a, const std::string& action) {
-  auto c = make_client(a.client);
-  if (!c) {
-    return fail(c.error());
-  }
-  if (action == "get" || action == "set") {
-    Result<client::RefInfo> ref = make_error(Errc::invalid_argument, "");
-    if (action == "get") {
-      ref = (*c)->get_ref(a.name);
-    } else if (auto digest = cas::parse_digest_text(a.digest); !digest) {
-      return fail(digest.error());
-    } else {
-      ref = (*c)->put_ref(a.name, *digest, a.pin ? client::Pinned::yes : client::Pinned::no);
-    }
-    if (!ref) {
-      return fail(ref.error());
-    }
-    if (a.client.json) {
-      std::printf("%s\n", ref_json(*ref).dump().c_str());
-    } else {
-      print_ref(*ref);
-    }
-    return k_exit_ok;
-  }
-  if (action == "rm") {
-    auto r = (*c)->delete_ref(a.name);
-    return r ? k_exit_ok : fail(r.error());
-  }
-  auto listing = (*c)->list_refs(a.prefix);
-  if (!listing) {
-    return fail(listing.error());
-  }
-  if (a.client.json) {
-    json refs = json::array();
-    for (const auto& r : listing->refs) {
-      refs.push_back(ref_json(r));
-    }
-    std::printf("%s\n", json{{"refs", refs}, {"truncated", listing->truncated}}.dump().c_str());
-    return k_exit_ok;
-  }
-  for (const auto& r : listing->refs) {
-    print_ref(r);
-  }
-  if (listing->truncated) {
-    std::fprintf(stderr, "ingot: listing truncated; give a longer prefix to see the rest\n");
-  }
-  return k_exit_ok;
-}
-
 } // namespace
 
 void add_client_commands(CLI::App& app, std::function<int()>& run) {
@@ -405,7 +338,6 @@ void add_client_commands(CLI::App& app, std::function<int()>& run) {
   static TreeArgs push;
   static TreeArgs pull;
   static BlobArgs blobs;
-  static RefArgs ref;
 
   auto* push_cmd = app.add_subcommand(
       "push-tree", "Upload a directory as a build tree, sending only what the server lacks; "
@@ -417,6 +349,9 @@ void add_client_commands(CLI::App& app, std::function<int()>& run) {
       ->check(CLI::ExistingDirectory);
   push_cmd->add_option("--ref", push.ref, "Also point this ref at the tree");
   push_cmd->add_flag("--pin", push.pin, "Pin the ref's tree so GC never evicts it (needs --ref)");
+  push_cmd->add_flag("--allow-escaping-symlinks", push.allow_escaping_symlinks,
+                     "Push symlinks that are absolute or lead out of the tree (refused by "
+                     "default, as pull-tree refuses them)");
   push_cmd->add_flag("--json", push.client.json, "Print a JSON summary on stdout");
   push_cmd->add_flag("-q,--quiet", push.client.quiet, "No progress bar or summary");
   push_cmd->callback([&run] {
@@ -465,39 +400,17 @@ void add_client_commands(CLI::App& app, std::function<int()>& run) {
              "when it is not stored, 4 when the server's copy is damaged)");
   add_client_flags(get_cmd, blobs.client);
   get_cmd->add_option("--data", blobs.data, data_help);
-  get_cmd->add_option("digest", blobs.digest, "<sha256> or <sha256>/<size>")->required();
+  get_cmd
+      ->add_option("digest", blobs.digest,
+                   "<sha256>, or <sha256>/<size>: then a blob of another size is a miss "
+                   "(exit 3) naming both sizes")
+      ->required();
   get_cmd->add_option("-o,--output", blobs.output, "Output file (default stdout)");
   get_cmd->callback([&run] {
     run = [] {
       return cmd_get(blobs);
     };
   });
-
-  auto* ref_cmd = app.add_subcommand("ref", "Names for trees and blobs: get, set, list, rm");
-  ref_cmd->require_subcommand(1);
-  auto* get = ref_cmd->add_subcommand("get", "Print the digest a ref names (exit 3 when unknown "
-                                             "or when its tree is no longer complete)");
-  auto* set = ref_cmd->add_subcommand("set", "Point a ref at a digest (the tree must be complete)");
-  auto* list = ref_cmd->add_subcommand("list", "List refs, by prefix (at most 1000)");
-  auto* rm = ref_cmd->add_subcommand("rm", "Remove a ref and its pin");
-  for (auto* sub : {get, set, list, rm}) {
-    add_client_flags(sub, ref.client);
-    if (sub != list) {
-      sub->add_option("name", ref.name, "Ref name, e.g. main/linux-x86_64")->required();
-    }
-    if (sub != rm) {
-      sub->add_flag("--json", ref.client.json, "Print JSON on stdout");
-    }
-    const std::string action = sub->get_name();
-    sub->callback([&run, action] {
-      run = [action] {
-        return cmd_ref(ref, action);
-      };
-    });
-  }
-  set->add_option("digest", ref.digest, "<sha256>/<size> of the tree's root")->required();
-  set->add_flag("--pin", ref.pin, "Pin the tree so GC never evicts it");
-  list->add_option("prefix", ref.prefix, "Only names starting with this");
 }
 
 } // namespace ingot::tools

@@ -36,9 +36,11 @@ inline int fail(const Error& e) {
   }
 }
 
-// Registers the client's commands: put, get, push-tree, pull-tree and ref. `run` is set to
-// the chosen subcommand's action.
+// Registers the client's commands: put, get, push-tree and pull-tree. `run` is set to the
+// chosen subcommand's action.
 void add_client_commands(CLI::App& app, std::function<int()>& run);
+// Registers ref get, set, list and rm.
+void add_ref_commands(CLI::App& app, std::function<int()>& run);
 // Registers keygen and release (publish, fetch, verify, list, yank).
 void add_release_commands(CLI::App& app, std::function<int()>& run);
 // put and get on a local data dir (the server stopped), for `--data DIR`.

@@ -4,6 +4,7 @@
 #include "sign/keys.hpp"
 #include "tools/client_flags.hpp"
 #include "tools/commands.hpp"
+#include "tools/table.hpp"
 
 #include <cstdio>
 
@@ -32,6 +33,7 @@ struct ReleaseArgs {
   std::string dir;
   std::string trusted_key;
   std::string reason;
+  bool allow_yanked = false;
 };
 
 int cmd_keygen(const KeygenArgs& a) {
@@ -116,11 +118,49 @@ int cmd_fetch(const ReleaseArgs& a) {
     return fail(c.error());
   }
   const auto out = a.out.empty() ? a.project + "-" + a.version : a.out;
-  auto verified = client::fetch_release(**c, a.project, a.version, out, *key);
+  auto verified =
+      client::fetch_release(**c, a.project, a.version, out, *key,
+                            a.allow_yanked ? client::Yanked::allow : client::Yanked::refuse);
   if (!verified) {
     return fail(verified.error());
   }
+  if (verified->yank_reason) {
+    std::fprintf(stderr, "ingot: warning: release %s %s is yanked (%s)\n", a.project.c_str(),
+                 a.version.c_str(),
+                 verified->yank_reason->empty() ? "no reason given"
+                                                : ("reason: " + *verified->yank_reason).c_str());
+  }
   return report_verified(*verified, out, a.client.json);
+}
+
+// A table of versions for people; --json prints the server's answer as it is.
+int cmd_list(const ReleaseArgs& a) {
+  auto c = make_client(a.client);
+  auto text = c ? (*c)->list_releases(a.project) : Result<std::string>(c.error());
+  if (!text) {
+    return fail(text.error());
+  }
+  if (a.client.json) {
+    return print_json(*text, true);
+  }
+  const json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("versions") || !j["versions"].is_array()) {
+    return fail(make_error(Errc::corrupt, "releases of '" + a.project +
+                                              "': the server's answer has no \"versions\" list"));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : j["versions"]) {
+    if (!v.is_object()) {
+      continue;
+    }
+    const auto created = v.contains("created_unix") && v["created_unix"].is_number_integer()
+                             ? v["created_unix"].get<std::int64_t>()
+                             : 0;
+    rows.push_back(
+        {v.value("version", "?"), utc_time(created), v.value("yanked", false) ? "yes" : "no"});
+  }
+  print_table({"VERSION", "PUBLISHED", "YANKED"}, rows);
+  return k_exit_ok;
 }
 
 int cmd_verify(const ReleaseArgs& a) {
@@ -178,13 +218,16 @@ void add_release_commands(CLI::App& app, std::function<int()>& run) {
 
   auto* fetch_cmd = release->add_subcommand(
       "fetch", "Download a release and verify it against a key you trust; fails on any "
-               "mismatch (exit 4)");
+               "mismatch or a signature by another key (exit 4), and on a yanked release "
+               "(exit 3) unless --allow-yanked");
   add_client_flags(fetch_cmd, fetch.client);
   fetch_cmd->add_option("project", fetch.project, "Project")->required();
   fetch_cmd->add_option("version", fetch.version, "Version")->required();
   fetch_cmd->add_option("--out", fetch.out, "Directory to write (default PROJECT-VERSION)");
   fetch_cmd->add_option("--trusted-key", fetch.trusted_key, "The public key you trust (NAME.pub)")
       ->required();
+  fetch_cmd->add_flag("--allow-yanked", fetch.allow_yanked,
+                      "Fetch a yanked release anyway (a warning names the yank's reason)");
   fetch_cmd->add_flag("--json", fetch.client.json, "Print JSON on stdout");
   fetch_cmd->callback([&run] {
     run = [] {
@@ -194,7 +237,7 @@ void add_release_commands(CLI::App& app, std::function<int()>& run) {
 
   auto* verify_cmd = release->add_subcommand(
       "verify", "Verify a downloaded release directory offline: signatures, then every file "
-                "(exit 4 on any mismatch)");
+                "(exit 4 on any mismatch or a signature by another key)");
   verify_cmd->add_option("dir", verify.dir, "Directory with SHA256SUMS, its signatures and files")
       ->required();
   verify_cmd->add_option("--trusted-key", verify.trusted_key, "The public key you trust")
@@ -206,15 +249,14 @@ void add_release_commands(CLI::App& app, std::function<int()>& run) {
     };
   });
 
-  auto* list_cmd = release->add_subcommand("list", "List a project's versions (and yanks)");
+  auto* list_cmd = release->add_subcommand(
+      "list", "List a project's versions, as a table: version, when published, whether yanked");
   add_client_flags(list_cmd, list.client);
   list_cmd->add_option("project", list.project, "Project")->required();
-  list_cmd->add_flag("--json", list.client.json, "Print JSON on one line");
+  list_cmd->add_flag("--json", list.client.json, "Print the server's JSON on one line");
   list_cmd->callback([&run] {
     run = [] {
-      auto c = make_client(list.client);
-      auto text = c ? (*c)->list_releases(list.project) : Result<std::string>(c.error());
-      return text ? print_json(*text, list.client.json) : fail(text.error());
+      return cmd_list(list);
     };
   });
 

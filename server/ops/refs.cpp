@@ -1,5 +1,5 @@
 // Trees and refs: a tree is a REAPI v2 Directory Merkle tree in the CAS; a ref names the root
-// of one, and a pinned ref keeps the tree's whole closure from eviction.
+// of one, or any other stored blob, and a pinned ref keeps the whole closure from eviction.
 #include "server/refs.hpp"
 
 #include "reapi.pb.h"
@@ -52,8 +52,8 @@ Result<RefView> Ops::get_ref(const Caller& caller, std::string_view name) {
   if (!entry) {
     return std::move(entry).error();
   }
-  // ARCHITECTURE.md "Completeness": a ref whose tree lost a blob is not a hit.
-  if (auto closure = tree_closure(m_store, entry->value); !closure) {
+  // ARCHITECTURE.md "Completeness": a ref whose tree or blob lost a blob is not a hit.
+  if (auto closure = ref_closure(m_store, entry->value); !closure) {
     return make_error(closure.error().code,
                       "ref '" + std::string(name) + "': " + closure.error().message);
   }
@@ -88,9 +88,9 @@ Result<RefView> Ops::put_ref(const Caller& caller, std::string_view name, const 
   if (name.empty()) {
     return needs_name("PUT");
   }
-  auto closure = tree_closure(m_store, digest);
+  auto closure = ref_closure(m_store, digest);
   if (!closure) {
-    // Naming a tree that is not all there is the caller's mistake, not a miss.
+    // Naming a tree or blob that is not all there is the caller's mistake, not a miss.
     return make_error(closure.error().code == Errc::not_found ? Errc::invalid_argument
                                                               : closure.error().code,
                       closure.error().message + "; upload it before naming it");

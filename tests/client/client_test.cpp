@@ -3,6 +3,7 @@
 // that are not retried, uploads from files.
 #include "client/transport.hpp"
 #include "running_server.hpp"
+#include "server/auth.hpp"
 #include "support/printers.hpp"
 
 #include <functional>
@@ -148,7 +149,9 @@ TEST_F(ClientRetryTest, ClientErrorsAreTriedExactlyOnce) {
     ASSERT_NE(client, nullptr);
     auto r = client->get_ref("main");
     ASSERT_TRUE(fails_with(r, code));
-    EXPECT_THAT(r.error().message, HasSubstr("HTTP " + std::to_string(status) + " refused"));
+    // 401 and 403 read "(HTTP 401: refused)", the others "HTTP 404 refused".
+    EXPECT_THAT(r.error().message, HasSubstr("HTTP " + std::to_string(status)));
+    EXPECT_THAT(r.error().message, HasSubstr("refused"));
     EXPECT_EQ(m_transport->sends(), 1u);
   }
 }
@@ -392,6 +395,61 @@ TEST_F(ClientTest, UnauthorizedIsNotRetried) {
   EXPECT_THAT(r.error().message, HasSubstr("401"));
   EXPECT_EQ(client->counters().requests, 1u);
   EXPECT_EQ(client->counters().retries, 0u);
+}
+
+// A token the server refuses has one fix, on the user's side: the message names the server's
+// answer and that fix, never the client's internal step ("findMissing: HTTP 401 …").
+TEST_F(ClientTest, ARefusedTokenNamesTheServersAnswerAndTheFix) {
+  auto reader = server::TokenFile(data_dir()).create("reader", server::k_scope_read);
+  ASSERT_TRUE(ok(reader));
+  ASSERT_NO_FATAL_FAILURE(start_server(0, 0)); // no anonymous access at all
+  const std::vector<cas::Digest> digests{cas::digest_of(std::string_view("wanted"))};
+
+  auto anonymous = connect();
+  ASSERT_NE(anonymous, nullptr);
+  auto none = anonymous->find_missing(digests);
+  ASSERT_TRUE(fails_with(none, Errc::unauthorized));
+  EXPECT_EQ(none.error().message,
+            "the server needs a token (HTTP 401: this request needs a token with the 'read' "
+            "scope); give --token, --token-file or INGOT_TOKEN");
+
+  auto options = options_for(port());
+  options.token = "revoked-or-never-made";
+  auto wrong = connect(options);
+  ASSERT_NE(wrong, nullptr);
+  auto refused = wrong->find_missing(digests);
+  ASSERT_TRUE(fails_with(refused, Errc::unauthorized));
+  EXPECT_EQ(refused.error().message, "the server refused the token (HTTP 401: unknown or revoked "
+                                     "token); check --token or INGOT_TOKEN");
+
+  options.token = reader->first;
+  auto read_only = connect(options);
+  ASSERT_NE(read_only, nullptr);
+  auto put = read_only->put(cas::digest_of(std::string_view("x")), "x");
+  ASSERT_TRUE(fails_with(put, Errc::unauthorized));
+  EXPECT_THAT(put.error().message, HasSubstr("(HTTP 403: token lacks the 'write' scope"));
+  EXPECT_THAT(put.error().message, HasSubstr("use a token with that scope"));
+  EXPECT_THAT(put.error().message, HasSubstr("ingot token create"));
+}
+
+// `ingot get HEX/SIZE` with the wrong size fetched the blob: a size is part of a digest.
+TEST_F(ClientTest, AWrongSizeIsAMissThatNamesBothSizes) {
+  const auto stored = test::must_put(*m_store, "twelve bytes");
+  auto client = connect();
+  ASSERT_NE(client, nullptr);
+  const cas::Digest asked{stored.hash, 99};
+  auto got = client->get(asked);
+  ASSERT_TRUE(fails_with(got, Errc::not_found));
+  EXPECT_THAT(got.error().message, HasSubstr("is 12 bytes, not 99"));
+  const auto file = work_dir("out") / "blob";
+  auto to_file = client->get_to_file(asked, file);
+  ASSERT_TRUE(fails_with(to_file, Errc::not_found));
+  EXPECT_THAT(to_file.error().message, HasSubstr("is 12 bytes, not 99"));
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_TRUE(fs::is_empty(file.parent_path())) << "no temporary file left";
+  // A bare hash (size 0, unknown) and the right size both fetch it.
+  EXPECT_TRUE(ok(client->get(cas::Digest{stored.hash, 0})));
+  EXPECT_TRUE(ok(client->get_to_file(stored, file)));
 }
 
 // --- uploads from files ---------------------------------------------------------------------

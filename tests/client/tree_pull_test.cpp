@@ -69,7 +69,12 @@ TEST_F(ClientTest, PullRefusesATreeWithAnEscapingSymlink) {
   const auto source = work_dir("source");
   write_file(source / "sub" / "file", "content");
   fs::create_symlink("../../outside", source / "sub" / "escape");
-  auto pushed = push_tree(*client, source);
+  // push-tree refuses it by the same rule, naming it; pushed anyway, as another client may.
+  auto push_refused = push_tree(*client, source);
+  ASSERT_TRUE(fails_with(push_refused, Errc::invalid_argument));
+  EXPECT_THAT(push_refused.error().message, HasSubstr("sub/escape"));
+  EXPECT_EQ(client->counters().requests, 0u) << "refused before anything was sent";
+  auto pushed = push_tree(*client, source, {EscapingSymlinks::allow});
   ASSERT_TRUE(ok(pushed));
 
   const auto dest = m_tmp.path() / "dest";

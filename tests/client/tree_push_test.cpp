@@ -42,7 +42,7 @@ TEST_F(ClientTest, PushReportsProgressThatAddsUpToItsTotals) {
   }
 
   RecordingProgress progress;
-  auto pushed = push_tree(*client, source, &progress);
+  auto pushed = push_tree(*client, source, {}, &progress);
   ASSERT_TRUE(ok(pushed));
   EXPECT_EQ(pushed->files, 40u);
   EXPECT_EQ(pushed->bytes, bytes);

@@ -71,7 +71,7 @@ TEST(TreeScan, RecordsEveryKindOfEntry) {
   fs::create_directory_symlink("sub", root / "tosub");
   fs::create_symlink("../outside/x", root / "dangling");
 
-  auto tree = scan_tree(root, 2);
+  auto tree = scan_tree(root, 2, EscapingSymlinks::allow); // "dangling" leads out of the tree
   ASSERT_TRUE(ok(tree));
 
   struct Expected {
@@ -138,6 +138,38 @@ TEST(TreeScan, KeepsANameThatIsNotUtf8) {
   ASSERT_TRUE(ok(tree));
   ASSERT_EQ(tree->files.size(), 1u);
   EXPECT_EQ(tree->files[0].path, name);
+}
+
+// push-tree accepted symlinks that pull-tree then refused; the scan applies the same rule
+// (check_symlink_inside), so the push fails first, naming the path.
+TEST(TreeScan, RefusesSymlinksLeadingOutOfTheTreeUnlessAllowed) {
+  test::TempDir tmp;
+  const auto climbs = tmp.path() / "climbs";
+  write_file(climbs / "a.txt", "alpha");
+  fs::create_directories(climbs / "sub");
+  fs::create_symlink("../a.txt", climbs / "sub" / "inside");
+  fs::create_symlink("../../outside", climbs / "sub" / "up");
+  auto refused = scan_tree(climbs, 1);
+  ASSERT_TRUE(fails_with(refused, Errc::invalid_argument));
+  EXPECT_THAT(refused.error().message,
+              ::testing::HasSubstr("symlink 'sub/up' -> '../../outside' leads out of the tree"));
+  EXPECT_THAT(refused.error().message, ::testing::HasSubstr("--allow-escaping-symlinks"));
+
+  const auto absolute = tmp.path() / "absolute";
+  fs::create_directories(absolute);
+  fs::create_symlink("/etc/passwd", absolute / "abs");
+  auto abs = scan_tree(absolute, 1);
+  ASSERT_TRUE(fails_with(abs, Errc::invalid_argument));
+  EXPECT_THAT(abs.error().message,
+              ::testing::HasSubstr("symlink 'abs' -> '/etc/passwd' is absolute"));
+
+  auto allowed = scan_tree(climbs, 1, EscapingSymlinks::allow);
+  ASSERT_TRUE(ok(allowed));
+  EXPECT_EQ(allowed->symlinks, 2u);
+  fs::remove(climbs / "sub" / "up");
+  auto inside = scan_tree(climbs, 1);
+  ASSERT_TRUE(ok(inside)) << "a symlink that stays inside is pushed by default";
+  EXPECT_EQ(inside->symlinks, 1u);
 }
 
 TEST(TreeScan, IdenticalSubdirectoriesAppearOnce) {

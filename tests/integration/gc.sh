@@ -300,7 +300,8 @@ expect_json "$TMP/stats.json" "j['gc']['last']['dry_run'] is False and j['gc']['
 expect_json "$TMP/stats.json" "j['disk']['gc_high_bytes'] == int($BOUND * 0.9) and j['disk']['gc_low_bytes'] == int($BOUND * 0.8) and j['disk']['used_bytes'] >= j['disk']['files_bytes'] + j['disk']['index_bytes']" \
   "/v1/stats disk watermarks"
 expect 200 GET /v1/gc
-expect_json "$BODY" "'disk' in j and 'gc' in j" "GET /v1/gc (the stats)"
+expect_json "$BODY" "isinstance(j['running'], bool) and j['last']['target_bytes'] == $TARGET and j['gc_high_bytes'] == int($BOUND * 0.9) and j['gc_low_bytes'] == int($BOUND * 0.8) and j['max_size_bytes'] == $BOUND and 'lookups' not in j and 'disk' not in j" \
+  "GET /v1/gc: the GC part of /v1/stats alone"
 
 # --- (e) the CLI with the server stopped -----------------------------------------------------
 

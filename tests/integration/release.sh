@@ -152,7 +152,10 @@ expect_fail minisign-key "$MINISIGN" -Vm "$STOCK/SHA256SUMS" -p "$KEYS/other.pub
 expect_fail signify-key bash -c "cd '$STOCK' && '$SIGNIFY' -C -p '$KEYS/other.pub' -x SHA256.sig"
 expect_fail ingot-key "$INGOT" release verify "$STOCK" --trusted-key "$KEYS/other.pub"
 grep -q "$KEY1_ID" "$TMP/ingot-key.out" || fail "verify does not name the key that signed: $(cat "$TMP/ingot-key.out")"
-expect_fail fetch-key "$INGOT" release fetch --server "$URL" demo 1.0 --out "$TMP/fetch-other" --trusted-key "$KEYS/other.pub"
+cli fetch-key release fetch --server "$URL" demo 1.0 --out "$TMP/fetch-other" --trusted-key "$KEYS/other.pub"
+expect_rc 4 "release fetch with another key (README: exit 4)"
+cli verify-key release verify "$STOCK" --trusted-key "$KEYS/other.pub"
+expect_rc 4 "release verify with another key"
 [[ ! -e $TMP/fetch-other/app.tar ]] || fail "fetch downloaded artifacts before the signature checked out"
 
 step "yank: admin only; the release stays served, listed as yanked, and verifiable"
@@ -162,7 +165,7 @@ expect_fail yank-publisher "$INGOT" release yank --server "$URL" --token "$PUBLI
 expect_json "$TMP/yank.json" "j['yanked']['reason'] == 'broken build' and j['yanked']['by'] == 'root'" "the yanked record"
 expect 200 GET /v1/releases/demo
 expect_json "$BODY" "j['versions'][0]['yanked'] is True" "versions after the yank"
-expect_ok fetch-yanked "$INGOT" release fetch --server "$URL" demo 1.0 --out "$TMP/fetched-yanked" --trusted-key "$KEYS/rel1.pub"
+expect_ok fetch-yanked "$INGOT" release fetch --server "$URL" demo 1.0 --allow-yanked --out "$TMP/fetched-yanked" --trusted-key "$KEYS/rel1.pub"
 
 step "a ref's tree published as a release keeps its paths"
 mkdir -p "$TMP/tree/bin" "$TMP/tree/share/doc"
@@ -202,7 +205,7 @@ expect_json "$BODY" "[(k['id'], k['status']) for k in j['keys']] == [('$KEY2_ID'
 expect_ok publish-3 "$INGOT" release publish --server "$URL" --token "$PUBLISHER" --project demo --version 3.0 "$ART/app.tar"
 expect_ok fetch-3 "$INGOT" release fetch --server "$URL" demo 3.0 --out "$TMP/f3" --trusted-key "$KEYS/rel2.pub"
 expect_fail fetch-3-old-key "$INGOT" release fetch --server "$URL" demo 3.0 --out "$TMP/f3-old" --trusted-key "$KEYS/rel1.pub"
-expect_ok fetch-1-old-key "$INGOT" release fetch --server "$URL" demo 1.0 --out "$TMP/f1" --trusted-key "$KEYS/rel1.pub"
+expect_ok fetch-1-old-key "$INGOT" release fetch --server "$URL" demo 1.0 --allow-yanked --out "$TMP/f1" --trusted-key "$KEYS/rel1.pub"
 (cd "$TMP/f1" && "$MINISIGN" -Vm SHA256SUMS -p "$KEYS/rel1.pub") >/dev/null 2>&1 || fail "minisign on 1.0 after rotation"
 stop_server
 

@@ -118,10 +118,11 @@ cli pushref push-tree --server "$URL" --ref "builds/main/linux x86" --pin "$SRC"
 expect_rc 0 "push-tree --ref --pin"
 cli refget ref get --server "$URL" "builds/main/linux x86"
 expect_rc 0 "ref get"
-[[ $(cat "$TMP/refget.out") == "builds/main/linux x86 $ROOT pinned" ]] ||
-  fail "ref get printed '$(cat "$TMP/refget.out")'"
-cli refset ref set --server "$URL" builds/other "$ROOT"
-expect_rc 0 "ref set"
+[[ $(cat "$TMP/refget.out") == "$ROOT" ]] || fail "ref get printed '$(cat "$TMP/refget.out")', not the digest alone"
+cli refset ref set --server "$URL" builds/other "$("$INGOT" ref get --server "$URL" "builds/main/linux x86")"
+expect_rc 0 "ref set B \$(ref get A)"
+cli refgetjson ref get --server "$URL" --json builds/other
+expect_json "$TMP/refgetjson.out" "j['name'] == 'builds/other' and j['digest'] == '$ROOT' and j['pinned'] is False" "ref get --json"
 cli reflist ref list --server "$URL" --json builds/
 expect_rc 0 "ref list"
 expect_json "$TMP/reflist.out" "sorted((r['name'], r['pinned']) for r in j['refs']) == [('builds/main/linux x86', True), ('builds/other', False)]" \
@@ -167,12 +168,16 @@ grep -q "lib/libx.a" "$TMP/corrupt.err" || fail "the error does not name lib/lib
 ok "$(cat "$TMP/corrupt.err")"
 cp "$SRC/lib/libx.a" "$BLOB_FILE" # repair, for what follows
 
-step "symlinks leading out of the tree are refused unless allowed"
+step "symlinks leading out of the tree are refused unless allowed, by push-tree and pull-tree"
 mkdir -p "$TMP/evil/sub"
 ln -s ../../outside "$TMP/evil/sub/up"
 ln -s /etc/passwd "$TMP/evil/abs"
-cli evilpush push-tree --server "$URL" "$TMP/evil"
-expect_rc 0 "push-tree of a tree with outward symlinks"
+cli evilrefused push-tree --server "$URL" "$TMP/evil"
+expect_rc 2 "push-tree of a tree with outward symlinks"
+grep -Eq "symlink '(abs|sub/up)' -> .*--allow-escaping-symlinks" "$TMP/evilrefused.err" ||
+  fail "push-tree's refusal names no symlink and no flag: $(cat "$TMP/evilrefused.err")"
+cli evilpush push-tree --server "$URL" --allow-escaping-symlinks "$TMP/evil"
+expect_rc 0 "push-tree --allow-escaping-symlinks"
 EVIL=$(cat "$TMP/evilpush.out")
 cli evilpull pull-tree --server "$URL" "$EVIL" "$TMP/evil-dest"
 [[ $RC -ne 0 ]] || fail "pull-tree created symlinks leading out of the tree"

@@ -401,3 +401,35 @@ TEST_F(ApiTest, BatchUpdateThenBatchReadRoundTrips) {
 
 } // namespace
 } // namespace ingot::server
+
+namespace ingot::server {
+namespace {
+
+// GET /v1/gc answered all of /v1/stats; it is the GC part alone.
+TEST_F(ApiTest, GcStatusIsTheGcPartOfTheStatsAlone) {
+  auto before = parse_ok(gc_status(*m_ops, m_caller));
+  EXPECT_EQ(before["last"], nullptr);
+  EXPECT_EQ(before["runs"], 0);
+  put("evictable");
+  auto report = m_store->gc(cas::GcOptions{0, cas::DryRun::no});
+  ASSERT_TRUE(report) << report.error().message;
+
+  const auto j = parse_ok(gc_status(*m_ops, m_caller));
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : j.items()) {
+    keys.push_back(key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{"duration_seconds", "evicted_bytes", "evicted_entries",
+                                            "gc_high_bytes", "gc_low_bytes", "last",
+                                            "max_size_bytes", "oldest_entry_age_seconds",
+                                            "pinned_bytes", "running", "runs", "used_bytes"}));
+  EXPECT_EQ(j["running"], false);
+  EXPECT_EQ(j["runs"], 1);
+  EXPECT_EQ(j["last"]["target_bytes"], 0);
+  EXPECT_EQ(j["max_size_bytes"], 0) << "no bound was set";
+  const auto reader = Caller::with(k_scope_read);
+  EXPECT_EQ(gc_status(*m_ops, reader).status, 200u) << "read scope, like /v1/stats";
+}
+
+} // namespace
+} // namespace ingot::server

@@ -167,10 +167,35 @@ TEST_F(RefsTest, MalformedBodiesAreRefused) {
   EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": 5})").status, 400u);
   EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": "abc/1"})").status, 400u);
   EXPECT_EQ(put_ref(*m_ops, m_caller, r, R"({"digest": "x", "pinned": "yes"})").status, 400u);
-  // A blob that is not a Directory cannot be a tree.
-  const auto blob = put(std::string(100, '\xff'));
-  const nlohmann::json body{{"digest", blob.to_string()}};
-  EXPECT_EQ(put_ref(*m_ops, m_caller, r, body.dump()).status, 400u);
+}
+
+// Refs name trees and blobs (ARCHITECTURE.md): a stored file was refused with "upload it
+// before naming it", though it was uploaded.
+TEST_F(RefsTest, RefToAStoredFileBlobIsAcceptedPinnedAndAMissOnceGone) {
+  const auto file = put(std::string(100, '\xff')); // not a Directory message
+  const auto set = put_ref_json("tools/cc", file, true);
+  ASSERT_EQ(set.status, 200u) << set.body;
+  EXPECT_EQ(nlohmann::json::parse(set.body)["digest"], file.to_string());
+  const auto got = get_ref(*m_ops, m_caller, route("/v1/refs/tools/cc"));
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(nlohmann::json::parse(got.body)["pinned"], true);
+  EXPECT_EQ(m_store->usage().pinned_blobs, 1u);
+  // Unpinned, GC may take it; the ref is then a miss, not a hit on nothing.
+  ASSERT_EQ(put_ref_json("tools/cc", file, false).status, 200u);
+  EXPECT_EQ(m_store->usage().pinned_blobs, 0u);
+  ASSERT_TRUE(m_store->remove(file.hash));
+  EXPECT_EQ(get_ref(*m_ops, m_caller, route("/v1/refs/tools/cc")).status, 404u);
+}
+
+TEST_F(RefsTest, RefToABlobThatIsNotStoredOrHasAnotherSizeIsRefused) {
+  const auto absent = cas::digest_of(std::string_view("never uploaded"));
+  const auto refused = put_ref_json("x", absent, false);
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_NE(refused.body.find("upload it before naming it"), std::string::npos) << refused.body;
+  const auto file = put("twelve bytes");
+  const auto wrong = put_ref_json("x", cas::Digest{file.hash, file.size + 1}, false);
+  EXPECT_EQ(wrong.status, 400u);
+  EXPECT_NE(wrong.body.find("12 bytes, not 13"), std::string::npos) << wrong.body;
 }
 
 } // namespace
