@@ -114,6 +114,7 @@ Result<FsckReport> FsckRun::run() {
   check_usage(*recorded);
   INGOT_TRY(scan_blob_files());
   INGOT_TRY(scan_tmp());
+  INGOT_TRY(name_pin_sets());
   return std::move(m_report);
 }
 
@@ -141,7 +142,10 @@ Result<void> FsckRun::check_record(IndexTable table, std::string_view key, std::
 }
 
 void FsckRun::found(FsckIssue issue, std::string subject, std::string detail, const Fix& fix) {
-  FsckFinding finding{issue, std::move(subject), std::move(detail), false, {}};
+  FsckFinding finding;
+  finding.issue = issue;
+  finding.subject = std::move(subject);
+  finding.detail = std::move(detail);
   if (m_repair == Repair::yes) {
     auto done = fix();
     if (done) {
@@ -204,18 +208,55 @@ Result<void> FsckRun::check_blob(std::string_view key, std::string_view value) {
   if (*check == BlobCheck::corrupt) {
     m_damaged.emplace(hash, "is corrupt");
     const auto where = record->is_inline ? std::string("inline") : shown(hash);
-    found(FsckIssue::corrupt_blob, hex,
-          "stored bytes (" + where + ") fail their XXH3 checksum: bit rot or tampering", [&] {
-            return drop_blob(hash, *record, "dropped corrupt blob " + hex + " (checksum mismatch)");
-          });
+    const auto detail =
+        "stored bytes (" + where + ") fail their XXH3 checksum: bit rot or tampering";
+    if (is_pinned(hash)) {
+      found_pinned(FsckIssue::corrupt_blob, hash, *record, detail);
+    } else {
+      found(FsckIssue::corrupt_blob, hex, detail, [&] {
+        return drop_blob(hash, *record, "dropped corrupt blob " + hex + " (checksum mismatch)");
+      });
+    }
   } else if (*check == BlobCheck::missing) {
     m_damaged.emplace(hash, "has lost its file");
-    found(FsckIssue::missing_file, hex, "indexed, but its file " + shown(hash) + " is gone",
-          [&] { return drop_blob(hash, *record, "dropped blob " + hex + " (its file is gone)"); });
+    const auto detail = "indexed, but its file " + shown(hash) + " is gone";
+    if (is_pinned(hash)) {
+      found_pinned(FsckIssue::missing_file, hash, *record, detail);
+    } else {
+      found(FsckIssue::missing_file, hex, detail, [&] {
+        return drop_blob(hash, *record, "dropped blob " + hex + " (its file is gone)");
+      });
+    }
   } else {
     return check_recency(hash, *record);
   }
   return {};
+}
+
+bool FsckRun::is_pinned(const Hash& hash) const {
+  const auto pins = m_pins.find(hash);
+  // The empty blob is rewritten rather than dropped (drop_blob), which repairs it whole.
+  return pins != m_pins.end() && pins->second > 0 && hash != empty_digest().hash;
+}
+
+// Pinned data is not fsck's to drop: a release, a pinned ref or a Nix path needs these bytes.
+// The damaged copy goes (nothing serves it any more, and an upload of the same bytes is then
+// stored instead of being taken for a copy already there), but the pins stay, so the upload is
+// pinned again; until then the finding stays unrepaired and fsck exits non-zero.
+void FsckRun::found_pinned(FsckIssue issue, const Hash& hash, const BlobRecord& record,
+                           std::string detail) {
+  FsckFinding finding;
+  finding.issue = issue;
+  finding.subject = to_hex(hash);
+  finding.detail = std::move(detail);
+  finding.blob = hash;
+  if (m_repair == Repair::yes) {
+    auto dropped = drop_blob(hash, record,
+                             "dropped the damaged copy of pinned blob " + to_hex(hash) +
+                                 " and kept its pins: not repaired until it is uploaded again");
+    finding.action = dropped ? std::move(*dropped) : "not repaired: " + dropped.error().message;
+  }
+  m_report.findings.push_back(std::move(finding));
 }
 
 // Through remove(), so that usage and whatever else a removal maintains stay exact.

@@ -139,9 +139,13 @@ Result<void> FsckRun::scan_tmp() {
 // Store::open() empties tmp/ whatever the mode: the previous owner's writes are over.
 void FsckRun::report_removed_temps() {
   for (const auto& name : m_parts.records.files().removed_temps()) {
-    m_report.findings.push_back(FsckFinding{
-        FsckIssue::temp_file, "tmp/" + name, "left over from a write that never finished", true,
-        "removed leftover temp file tmp/" + name + " when the data dir was opened"});
+    FsckFinding finding;
+    finding.issue = FsckIssue::temp_file;
+    finding.subject = "tmp/" + name;
+    finding.detail = "left over from a write that never finished";
+    finding.repaired = true;
+    finding.action = "removed leftover temp file tmp/" + name + " when the data dir was opened";
+    m_report.findings.push_back(std::move(finding));
   }
 }
 

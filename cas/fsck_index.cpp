@@ -153,6 +153,8 @@ Result<void> FsckRun::check_pins() {
                               "kept: fsck does not drop pinned data; upload blob " + hex +
                                   " again and it is pinned again");
           });
+    m_report.findings.back().blob = h;
+    m_report.findings.back().pinned_by = {name};
   }
   std::set<Hash> hashes;
   for (const auto& [h, n] : want) {
@@ -174,6 +176,35 @@ Result<void> FsckRun::check_pins() {
             INGOT_TRY(set_pin_count(h, std::nullopt));
             return "set the pin count of " + to_hex(h) + " from the pin sets naming it";
           });
+  }
+  return {};
+}
+
+// Only when pinned blobs are damaged: one more read of the pin sets, keeping the names of the
+// sets that hold those blobs (never a map of every pinned blob).
+Result<void> FsckRun::name_pin_sets() {
+  std::map<Hash, std::vector<FsckFinding*>> wanted;
+  for (auto& f : m_report.findings) {
+    if (f.blob && f.pinned_by.empty()) {
+      wanted[*f.blob].push_back(&f);
+    }
+  }
+  if (wanted.empty()) {
+    return {};
+  }
+  std::lock_guard lock(m_parts.pins.mutex());
+  auto sets = m_parts.index.list_pin_sets();
+  if (!sets) {
+    return std::move(sets).error();
+  }
+  for (const auto& [name, hashes] : *sets) {
+    for (const Hash& h : std::set<Hash>(hashes.begin(), hashes.end())) {
+      if (const auto it = wanted.find(h); it != wanted.end()) {
+        for (FsckFinding* f : it->second) {
+          f->pinned_by.push_back(name);
+        }
+      }
+    }
   }
   return {};
 }

@@ -53,6 +53,9 @@ private:
   Result<std::string> drop_blob(const Hash& hash, const BlobRecord& record, std::string action);
   Result<std::string> drop_unreadable_blob(const Hash& hash);
   Result<void> rewrite_empty_blob(const BlobRecord* record);
+  bool is_pinned(const Hash& hash) const;
+  void found_pinned(FsckIssue issue, const Hash& hash, const BlobRecord& record,
+                    std::string detail);
 
   // --- namespace entries (fsck.cpp) ---
   Result<void> check_entry(Namespace ns, std::string_view key, std::string_view value);
@@ -78,6 +81,8 @@ private:
   void bad_record(IndexTable table, std::string_view key, const std::string& why);
   Result<void> set_pin_count(const Hash& hash, std::optional<std::uint32_t> want);
   Result<void> check_pins();
+  // Fills in `pinned_by` of the findings about pinned blobs.
+  Result<void> name_pin_sets();
   void check_usage(const UsageDelta& recorded);
 
   FsckParts m_parts;

@@ -277,6 +277,13 @@ struct FsckFinding {
   // not be. A temp file left by an earlier process is removed by Store::open whatever the
   // mode, and reported as repaired.
   std::string action;
+  // Pinned data that is damaged or gone: the blob, and the pin sets that name it. fsck never
+  // drops a pin, so such a finding stays unrepaired until the blob is uploaded again (its pins
+  // then hold it again). Those who know what the pin sets are (releases, refs, Nix paths) say
+  // what needs the blob in `detail` and how to bring it back in `restore`.
+  std::optional<Hash> blob;
+  std::vector<std::string> pinned_by;
+  std::string restore;
 };
 
 struct FsckReport {

@@ -25,6 +25,7 @@ struct HttpRequest {
   std::optional<std::uint64_t> content_length;
   std::string_view body;              // BodyKind::json: the whole body
   std::unique_ptr<UploadSink> upload; // BodyKind::stream: the sink the body went into
+  std::string_view host;              // the Host header, as sent (the page at / names it)
 };
 
 struct HttpReply {
@@ -45,6 +46,7 @@ HttpReply metrics(Ops&, const Caller&, HttpRequest&);
 HttpReply stats(Ops&, const Caller&, HttpRequest&);
 HttpReply gc(Ops&, const Caller&, HttpRequest&);
 HttpReply gc_status(Ops&, const Caller&, HttpRequest&);
+HttpReply status_page(Ops&, const Caller&, HttpRequest&); // GET and HEAD /
 
 HttpReply read_blob(Ops&, const Caller&, HttpRequest&);
 HttpReply remove_blob(Ops&, const Caller&, HttpRequest&);

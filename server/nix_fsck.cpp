@@ -39,7 +39,23 @@ Result<void> fsck_nix(cas::Store& store, cas::Repair repair, cas::FsckReport& re
         continue;
       }
       finding.issue = cas::FsckIssue::dangling_entry;
-      finding.detail = "its nar " + info->url + " is not stored (served as a miss)";
+      finding.detail = info->store_path + ": its nar " + info->url +
+                       (nar ? " (blob " + nar->value.hex() + ")" : std::string()) +
+                       " is not stored (served as a miss)";
+      auto pinned = store.is_pinned(nix_pin_name(hash32));
+      if (!pinned) {
+        return std::move(pinned).error();
+      }
+      if (*pinned) {
+        // A pinned path is someone's choice to keep: its narinfo stays, and a push restores it.
+        finding.restore = "push the path again: `nix copy --to 'http://HOST:PORT/nix' " +
+                          info->store_path + "` (it is pinned: `ingot nix pin` keeps it)";
+        if (repair == cas::Repair::yes) {
+          finding.action = "kept the narinfo of pinned path " + info->store_path;
+        }
+        report.findings.push_back(std::move(finding));
+        continue;
+      }
     }
     if (repair == cas::Repair::yes) {
       auto removed = store.ns_remove(cas::Namespace::nix, key);

@@ -49,6 +49,14 @@ std::string ref_pin_name(std::string_view ref) {
   return cas::ref_pin_name(ref); // fsck keeps the refs these pin sets belong to
 }
 
+std::optional<std::string> ref_of_pin_set(std::string_view pin_set) {
+  const std::string prefix = cas::ref_pin_name("");
+  if (!pin_set.starts_with(prefix) || pin_set.size() == prefix.size()) {
+    return std::nullopt;
+  }
+  return std::string(pin_set.substr(prefix.size()));
+}
+
 Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
   TreeClosure out;
   std::unordered_set<std::string> seen_dirs;

@@ -6,6 +6,8 @@
 #include "server/api.hpp"
 #include "server/route.hpp"
 
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace ingot::server {
@@ -36,7 +38,9 @@ SimpleResponse get_ref(Ops& ops, const Caller& caller, const Route& route);
 SimpleResponse put_ref(Ops& ops, const Caller& caller, const Route& route, std::string_view body);
 SimpleResponse delete_ref(Ops& ops, const Caller& caller, const Route& route);
 
-// The pin set that a pinned ref holds.
+// The pin set that a pinned ref holds, and back (fsck): the ref a pin set belongs to, or
+// nullopt for another pin set.
 std::string ref_pin_name(std::string_view ref);
+std::optional<std::string> ref_of_pin_set(std::string_view pin_set);
 
 } // namespace ingot::server

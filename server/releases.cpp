@@ -360,6 +360,42 @@ SimpleResponse Releases::yank(cas::Store& store, const Route& route, std::string
   return json_response(*record);
 }
 
+Result<std::optional<ReleaseNeed>> release_need(cas::Store& store, std::string_view pin_set,
+                                                const cas::Hash& blob) {
+  constexpr std::string_view k_prefix = "release/";
+  if (!pin_set.starts_with(k_prefix)) {
+    return std::optional<ReleaseNeed>();
+  }
+  // The pin set is named as the record is (record_name), so its name is the record's.
+  const auto p = split(pin_set.substr(k_prefix.size()));
+  auto record = read_record(store, record_name(p));
+  if (!record) {
+    if (record.error().code == Errc::not_found) {
+      return std::optional<ReleaseNeed>();
+    }
+    return std::move(record).error();
+  }
+  const auto names = [&](const json& digest) {
+    if (!digest.is_string()) {
+      return false;
+    }
+    auto d = cas::parse_digest_text(digest.get<std::string>());
+    return d && d->hash == blob;
+  };
+  for (const auto& a : (*record)["artifacts"]) {
+    if (a.is_object() && names(a["digest"]) && a["name"].is_string()) {
+      return std::optional<ReleaseNeed>(
+          ReleaseNeed{p.project, p.version, a["name"].get<std::string>()});
+    }
+  }
+  for (const auto& [file, digest] : (*record)["files"].items()) {
+    if (names(digest)) {
+      return std::optional<ReleaseNeed>(ReleaseNeed{p.project, p.version, file});
+    }
+  }
+  return std::optional<ReleaseNeed>();
+}
+
 std::span<const sign::SecretKey> Releases::signing_keys() const {
   return m_impl->keys;
 }

@@ -10,11 +10,24 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 namespace ingot::server {
+
+// fsck (server/pin_fsck.cpp): which release a pin set belongs to, and the file it holds `blob`
+// as (an artifact, or SHA256SUMS and its signatures). nullopt when `pin_set` is not a
+// release's ("release/P/V") or its record does not name the blob.
+struct ReleaseNeed {
+  std::string project;
+  std::string version;
+  std::string file;
+};
+[[nodiscard]] Result<std::optional<ReleaseNeed>>
+release_need(cas::Store& store, std::string_view pin_set, const cas::Hash& blob);
 
 class Releases {
 public:

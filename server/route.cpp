@@ -271,6 +271,11 @@ constexpr MethodRow k_nix_pins_methods[] = {
     {"PUT", Op::nix_pin, none, h::nix_pin},
     {"DELETE", Op::nix_pin, none, h::nix_unpin},
 };
+// Read like /v1/stats: with the default --anonymous read, anyone sees it.
+constexpr MethodRow k_status_page_methods[] = {
+    {"GET", Op::status_page, none, h::status_page},
+    {"HEAD", Op::status_page, none, h::status_page},
+};
 
 constexpr RouteRow k_routes[] = {
     {RouteKind::cas, "cas", "/cas/{sha256}", {}, "/cas/", parse_cas, k_blob_methods},
@@ -353,6 +358,7 @@ constexpr RouteRow k_routes[] = {
      "/v1/nix/pins/",
      parse_nix_pin,
      k_nix_pins_methods},
+    {RouteKind::status_page, "status page", "/", "/", {}, nullptr, k_status_page_methods},
 };
 
 constexpr bool rows_in_kind_order() {

@@ -34,10 +34,11 @@ enum class RouteKind {
   nix_narinfo,    // /nix/<hash32>.narinfo
   nix,            // /nix/nar/<file>, /nix/<hash32>.ls, /nix/log/<drv>, /nix/realisations/<id>.doi
   nix_pins,       // /v1/nix/pins/<hash32>
+  status_page,    // exactly "/": the HTML page a browser gets (server/status_page.hpp)
 };
 
 // How many kinds there are (for tables indexed by kind): the last one plus one.
-inline constexpr std::size_t k_route_kinds = static_cast<std::size_t>(RouteKind::nix_pins) + 1;
+inline constexpr std::size_t k_route_kinds = static_cast<std::size_t>(RouteKind::status_page) + 1;
 
 std::string_view to_string(RouteKind kind);
 

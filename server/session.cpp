@@ -217,7 +217,8 @@ HttpRequest Session::request() {
           m_encoding,
           length ? std::optional<std::uint64_t>(*length) : std::nullopt,
           m_json,
-          std::move(m_upload)};
+          std::move(m_upload),
+          field(http::field::host)};
 }
 
 HttpReply Session::call_handler() {

@@ -2,10 +2,12 @@
 // other and, with --repair, fixes what it finds. Every finding and every action is listed.
 #include "cas/store.hpp"
 #include "server/nix_cache.hpp"
+#include "server/pin_fsck.hpp"
 #include "tools/commands.hpp"
 #include "tools/data_dir.hpp"
 #include "util/size.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -23,6 +25,8 @@ constexpr const char* k_footer = R"(What it checks, in every table of the index:
   - ac, kv, ref and nix entries whose value blob is not stored or is damaged
   - Nix narinfos that do not parse, name another path, or whose nar is gone
   - pin counts against the pin sets (pinned refs, releases), and pinned blobs that are gone
+  - for a damaged or missing blob that a release, a pinned ref or a pinned Nix path needs:
+    which one needs it, and how to upload it again
   - that GC can evict every unpinned blob (its last use and place in the eviction order)
   - files under blobs/ that no blob record names, and leftover files in tmp/
   - every usage counter (blobs, bytes, entries, pinned blobs and bytes) against the records
@@ -31,8 +35,11 @@ Without --repair nothing is changed, except that opening a data dir always remov
 interrupted writes left in tmp/ (listed as repaired). With --repair, damaged blobs and
 entries are dropped (clients upload them again), pin counts and the eviction order are
 rebuilt, counters are corrected and stray files are removed; each action is listed. Pinned
-data is never dropped: a pinned ref or pin set whose blob is gone is reported and kept
-(upload the blob again). The data dir must not be in use: stop the server first.
+data is never dropped: a damaged copy of a blob that a release, pinned ref or pinned Nix path
+needs is removed but its pins stay, and the finding stays unrepaired (exit 4) with how to
+restore it: upload the same file again (`ingot put`, or `curl -T FILE .../cas/HEX`), which is
+accepted because its digest matches, and pinned again. The data dir must not be in use: stop
+the server first.
 
 Exit status: 0 consistent (or everything repaired), 4 problems remain, 1 error.)";
 
@@ -48,11 +55,23 @@ std::string count(std::size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
+// Unrepaired findings about pinned data that only an upload restores (explain_pinned).
+std::size_t pinned_left(const cas::FsckReport& report) {
+  return static_cast<std::size_t>(
+      std::count_if(report.findings.begin(), report.findings.end(), [](const cas::FsckFinding& f) {
+        return !f.repaired && !f.restore.empty() &&
+               (f.issue == cas::FsckIssue::missing_pinned || !f.action.empty());
+      }));
+}
+
 void print_text(const cas::FsckReport& report, const std::string& data, cas::Repair repair) {
   for (const auto& f : report.findings) {
     std::printf("%-16s %s: %s\n", label(f.issue).c_str(), f.subject.c_str(), f.detail.c_str());
     if (!f.action.empty()) {
       std::printf("  -> %s\n", f.action.c_str());
+    }
+    if (!f.restore.empty()) {
+      std::printf("  to restore: %s\n", f.restore.c_str());
     }
   }
   std::string summary = "checked " + count(report.blobs_checked, "blob", "blobs") + " (" +
@@ -65,13 +84,19 @@ void print_text(const cas::FsckReport& report, const std::string& data, cas::Rep
     summary += "no problems";
   } else if (left == 0) {
     summary += count(problems, "problem", "problems") + ", all repaired";
+  } else if (repair == cas::Repair::no && left == pinned_left(report)) {
+    // fsck --repair cannot bring these back: only an upload of the same bytes can.
+    summary += count(problems, "problem", "problems") + ", " + std::to_string(left) +
+               " left: pinned data that an upload of the same bytes restores (see `to "
+               "restore` above)";
   } else if (repair == cas::Repair::no) {
     summary += count(problems, "problem", "problems") + ", " + std::to_string(left) +
                " left; `ingot fsck --data " + data + " --repair` drops damaged blobs and entries " +
                "and removes stray files";
   } else {
     summary += count(problems, "problem", "problems") + ", " + std::to_string(problems - left) +
-               " repaired, " + std::to_string(left) + " not repaired (see above)";
+               " repaired, " + std::to_string(left) +
+               " not repaired (see above: what needs them, and how to restore them)";
   }
   std::printf("%s\n", summary.c_str());
 }
@@ -84,7 +109,9 @@ void print_json(const cas::FsckReport& report, const std::string& data, cas::Rep
                         {"subject", f.subject},
                         {"detail", f.detail},
                         {"repaired", f.repaired},
-                        {"action", f.action}});
+                        {"action", f.action},
+                        {"pinned_by", f.pinned_by},
+                        {"restore", f.restore}});
     if (f.repaired) {
       actions.push_back(f.action);
     }
@@ -123,6 +150,9 @@ int cmd_fsck(const std::string& data, cas::Repair repair, bool json) {
   }
   if (auto nix = server::fsck_nix(**store, repair, *report); !nix) {
     return fail(nix.error());
+  }
+  if (auto pinned = server::explain_pinned(**store, repair, *report); !pinned) {
+    return fail(pinned.error());
   }
   if (json) {
     print_json(*report, data, repair);

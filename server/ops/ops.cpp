@@ -5,6 +5,7 @@
 #include "server/nix_cache.hpp"
 #include "server/releases.hpp"
 #include "server/route.hpp"
+#include "server/status_page.hpp"
 #include "util/thread_role.hpp"
 
 namespace ingot::server {
@@ -135,6 +136,17 @@ Result<StoreSnapshot> Ops::stats(const Caller& caller) {
 Result<cas::GcReport> Ops::gc(const Caller& caller, const cas::GcOptions& options) {
   INGOT_TRY(enter(caller, Op::gc));
   return m_store.gc(options);
+}
+
+Result<std::string> Ops::status_page(const Caller& caller, std::string_view host) {
+  INGOT_TRY(enter(caller, Op::status_page));
+  // Through the /v1/stats answer itself, so that the page and /v1/stats never disagree.
+  auto figures =
+      status_figures(m_metrics.stats_json(snapshot(m_store)), std::string(server_version()));
+  if (!figures) {
+    return std::move(figures).error();
+  }
+  return render_status_page(*figures, host);
 }
 
 } // namespace ingot::server

@@ -64,6 +64,7 @@ struct Caller {
   X(audit, k_scope_admin, may)                                                                     \
   X(stats, k_scope_read, may)                                                                      \
   X(gc, k_scope_admin, may)                                                                        \
+  X(status_page, k_scope_read, may)                                                                \
   X(nix_cache_info, 0, never)                                                                      \
   X(read_narinfo, k_scope_read, memory_first)                                                      \
   X(write_narinfo, k_scope_write, may)                                                             \
@@ -193,6 +194,9 @@ public:
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
   [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
+  // The HTML page at `/` (server/status_page.hpp): the figures /v1/stats reports, and usage
+  // examples naming `host`, the address the caller used.
+  [[nodiscard]] Result<std::string> status_page(const Caller& caller, std::string_view host);
 
   Metrics& metrics() { return m_metrics; }
 

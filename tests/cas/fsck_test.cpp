@@ -414,5 +414,53 @@ TEST_F(FsckTest, PinnedRefWhoseTreeIsGoneIsReportedAndKept) {
   EXPECT_EQ(store().usage().pinned_blobs, 2U);
 }
 
+// A release's artifact with a flipped byte: the damaged copy goes (with --repair), the pins
+// stay, the finding stays unrepaired and names the pin sets; the same bytes uploaded again
+// are stored, pinned again, and fsck is clean.
+TEST_F(FsckTest, PinnedCorruptBlobLosesItsCopyButNotItsPins) {
+  const auto good = put_good_blobs();
+  const std::string bytes = random_bytes(70'000, 41);
+  const Digest artifact = must_put(bytes);
+  ASSERT_TRUE(ok(store().pin("release/demo/1.0", {artifact.hash, good[0].hash})));
+  ASSERT_TRUE(ok(store().pin(ref_pin_name("rc"), {artifact.hash})));
+  const fs::path file = file_of(artifact);
+  ASSERT_NO_FATAL_FAILURE(flip_byte(file, 4321));
+
+  const auto found = only_finding(must_fsck(Repair::no));
+  EXPECT_EQ(found.issue, FsckIssue::corrupt_blob);
+  EXPECT_EQ(found.subject, artifact.hex());
+  ASSERT_TRUE(found.blob);
+  EXPECT_EQ(*found.blob, artifact.hash);
+  EXPECT_EQ(found.pinned_by, (std::vector<std::string>{"ref/rc", "release/demo/1.0"}));
+  EXPECT_FALSE(found.repaired);
+  EXPECT_TRUE(fs::exists(file)) << "fsck without repair changed the data dir";
+
+  const auto fixed = only_finding(must_fsck(Repair::yes));
+  EXPECT_FALSE(fixed.repaired) << "a pinned blob that is gone is not repaired";
+  EXPECT_EQ(fixed.action, "dropped the damaged copy of pinned blob " + artifact.hex() +
+                              " and kept its pins: not repaired until it is uploaded again");
+  EXPECT_EQ(fixed.pinned_by.size(), 2U);
+  EXPECT_FALSE(store().contains(artifact.hash));
+  for (const std::string& name : {std::string("release/demo/1.0"), ref_pin_name("rc")}) {
+    const auto pinned = store().is_pinned(name);
+    ASSERT_TRUE(pinned);
+    EXPECT_TRUE(*pinned) << name;
+  }
+
+  const auto still = must_fsck(Repair::yes);
+  ASSERT_EQ(of_kind(still, FsckIssue::missing_pinned).size(), 2U) << describe(still);
+  EXPECT_EQ(still.unrepaired(), 2U);
+  for (const auto& f : still.findings) {
+    ASSERT_TRUE(f.blob);
+    EXPECT_EQ(*f.blob, artifact.hash);
+    EXPECT_EQ(f.pinned_by.size(), 1U);
+  }
+
+  must_put(bytes); // the same file uploaded again: accepted, and pinned again
+  expect_clean();
+  expect_readable({artifact});
+  EXPECT_EQ(store().usage().pinned_blobs, 2U);
+}
+
 } // namespace
 } // namespace ingot::cas::fsck_test

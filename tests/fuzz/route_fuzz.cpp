@@ -124,6 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   case RouteKind::gc:
   case RouteKind::keys:
   case RouteKind::audit:
+  case RouteKind::status_page:
     FUZZ_CHECK(route->key.empty());
     break;
   }

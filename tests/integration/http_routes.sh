@@ -190,7 +190,7 @@ ok "nothing named 'escaped' was created"
 
 step "unknown routes and methods"
 expect 404 GET /nothing
-expect 404 GET /
+expect 404 GET /index.html # / is the status page (status_page.sh)
 expect 405 POST "/cas/$SMALL"
 expect_header Allow 'GET'
 expect 405 PATCH /kv/ccache/ab/cdef0123

@@ -71,6 +71,24 @@ TEST_F(NixFsckTest, ANarinfoWithoutItsNarIsReportedAndDroppedOnRepair) {
   EXPECT_TRUE(fsck(cas::Repair::no).findings.empty());
 }
 
+// A pinned path (`ingot nix pin`) is someone's choice to keep: its narinfo stays, named with
+// its store path, and the finding says how to push it again.
+TEST_F(NixFsckTest, APinnedPathsNarinfoIsKeptAndNamed) {
+  const auto hash32 = push(5);
+  ASSERT_TRUE(m_store->pin(nix_pin_name(hash32), {m_nars[0].hash}));
+  ASSERT_TRUE(m_store->remove(m_nars[0].hash));
+  auto repaired = fsck(cas::Repair::yes);
+  ASSERT_EQ(repaired.findings.size(), 1u);
+  const auto& f = repaired.findings[0];
+  EXPECT_FALSE(f.repaired);
+  EXPECT_TRUE(f.detail.starts_with("/nix/store/" + hash32 + "-x: its nar nar/")) << f.detail;
+  EXPECT_EQ(f.action, "kept the narinfo of pinned path /nix/store/" + hash32 + "-x");
+  EXPECT_NE(f.restore.find("nix copy --to 'http://HOST:PORT/nix' /nix/store/" + hash32 + "-x"),
+            std::string::npos)
+      << f.restore;
+  EXPECT_TRUE(m_store->ns_get(cas::Namespace::nix, narinfo_key(hash32)));
+}
+
 TEST_F(NixFsckTest, ARecordThatIsNotANarinfoIsABadEntry) {
   const auto hash32 = nix32_encode(as_bytes(test::random_bytes(20, 9)));
   ASSERT_TRUE(m_store->ns_put(cas::Namespace::nix, narinfo_key(hash32),

@@ -273,8 +273,26 @@ TEST(RouteTest, TreesTakeAFullDigest) {
       refused_with("/v1/trees/" + upper(std::string(k_hex)) + "/5", Errc::invalid_argument));
 }
 
+// The page a browser gets: "/" alone, with or without a query; every other path stays a 404.
+TEST(RouteTest, StatusPageIsExactlyTheRoot) {
+  const auto r = parse_route("/");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::status_page);
+  EXPECT_EQ(r->key, "");
+  const auto with_query = parse_route("/?refresh=1");
+  ASSERT_TRUE(with_query);
+  EXPECT_EQ(with_query->kind, RouteKind::status_page);
+  EXPECT_EQ(with_query->query, "refresh=1");
+  for (const std::string_view other : {"//", "/index.html", "/%2F", "/."}) {
+    const auto o = parse_route(other);
+    EXPECT_TRUE(!o || o->kind != RouteKind::status_page) << other;
+  }
+  EXPECT_TRUE(refused_with("//", Errc::not_found));
+  EXPECT_TRUE(refused_with("/index.html", Errc::not_found));
+  EXPECT_EQ(to_string(RouteKind::status_page), "status page");
+}
+
 TEST(RouteTest, UnknownRoutesAreNotFound) {
-  EXPECT_TRUE(refused_with("/", Errc::not_found));
   EXPECT_TRUE(refused_with("/nothing", Errc::not_found));
   EXPECT_TRUE(refused_with("/cas", Errc::not_found));
   EXPECT_TRUE(refused_with("/kv", Errc::not_found));
@@ -378,7 +396,8 @@ TEST(RouteTest, KindsHaveDistinctNames) {
                              RouteKind::nix_cache_info,
                              RouteKind::nix_narinfo,
                              RouteKind::nix,
-                             RouteKind::nix_pins};
+                             RouteKind::nix_pins,
+                             RouteKind::status_page};
   for (std::size_t i = 0; i < std::size(kinds); ++i) {
     EXPECT_NE(to_string(kinds[i]), "unknown");
     for (std::size_t j = i + 1; j < std::size(kinds); ++j) {
@@ -393,7 +412,8 @@ constexpr RouteKind k_kinds[] = {
     RouteKind::cas,        RouteKind::ac,           RouteKind::kv,    RouteKind::find_missing,
     RouteKind::batch_read, RouteKind::batch_update, RouteKind::stats, RouteKind::metrics,
     RouteKind::healthz,    RouteKind::gc,           RouteKind::refs,  RouteKind::trees,
-    RouteKind::releases,   RouteKind::release_yank, RouteKind::keys,  RouteKind::audit};
+    RouteKind::releases,   RouteKind::release_yank, RouteKind::keys,  RouteKind::audit,
+    RouteKind::status_page};
 constexpr std::string_view k_methods[] = {"GET",   "HEAD",     "PUT",   "POST",    "DELETE",
                                           "MKCOL", "PROPFIND", "PATCH", "OPTIONS", "TRACE"};
 
@@ -461,6 +481,12 @@ TEST(RequiredAccessTest, Monitoring) {
   EXPECT_TRUE(needs(RouteKind::healthz, "GET", 0));
   EXPECT_TRUE(needs(RouteKind::healthz, "HEAD", 0));
   EXPECT_TRUE(refused(RouteKind::healthz, "DELETE"));
+  // The page at / is read like /v1/stats (anyone, with the default --anonymous read).
+  EXPECT_TRUE(needs(RouteKind::status_page, "GET", k_scope_read));
+  EXPECT_TRUE(needs(RouteKind::status_page, "HEAD", k_scope_read));
+  EXPECT_TRUE(refused(RouteKind::status_page, "POST"));
+  EXPECT_TRUE(refused(RouteKind::status_page, "PUT"));
+  EXPECT_EQ(required_access(RouteKind::status_page, "DELETE").allow, "GET, HEAD");
 }
 
 TEST(RequiredAccessTest, GcRunsNeedAdminAndRefsNeedWrite) {
