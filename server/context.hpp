@@ -19,7 +19,7 @@ struct ServerContext {
   ServerContext(const ServerOptions& o, cas::Store& s, const std::filesystem::path& data_dir,
                 std::unique_ptr<Releases> r)
       : options(o), auth(data_dir, o.anonymous), releases(std::move(r)),
-        ops(s, metrics, releases.get(), OpsOptions{o.max_blob_size, o.nix_priority}) {}
+        ops(s, metrics, releases.get(), OpsOptions{o.max_blob_size, o.nix_priority, o.version}) {}
 
   const ServerOptions options;
   Authenticator auth;

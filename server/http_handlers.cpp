@@ -54,9 +54,10 @@ HttpReply stats(Ops& ops, const Caller& caller, HttpRequest&) {
 }
 
 HttpReply status_page(Ops& ops, const Caller& caller, HttpRequest& request) {
-  return reply(ops.status_page(caller, request.host), [](std::string page) {
-    return SimpleResponse{200, "text/html; charset=utf-8", std::move(page)};
-  });
+  return reply(ops.status_page(caller, request.host, request.tls ? Tls::yes : Tls::no),
+               [](std::string page) {
+                 return SimpleResponse{200, "text/html; charset=utf-8", std::move(page)};
+               });
 }
 
 // POST /v1/gc: evicts (or with ?dry_run=1 only reports) down to the low watermark, or to

@@ -26,6 +26,7 @@ struct HttpRequest {
   std::string_view body;              // BodyKind::json: the whole body
   std::unique_ptr<UploadSink> upload; // BodyKind::stream: the sink the body went into
   std::string_view host;              // the Host header, as sent (the page at / names it)
+  bool tls = false;                   // the request came over HTTPS
 };
 
 struct HttpReply {

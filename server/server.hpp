@@ -51,6 +51,8 @@ struct ServerOptions {
   std::vector<std::filesystem::path> signing_keys;
   // The Priority nix-cache-info announces (lower is tried first; cache.nixos.org says 40).
   unsigned nix_priority = 40;
+  // The version the page at / shows, e.g. "0.1.0 (commit abc1234)"; empty: the project's.
+  std::string version;
 };
 
 class Server {

@@ -218,7 +218,8 @@ HttpRequest Session::request() {
           length ? std::optional<std::uint64_t>(*length) : std::nullopt,
           m_json,
           std::move(m_upload),
-          field(http::field::host)};
+          field(http::field::host),
+          m_stream.tls()};
 }
 
 HttpReply Session::call_handler() {

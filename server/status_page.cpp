@@ -91,9 +91,9 @@ void row(std::string& out, std::string_view name, const std::string& value) {
 
 // How to point each client at this server, as the README's "For build jobs" shows it, with
 // the address the reader used.
-std::string usage_section(std::string_view host) {
+std::string usage_section(std::string_view host, Tls tls) {
   const std::string h = html_escape(host);
-  const std::string url = "http://" + h;
+  const std::string url = (tls == Tls::yes ? "https://" : "http://") + h;
   return R"(<h2>Use it</h2>
 <p>From the README&rsquo;s &ldquo;For build jobs&rdquo;, with this server&rsquo;s address. Writes
 need a token with the <code>write</code> scope (<code>ingot token create</code>); TOKEN stands for
@@ -193,7 +193,7 @@ Result<StatusFigures> status_figures(std::string_view stats_json, std::string ve
   }
 }
 
-std::string render_status_page(const StatusFigures& f, std::string_view host) {
+std::string render_status_page(const StatusFigures& f, std::string_view host, Tls tls) {
   std::string out = R"(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -225,7 +225,7 @@ th{text-align:left;padding-right:1em}pre{background:#f4f4f4;padding:.5em;overflo
 <p><a href="/metrics">/metrics</a> (Prometheus) &middot; <a href="/v1/stats">/v1/stats</a> (JSON)
 &middot; <a href="/nix/nix-cache-info">/nix/nix-cache-info</a> (Nix binary cache)</p>
 )";
-  out += usage_section(host.empty() ? k_no_host : host);
+  out += usage_section(host.empty() ? k_no_host : host, tls);
   out += "</body>\n</html>\n";
   return out;
 }

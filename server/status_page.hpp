@@ -38,7 +38,10 @@ struct StatusFigures {
 
 // The page. `host` is the request's Host header (the address the reader used, so the usage
 // examples work as pasted); it is escaped, and a placeholder stands in when it is empty.
-std::string render_status_page(const StatusFigures& figures, std::string_view host);
+// `tls`: whether the reader came over HTTPS, which the examples' URLs then use.
+enum class Tls { no, yes };
+std::string render_status_page(const StatusFigures& figures, std::string_view host,
+                               Tls tls = Tls::no);
 
 // Text as HTML character data or a quoted attribute value: & < > " ' escaped.
 std::string html_escape(std::string_view text);

@@ -7,9 +7,11 @@
 #include "tools/data_dir.hpp"
 #include "tools/listen_address.hpp"
 #include "tools/serve_config.hpp"
+#include "tools/version.hpp"
 #include "util/size.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <string_view>
@@ -90,6 +92,7 @@ int cmd_serve(const ServeArgs& a) {
     }
     options.http_listen = *http;
   }
+  options.version = std::string(version_line()).substr(std::strlen("ingot "));
   options.tls_cert = a.tls_cert;
   options.tls_key = a.tls_key;
   const auto max_blob = parse_size(a.max_blob_size);

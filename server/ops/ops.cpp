@@ -138,15 +138,16 @@ Result<cas::GcReport> Ops::gc(const Caller& caller, const cas::GcOptions& option
   return m_store.gc(options);
 }
 
-Result<std::string> Ops::status_page(const Caller& caller, std::string_view host) {
+Result<std::string> Ops::status_page(const Caller& caller, std::string_view host, Tls tls) {
   INGOT_TRY(enter(caller, Op::status_page));
   // Through the /v1/stats answer itself, so that the page and /v1/stats never disagree.
   auto figures =
-      status_figures(m_metrics.stats_json(snapshot(m_store)), std::string(server_version()));
+      status_figures(m_metrics.stats_json(snapshot(m_store)),
+                     m_options.version.empty() ? std::string(server_version()) : m_options.version);
   if (!figures) {
     return std::move(figures).error();
   }
-  return render_status_page(*figures, host);
+  return render_status_page(*figures, host, tls);
 }
 
 } // namespace ingot::server

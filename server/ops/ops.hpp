@@ -13,6 +13,7 @@
 #include "server/auth.hpp"
 #include "server/blob_read.hpp"
 #include "server/metrics.hpp"
+#include "server/status_page.hpp"
 #include "server/upload.hpp"
 
 #include <cstdint>
@@ -119,6 +120,9 @@ struct OpsOptions {
   // nix-cache-info's Priority: substituters are tried in increasing order (cache.nixos.org
   // says 40).
   unsigned nix_priority = 40;
+  // What the page at / names as the version (`ingot --version`'s, with the commit); empty:
+  // the project version alone.
+  std::string version;
 };
 
 class Ops {
@@ -196,7 +200,8 @@ public:
   [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
   // The HTML page at `/` (server/status_page.hpp): the figures /v1/stats reports, and usage
   // examples naming `host`, the address the caller used.
-  [[nodiscard]] Result<std::string> status_page(const Caller& caller, std::string_view host);
+  [[nodiscard]] Result<std::string> status_page(const Caller& caller, std::string_view host,
+                                                Tls tls);
 
   Metrics& metrics() { return m_metrics; }
 

@@ -132,6 +132,13 @@ expect 206 GET "/cas/$hex" "${TLS[@]}" -H 'Range: bytes=1048576-1048591'
 cmp -s "$BODY" <(tail -c +1048577 "$TMP/large" | head -c 16) || fail "the range differs"
 ok "15 B and 5 MiB round trips, a 16-byte range"
 
+step "the page at / gives HTTPS addresses to a reader who came over HTTPS"
+expect 200 GET / "${TLS[@]}"
+grep -qF "https://127.0.0.1:$PORT" "$BODY" || fail "the page over HTTPS names no https:// URL"
+curl -sS --max-time 20 "http://127.0.0.1:$HTTP_PORT/" -o "$TMP/plain-page.html" || fail "GET / over plain HTTP"
+grep -qF "http://127.0.0.1:$HTTP_PORT" "$TMP/plain-page.html" || fail "the page over HTTP names no http:// URL"
+ok "https:// over HTTPS, http:// over the plain listener"
+
 step "SIGHUP reloads the certificate; open connections and the plain listener go on"
 cp "$PKI/two.pem" "$PKI/server.pem"
 cp "$PKI/two.key" "$PKI/server.key"

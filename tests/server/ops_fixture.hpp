@@ -21,7 +21,9 @@ protected:
   void SetUp() override {
     m_store = test::open_store(m_dir.path() / "data");
     ASSERT_TRUE(m_store);
-    m_ops = std::make_unique<Ops>(*m_store, m_metrics, nullptr, OpsOptions{1024});
+    OpsOptions options;
+    options.max_blob_size = 1024;
+    m_ops = std::make_unique<Ops>(*m_store, m_metrics, nullptr, options);
   }
 
   cas::Digest put(std::string_view bytes) { return test::must_put(*m_store, bytes); }
