@@ -1,5 +1,7 @@
 #include "client/http_pool.hpp"
 
+#include "net/conn_stream.hpp"
+
 #include <array>
 #include <atomic>
 #include <limits>
@@ -9,8 +11,10 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/ssl.h>
 
 namespace ingot::client {
 
@@ -45,14 +49,22 @@ http::verb verb_of(Method m) {
   return http::verb::get;
 }
 
+io::ConnStream make_stream(asio::io_context& ioc, std::shared_ptr<asio::ssl::context> tls) {
+  if (tls) {
+    return io::ConnStream(tcp::socket(ioc), std::move(tls));
+  }
+  return io::ConnStream(tcp::socket(ioc));
+}
+
 struct Connection {
-  Connection() {
+  // `tls`: the context of an https:// server, else null.
+  explicit Connection(std::shared_ptr<asio::ssl::context> tls) : stream(make_stream(ioc, tls)) {
     // Beast sizes each socket read by the buffer's free capacity (at least 512 bytes, at most
     // 64 KiB); left unreserved it stays tiny, and a 250 MB pull took 500k reads of 513 bytes.
     buffer.reserve(64 * 1024);
   }
   asio::io_context ioc{1};
-  beast::tcp_stream stream{ioc};
+  io::ConnStream stream;
   beast::flat_buffer buffer;
 };
 
@@ -69,6 +81,7 @@ error_code run(Connection& c, Start&& start) {
 
 struct HttpPool {
   ServerAddress server;
+  std::shared_ptr<asio::ssl::context> tls; // for an https:// server
   std::string authorization;
   std::chrono::milliseconds timeout;
   std::mutex mutex;
@@ -90,7 +103,7 @@ struct HttpPool {
     const std::lock_guard lock(mutex);
     reused = !idle.empty();
     if (!reused) {
-      return std::make_unique<Connection>();
+      return std::make_unique<Connection>(tls);
     }
     auto c = std::move(idle.back());
     idle.pop_back();
@@ -110,11 +123,38 @@ struct HttpPool {
       return transport_error(ec, "cannot resolve");
     }
     c.stream.expires_after(timeout);
-    ec = run(c, [&](auto handler) { c.stream.async_connect(endpoints, std::move(handler)); });
+    ec = run(c, [&](auto handler) { c.stream.tcp().async_connect(endpoints, std::move(handler)); });
     if (ec) {
       return transport_error(ec, "cannot connect to");
     }
     c.stream.socket().set_option(tcp::no_delay(true), ec);
+    if (!c.stream.tls()) {
+      return {};
+    }
+    // The name the certificate must carry, sent as SNI too (not for an IP address, which
+    // SNI does not carry; the certificate is then checked for that address).
+    auto& tls_stream = c.stream.tls_stream();
+    boost::system::error_code not_ip;
+    asio::ip::make_address(server.host, not_ip);
+    if (not_ip) {
+      SSL_set_tlsext_host_name(tls_stream.native_handle(), server.host.c_str());
+    }
+    tls_stream.set_verify_callback(asio::ssl::host_name_verification(server.host));
+    c.stream.expires_after(timeout);
+    ec = run(c, [&](auto handler) {
+      c.stream.async_handshake(asio::ssl::stream_base::client, std::move(handler));
+    });
+    if (ec) {
+      // A certificate this client does not trust fails the same way every time: not retried
+      // (Errc::unauthorized), unlike a handshake cut short (Errc::io).
+      const std::string why = ec.message();
+      const bool untrusted = why.find("certificate verify failed") != std::string::npos;
+      return make_error(untrusted ? Errc::unauthorized : Errc::io,
+                        "TLS handshake with " + where() + " failed: " + why +
+                            (untrusted ? "; if the server's certificate comes from a private "
+                                         "CA, point SSL_CERT_FILE at the CA's certificate (PEM)"
+                                       : ""));
+    }
     return {};
   }
 
@@ -249,6 +289,16 @@ struct HttpPool {
 class HttpTransport final : public Transport {
 public:
   HttpTransport(ServerAddress server, std::string token, std::chrono::milliseconds timeout) {
+    if (server.tls) {
+      // The system's CAs, or the file SSL_CERT_FILE names (OpenSSL's own variable);
+      // TLS 1.2 at least, as the server.
+      m_pool.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+      m_pool.tls->set_options(asio::ssl::context::default_workarounds |
+                              asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                              asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+      m_pool.tls->set_default_verify_paths();
+      m_pool.tls->set_verify_mode(asio::ssl::verify_peer);
+    }
     m_pool.server = std::move(server);
     if (!token.empty()) {
       m_pool.authorization = "Bearer " + token;
@@ -263,7 +313,7 @@ public:
     bool keep_alive = false;
     auto response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
     if (!response && reused && !answered && response.error().code == Errc::io) {
-      connection = std::make_unique<Connection>();
+      connection = std::make_unique<Connection>(m_pool.tls);
       response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
     }
     if (response && keep_alive) {

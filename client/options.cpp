@@ -41,18 +41,19 @@ Result<ServerAddress> parse_server_url(std::string_view url) {
   const auto invalid = [&](const std::string& why) {
     return make_error(Errc::invalid_argument,
                       "server '" + std::string(url) + "': " + why +
-                          " (expected http://HOST:PORT, as in http://127.0.0.1:8080)");
+                          " (expected http://HOST:PORT or https://HOST:PORT, as in "
+                          "http://127.0.0.1:8080)");
   };
   std::string_view rest = url;
+  ServerAddress out;
   if (rest.starts_with("https://")) {
-    return invalid("https is not spoken here; put a TLS proxy in front and use http to it");
-  }
-  if (rest.starts_with("http://")) {
+    out.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
     rest.remove_prefix(7);
   } else if (rest.find("://") != std::string_view::npos) {
-    return invalid("only http:// is supported");
+    return invalid("only http:// and https:// are supported");
   }
-  ServerAddress out;
   const auto slash = rest.find('/');
   if (slash != std::string_view::npos) {
     out.base = std::string(rest.substr(slash));
@@ -79,7 +80,7 @@ Result<ServerAddress> parse_server_url(std::string_view url) {
   if (out.host.empty()) {
     return invalid("no host");
   }
-  out.port = "80";
+  out.port = out.tls ? "443" : "80";
   if (rest.starts_with(':')) {
     rest.remove_prefix(1);
     if (rest.empty() || rest.size() > 5 || rest.find_first_not_of("0123456789") != rest.npos ||

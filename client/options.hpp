@@ -42,10 +42,13 @@ struct ServerAddress {
   std::string port;
   // Path prefix the routes live under ("" or "/ingot"), for a server behind a proxy.
   std::string base;
+  // https://: TLS, the server's certificate checked against the system's CAs (or the file
+  // SSL_CERT_FILE names) and the host name.
+  bool tls = false;
 };
 
-// Accepts "http://host[:port][/base]", "host:port" and "[v6addr]:port". No https: put a
-// TLS-terminating proxy on the same host if the link needs encryption.
+// Accepts "http://host[:port][/base]", "https://host[:port][/base]", "host:port" and
+// "[v6addr]:port"; the port defaults to 80, or 443 for https.
 [[nodiscard]] Result<ServerAddress> parse_server_url(std::string_view url);
 
 } // namespace ingot::client

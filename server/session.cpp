@@ -28,11 +28,11 @@ constexpr std::chrono::seconds k_linger{2};
 
 namespace {
 
-ConnStream make_stream(tcp::socket socket, std::shared_ptr<net::ssl::context> tls) {
+io::ConnStream make_stream(tcp::socket socket, std::shared_ptr<net::ssl::context> tls) {
   if (tls) {
-    return ConnStream(std::move(socket), std::move(tls));
+    return io::ConnStream(std::move(socket), std::move(tls));
   }
-  return ConnStream(std::move(socket));
+  return io::ConnStream(std::move(socket));
 }
 
 } // namespace
@@ -74,6 +74,7 @@ void Session::start() {
   m_stream.expires_after(m_ctx.options.read_timeout);
   net::dispatch(m_stream.get_executor(), [self = shared_from_this()] {
     self->m_stream.async_handshake(
+        net::ssl::stream_base::server,
         beast::bind_front_handler(&Session::on_handshake, self->shared_from_this()));
   });
 }

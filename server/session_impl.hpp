@@ -5,9 +5,9 @@
 // the session's. Only those three include this header: it pulls in Beast.
 #pragma once
 
+#include "net/conn_stream.hpp"
 #include "server/api.hpp"
 #include "server/blob_read.hpp"
-#include "server/conn_stream.hpp"
 #include "server/context.hpp"
 #include "server/file_send.hpp"
 #include "server/http_handlers.hpp"
@@ -157,7 +157,7 @@ private:
 
   // --- state --------------------------------------------------------------------------
 
-  ConnStream m_stream;
+  io::ConnStream m_stream;
   ServerContext& m_ctx;
   beast::flat_buffer m_buffer;
   std::string m_peer;

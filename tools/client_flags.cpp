@@ -6,7 +6,9 @@ namespace ingot::tools {
 
 void add_client_flags(CLI::App* cmd, ClientArgs& a) {
   cmd->add_option("--server", a.server,
-                  "Server URL (default $INGOT_SERVER, else http://127.0.0.1:8080)");
+                  "Server URL, http:// or https:// (default $INGOT_SERVER, else "
+                  "http://127.0.0.1:8080); https checks the certificate against the system's "
+                  "CAs or the file $SSL_CERT_FILE names");
   cmd->add_option("--token", a.token, "Bearer token (default $INGOT_TOKEN)");
   cmd->add_option("--token-file", a.token_file,
                   "File holding the token (default $INGOT_TOKEN_FILE)");

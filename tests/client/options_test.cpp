@@ -83,18 +83,26 @@ TEST(ParseServerUrl, AcceptsTheHighestPort) {
   EXPECT_EQ(address->port, "65535");
 }
 
-TEST(ParseServerUrl, RefusesHttpsAndSaysWhatToDoInstead) {
-  auto address = parse_server_url("https://cache.example:443");
-  ASSERT_TRUE(fails_with(address, Errc::invalid_argument));
-  EXPECT_THAT(address.error().message, HasSubstr("https://cache.example:443"));
-  EXPECT_THAT(address.error().message, HasSubstr("TLS proxy"));
+TEST(ParseServerUrl, HttpsIsTlsWithPort443ByDefault) {
+  auto address = parse_server_url("https://cache.example/ingot");
+  ASSERT_TRUE(ok(address));
+  EXPECT_TRUE(address->tls);
+  EXPECT_EQ(address->host, "cache.example");
+  EXPECT_EQ(address->port, "443");
+  EXPECT_EQ(address->base, "/ingot");
+  auto with_port = parse_server_url("https://127.0.0.1:8443");
+  ASSERT_TRUE(ok(with_port));
+  EXPECT_TRUE(with_port->tls);
+  EXPECT_EQ(with_port->port, "8443");
+  EXPECT_FALSE(parse_server_url("http://cache.example")->tls);
+  EXPECT_FALSE(parse_server_url("cache.example:80")->tls);
 }
 
 TEST(ParseServerUrl, RefusesOtherSchemes) {
   auto address = parse_server_url("ftp://cache.example:21");
   ASSERT_TRUE(fails_with(address, Errc::invalid_argument));
   EXPECT_THAT(address.error().message, HasSubstr("ftp://cache.example:21"));
-  EXPECT_THAT(address.error().message, HasSubstr("only http://"));
+  EXPECT_THAT(address.error().message, HasSubstr("only http:// and https://"));
 }
 
 TEST(ParseServerUrl, RefusesAnEmptyHost) {
@@ -200,10 +208,10 @@ TEST_F(ResolveOptions, ServerFlagBeatsTheEnvironment) {
 }
 
 TEST_F(ResolveOptions, RefusesAMalformedServerFromTheEnvironment) {
-  ::setenv("INGOT_SERVER", "https://env.example", 1);
+  ::setenv("INGOT_SERVER", "ftp://env.example", 1);
   auto options = resolve_options({});
   ASSERT_TRUE(fails_with(options, Errc::invalid_argument));
-  EXPECT_THAT(options.error().message, HasSubstr("https://env.example"));
+  EXPECT_THAT(options.error().message, HasSubstr("ftp://env.example"));
 }
 
 TEST_F(ResolveOptions, TokenFlagBeatsEveryOtherSource) {

@@ -1,7 +1,7 @@
-// Internal to server/: one connection's byte stream, plain TCP or TLS over it (--tls-cert).
-// Beast's and Asio's algorithms take it as they take a beast::tcp_stream; the session picks
-// nothing per call but what TLS rules out (sendfile, which would bypass the encryption).
-// Only the session files include it: it pulls in Beast and OpenSSL.
+// One connection's byte stream, plain TCP or TLS over it: the server's sessions (--tls-cert)
+// and the client's connections (https://) use it alike. Beast's and Asio's algorithms take it
+// as they take a beast::tcp_stream. Only .cpp files include it: it pulls in Beast and
+// OpenSSL.
 #pragma once
 
 #include <chrono>
@@ -14,7 +14,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
-namespace ingot::server {
+namespace ingot::io {
 
 class ConnStream {
 public:
@@ -67,16 +67,17 @@ public:
     std::get<Tls>(m_stream).async_write_some(first, std::forward<Handler>(handler));
   }
 
-  // The server side of the TLS handshake; only for a TLS stream.
+  // The TLS handshake, as `side`; only for a TLS stream.
   template <class Handler>
-  void async_handshake(Handler&& handler) {
-    std::get<Tls>(m_stream).async_handshake(boost::asio::ssl::stream_base::server,
-                                            std::forward<Handler>(handler));
+  void async_handshake(boost::asio::ssl::stream_base::handshake_type side, Handler&& handler) {
+    std::get<Tls>(m_stream).async_handshake(side, std::forward<Handler>(handler));
   }
+  // The TLS stream, to set what a client checks (the server's name); only for a TLS stream.
+  Tls& tls_stream() { return std::get<Tls>(m_stream); }
 
 private:
   std::shared_ptr<boost::asio::ssl::context> m_context; // before the stream that uses it
   std::variant<boost::beast::tcp_stream, Tls> m_stream;
 };
 
-} // namespace ingot::server
+} // namespace ingot::io
