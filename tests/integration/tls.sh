@@ -57,35 +57,24 @@ wait_log() {
 }
 
 step "start-up errors name the fix"
-cli only_cert serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.pem"
-expect_rc 2 only_cert
-grep -q -- "--tls-cert and --tls-key go together" "$TMP/only_cert.err" ||
-  fail "a certificate without a key: $(cat "$TMP/only_cert.err")"
-cli swapped serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.pem" \
-  --tls-key "$PKI/two.key"
-expect_rc 2 swapped
-grep -q "does not match the certificate" "$TMP/swapped.err" ||
-  fail "a key of another certificate: $(cat "$TMP/swapped.err")"
+# refused NAME PATTERN SERVE_ARGS...: `ingot serve` with these flags exits 2, its message
+# matching PATTERN (grep -E).
+refused() {
+  local name=$1 pattern=$2
+  shift 2
+  cli "$name" serve --data "$DATA" --listen 127.0.0.1:0 "$@"
+  expect_rc 2 "$name"
+  grep -qE -- "$pattern" "$TMP/$name.err" || fail "$name: $(cat "$TMP/$name.err")"
+}
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/rsa.key" 2>/dev/null ||
   fail "openssl: an RSA key"
-cli other_type serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.pem" \
+refused only_cert "--tls-cert and --tls-key go together" --tls-cert "$PKI/one.pem"
+refused swapped "does not match the certificate" --tls-cert "$PKI/one.pem" --tls-key "$PKI/two.key"
+refused other_type "does not match the certificate" --tls-cert "$PKI/one.pem" \
   --tls-key "$PKI/rsa.key"
-expect_rc 2 other_type
-grep -q "does not match the certificate" "$TMP/other_type.err" ||
-  fail "an RSA key with an EC certificate: $(cat "$TMP/other_type.err")"
-cli keycert serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/one.key" \
-  --tls-key "$PKI/one.key"
-expect_rc 2 keycert
-grep -q "holds no PEM certificate" "$TMP/keycert.err" ||
-  fail "a key as the certificate: $(cat "$TMP/keycert.err")"
-cli missing serve --data "$DATA" --listen 127.0.0.1:0 --tls-cert "$PKI/nope.pem" \
-  --tls-key "$PKI/one.key"
-expect_rc 2 missing
-grep -q "nope.pem: no such file" "$TMP/missing.err" || fail "$(cat "$TMP/missing.err")"
-cli plain_only serve --data "$DATA" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0
-expect_rc 2 plain_only
-grep -q -- "--http-listen .* needs --tls-cert and --tls-key" "$TMP/plain_only.err" ||
-  fail "$(cat "$TMP/plain_only.err")"
+refused keycert "holds no PEM certificate" --tls-cert "$PKI/one.key" --tls-key "$PKI/one.key"
+refused missing "nope.pem: no such file" --tls-cert "$PKI/nope.pem" --tls-key "$PKI/one.key"
+refused plain_only "--http-listen .* needs --tls-cert and --tls-key" --http-listen 127.0.0.1:0
 ok "no key, a key of another certificate (same type, other type), a key as the certificate, a missing file, --http-listen alone"
 
 step "HTTPS on --listen, plain HTTP on --http-listen"
