@@ -7,19 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 DATA="$TMP/data"
 
-# run_fsck [options...]: sets FSCK_RC; stdout in $TMP/out, stderr in $TMP/err.
-run_fsck() {
-  FSCK_RC=0
-  "$INGOT" fsck --data "$DATA" "$@" >"$TMP/out" 2>"$TMP/err" || FSCK_RC=$?
-}
-
-# expect_out REGEX: some line of the last fsck's stdout matches.
-expect_out() {
-  grep -Eq -- "$1" "$TMP/out" || fail "fsck $*: no line matches /$1/ in:
-$(cat "$TMP/out" "$TMP/err")"
-}
-
-blob_file() { echo "$DATA/blobs/${1:0:2}/$1"; }
+source "$(dirname "$0")/fsck_lib.sh"
 
 step "--help explains the command"
 "$INGOT" fsck --help >"$TMP/help" || fail "ingot fsck --help exited $?"

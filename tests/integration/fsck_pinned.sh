@@ -11,15 +11,7 @@ source "$(dirname "$0")/lib.sh"
 DATA="$TMP/data"
 KEYS="$TMP/keys"
 
-run_fsck() {
-  FSCK_RC=0
-  "$INGOT" fsck --data "$DATA" "$@" >"$TMP/out" 2>"$TMP/err" || FSCK_RC=$?
-}
-expect_out() {
-  grep -Eq -- "$1" "$TMP/out" || fail "fsck: no line matches /$1/ in:
-$(cat "$TMP/out" "$TMP/err")"
-}
-blob_file() { echo "$DATA/blobs/${1:0:2}/$1"; }
+source "$(dirname "$0")/fsck_lib.sh"
 
 step "publish a release and push a pinned tree"
 "$INGOT" keygen --name rel --out "$KEYS" >/dev/null || fail "keygen exited $?"
