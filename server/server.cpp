@@ -179,18 +179,17 @@ private:
       if (ec) {
         return; // cancelled by the drain
       }
-      if (m_tls) {
-        auto tls = load_tls_context(m_ctx.options.tls_cert, m_ctx.options.tls_key);
-        if (tls) {
-          m_tls = std::move(*tls);
-          std::fprintf(stderr, "ingot: SIGHUP: TLS certificate reloaded from %s\n",
-                       m_ctx.options.tls_cert.c_str());
-        } else {
-          std::fprintf(stderr,
-                       "ingot: SIGHUP: TLS reload failed, the previous certificate still "
-                       "serves: %s\n",
-                       tls.error().message.c_str());
-        }
+      // Only waited for with TLS (listen() adds SIGHUP then), so there is a context to replace.
+      auto tls = load_tls_context(m_ctx.options.tls_cert, m_ctx.options.tls_key);
+      if (tls) {
+        m_tls = std::move(*tls);
+        std::fprintf(stderr, "ingot: SIGHUP: TLS certificate reloaded from %s\n",
+                     m_ctx.options.tls_cert.c_str());
+      } else {
+        std::fprintf(stderr,
+                     "ingot: SIGHUP: TLS reload failed, the previous certificate still serves: "
+                     "%s\n",
+                     tls.error().message.c_str());
       }
       wait_for_reload();
     });
