@@ -46,7 +46,7 @@ stop_server
 step "damage: a flipped byte, a deleted file under a kv entry, stray files"
 [[ -f $(blob_file "$ROTTEN") && -f $(blob_file "$VALUE") ]] || fail "blob files are not where expected"
 chmod u+w "$(blob_file "$ROTTEN")"
-printf '\x5a' | dd of="$(blob_file "$ROTTEN")" bs=1 seek=4321 conv=notrunc status=none
+flip_byte "$(blob_file "$ROTTEN")" 4321
 cmp -s "$(blob_file "$ROTTEN")" "$TMP/rotten" && fail "the byte flip did not change the file"
 rm "$(blob_file "$VALUE")"
 ORPHAN=ab$(printf '%062d' 7)

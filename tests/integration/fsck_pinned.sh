@@ -38,7 +38,7 @@ ok "$(tail -n1 "$TMP/out")"
 step "damage on disk: a flipped byte in app.tar, the tree's lib.so deleted"
 [[ -f $(blob_file "$APP") && -f $(blob_file "$LIB") ]] || fail "blob files are not where expected"
 chmod u+w "$(blob_file "$APP")"
-printf '\x5a' | dd of="$(blob_file "$APP")" bs=1 seek=1234 conv=notrunc status=none
+flip_byte "$(blob_file "$APP")" 1234
 cmp -s "$(blob_file "$APP")" "$ART/app.tar" && fail "the byte flip did not change the file"
 rm "$(blob_file "$LIB")"
 ok "done"
