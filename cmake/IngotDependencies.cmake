@@ -16,3 +16,7 @@ endif()
 find_package(Boost 1.74 REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(Protobuf 3 REQUIRED)
+# The gRPC front end (server/grpc/); the fuzz build has none.
+if(NOT INGOT_FUZZ)
+  find_package(gRPC CONFIG REQUIRED)
+endif()

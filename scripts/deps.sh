@@ -10,6 +10,7 @@ build_pkgs=(
   g++ cmake ninja-build pkg-config
   librocksdb-dev libssl-dev libsodium-dev libzstd-dev libxxhash-dev libboost-dev
   libprotobuf-dev protobuf-compiler nlohmann-json3-dev libcli11-dev libspdlog-dev
+  libgrpc++-dev protobuf-compiler-grpc
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev curl ccache zstd gcc make python3

@@ -51,7 +51,24 @@ std::int64_t unix_now() {
       .count();
 }
 
+constexpr std::array<std::string_view, 10> k_grpc_method_names{
+#define INGOT_GRPC_METHOD_NAME(name, text) text,
+    INGOT_GRPC_METHODS(INGOT_GRPC_METHOD_NAME)
+#undef INGOT_GRPC_METHOD_NAME
+};
+
+// google.rpc.Code names, by value.
+constexpr std::array<std::string_view, 17> k_grpc_code_names{
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+
 } // namespace
+
+std::string_view to_string(GrpcMethod method) {
+  return k_grpc_method_names[static_cast<std::size_t>(method)];
+}
 
 std::optional<Lookup> lookup_of(RouteKind route) {
   switch (route) {
@@ -90,6 +107,16 @@ void Metrics::record_request(const RouteKind* route, std::string_view method, un
   }
 }
 
+void Metrics::record_grpc(GrpcMethod method, int code, double seconds) {
+  static_assert(k_grpc_method_names.size() == k_grpc_methods);
+  const auto m = static_cast<std::size_t>(method);
+  const auto c = code >= 0 && static_cast<std::size_t>(code) < k_grpc_codes
+                     ? static_cast<std::size_t>(code)
+                     : std::size_t{2}; // UNKNOWN
+  m_grpc_calls[m * k_grpc_codes + c]++;
+  m_grpc_seconds_us[m] += static_cast<std::uint64_t>(seconds * 1e6);
+}
+
 void Metrics::record_lookup(Lookup where, bool hit) {
   (hit ? m_hits : m_misses)[static_cast<std::size_t>(where)]++;
 }
@@ -112,6 +139,24 @@ std::string Metrics::prometheus(const StoreSnapshot& store) const {
             << k_method_names[m] << "\",status=\"" << k_status_codes[s] << "\"} " << n << '\n';
         }
       }
+    }
+  }
+  o << "# HELP ingot_grpc_calls_total gRPC calls by method and status code.\n"
+       "# TYPE ingot_grpc_calls_total counter\n";
+  for (std::size_t m = 0; m < k_grpc_methods; ++m) {
+    for (std::size_t c = 0; c < k_grpc_codes; ++c) {
+      if (const auto n = m_grpc_calls[m * k_grpc_codes + c].load(); n != 0) {
+        o << "ingot_grpc_calls_total{method=\"" << k_grpc_method_names[m] << "\",code=\""
+          << k_grpc_code_names[c] << "\"} " << n << '\n';
+      }
+    }
+  }
+  o << "# HELP ingot_grpc_call_seconds_total Time spent in gRPC calls, by method.\n"
+       "# TYPE ingot_grpc_call_seconds_total counter\n";
+  for (std::size_t m = 0; m < k_grpc_methods; ++m) {
+    if (const auto us = m_grpc_seconds_us[m].load(); us != 0) {
+      o << "ingot_grpc_call_seconds_total{method=\"" << k_grpc_method_names[m] << "\"} "
+        << static_cast<double>(us) / 1e6 << '\n';
     }
   }
   o << "# HELP ingot_http_request_duration_seconds Time from request header to response end.\n"
@@ -238,6 +283,14 @@ std::string Metrics::stats_json(const StoreSnapshot& store) const {
                          ? 0.0
                          : static_cast<double>(hits) / static_cast<double>(hits + misses)}};
   }
+  nlohmann::json grpc = nlohmann::json::object();
+  for (std::size_t m = 0; m < k_grpc_methods; ++m) {
+    for (std::size_t c = 0; c < k_grpc_codes; ++c) {
+      if (const auto n = m_grpc_calls[m * k_grpc_codes + c].load(); n != 0) {
+        grpc[std::string(k_grpc_method_names[m])][std::string(k_grpc_code_names[c])] = n;
+      }
+    }
+  }
   const nlohmann::json j{
       {"stored_bytes", usage.stored_bytes},
       {"logical_bytes", usage.logical_bytes},
@@ -266,6 +319,7 @@ std::string Metrics::stats_json(const StoreSnapshot& store) const {
                                          : nlohmann::json(nullptr)},
         {"last", store.gc.last ? gc_report_json(*store.gc.last) : nlohmann::json(nullptr)}}},
       {"lookups", lookups},
+      {"grpc_calls", grpc},
       {"bytes_received", m_bytes_in.load()},
       {"bytes_sent", m_bytes_out.load()},
       {"open_connections", m_connections.load()},

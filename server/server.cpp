@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include "server/context.hpp"
+#include "server/grpc/front_end.hpp"
 #include "server/session.hpp"
 #include "server/tls.hpp"
 #include "util/thread_role.hpp"
@@ -92,6 +93,13 @@ public:
       INGOT_TRY(bind(m_listeners.emplace_back(m_io, Scheme::plain), "--http-listen",
                      o.http_listen->host, o.http_listen->port));
     }
+    if (o.grpc_listen) {
+      auto grpc = GrpcFrontEnd::start(m_ctx, *o.grpc_listen);
+      if (!grpc) {
+        return std::move(grpc).error();
+      }
+      m_grpc = std::move(*grpc);
+    }
     return {};
   }
 
@@ -99,6 +107,7 @@ public:
   std::uint16_t http_port() const override {
     return m_listeners.size() > 1 ? m_listeners.back().port : 0;
   }
+  std::uint16_t grpc_port() const override { return m_grpc ? m_grpc->port() : 0; }
 
   void run() override {
     m_signals.async_wait([this](boost::system::error_code ec, int) {
@@ -125,6 +134,9 @@ public:
     }
     for (auto& t : extra) {
       t.join();
+    }
+    if (m_grpc_shutdown.joinable()) {
+      m_grpc_shutdown.join(); // gRPC calls end on the blocking pool: it still runs
     }
     m_blocking.join(); // commits under way finish; their replies have nowhere to go now
   }
@@ -260,6 +272,11 @@ private:
     }
     m_signals.cancel(ec);
     m_reload.cancel(ec);
+    if (m_grpc) {
+      // Blocks until its calls end (cancelled at the deadline): on a thread of its own.
+      const auto deadline = std::chrono::system_clock::now() + m_ctx.options.shutdown_grace;
+      m_grpc_shutdown = std::thread([this, deadline] { m_grpc->shutdown(deadline); });
+    }
     // Called outside the lock: a closer may drop the last reference to its session, whose
     // destructor takes the lock to unregister.
     std::vector<std::function<void()>> closers;
@@ -301,6 +318,8 @@ private:
   net::signal_set m_reload;
   net::steady_timer m_drain_timer;
   std::chrono::steady_clock::time_point m_drain_deadline;
+  std::unique_ptr<GrpcFrontEnd> m_grpc; // with --grpc-listen
+  std::thread m_grpc_shutdown;          // started by the drain, joined by run()
   // Declared last, so destroyed (and joined) first, while the store and sessions' context
   // are still there for the commits it finishes.
   net::thread_pool m_blocking;

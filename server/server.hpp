@@ -32,6 +32,8 @@ struct ServerOptions {
   // A second listener serving plain HTTP beside an HTTPS one (e.g. on loopback for local
   // tools); only with TLS.
   std::optional<ListenAddress> http_listen;
+  // The gRPC front end (REAPI cache services, ByteStream) on its own port; off without it.
+  std::optional<ListenAddress> grpc_listen;
   unsigned threads = 0; // 0: one per core
   Scopes anonymous = k_scope_read;
   // Largest request body accepted (413 above it). Bodies are streamed, so this bounds disk
@@ -67,6 +69,8 @@ public:
   // without it).
   virtual std::uint16_t port() const = 0;
   virtual std::uint16_t http_port() const = 0;
+  // The gRPC port (--grpc-listen), 0 without it.
+  virtual std::uint16_t grpc_port() const = 0;
   // Serves until SIGINT or SIGTERM (or stop()), then drains: stops accepting, lets requests
   // in flight finish within the grace period, and returns.
   virtual void run() = 0;

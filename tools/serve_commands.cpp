@@ -43,6 +43,7 @@ struct ServeArgs {
   std::string tls_cert;
   std::string tls_key;
   std::string http_listen;
+  std::string grpc_listen;
 };
 
 int usage_error(const std::string& message) {
@@ -91,6 +92,13 @@ int cmd_serve(const ServeArgs& a) {
       return fail(http.error());
     }
     options.http_listen = *http;
+  }
+  if (!a.grpc_listen.empty()) {
+    auto grpc = parse_listen("--grpc-listen", a.grpc_listen);
+    if (!grpc) {
+      return fail(grpc.error());
+    }
+    options.grpc_listen = *grpc;
   }
   options.version = std::string(version_line()).substr(std::strlen("ingot "));
   options.tls_cert = a.tls_cert;
@@ -170,6 +178,16 @@ int cmd_serve(const ServeArgs& a) {
                  "serve HTTPS with --tls-cert and --tls-key\n",
                  plain->host.c_str());
   }
+  if (options.grpc_listen) {
+    std::fprintf(stderr, "ingot: gRPC (REAPI cache, ByteStream) on grpc://%s:%u\n",
+                 options.grpc_listen->host.c_str(), static_cast<unsigned>((*server)->grpc_port()));
+    if (!is_loopback(options.grpc_listen->host)) {
+      std::fprintf(stderr,
+                   "ingot: warning: gRPC on %s is plain HTTP/2: tokens and data cross the "
+                   "network in clear\n",
+                   options.grpc_listen->host.c_str());
+    }
+  }
   std::fflush(stderr);
   (*server)->run();
   std::fprintf(stderr, "ingot: stopped\n");
@@ -225,6 +243,10 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
   serve->add_option("--http-listen", serve_args.http_listen,
                     "HOST:PORT for plain HTTP beside HTTPS (e.g. 127.0.0.1:8080 for local "
                     "tools); only with --tls-cert");
+  serve->add_option("--grpc-listen", serve_args.grpc_listen,
+                    "HOST:PORT for gRPC: REAPI's Capabilities, ContentAddressableStorage and "
+                    "ActionCache, and ByteStream, for Bazel (--remote_cache=grpc://HOST:PORT), "
+                    "BuildStream and recc; same store, tokens and scopes as HTTP (off by default)");
   serve
       ->add_option("--nix-priority", serve_args.nix_priority,
                    "Priority in /nix/nix-cache-info: Nix tries substituters with lower "

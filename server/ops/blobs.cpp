@@ -143,7 +143,11 @@ Result<std::vector<cas::Digest>> Ops::find_missing(const Caller& caller,
     auto info = m_store.stat(digest.hash);
     const bool present = info && info->digest.size == digest.size;
     count(Lookup::cas, present);
-    if (!present) {
+    if (present) {
+      // Reported present: the client will name it next (in an ac entry, a ref, a tree)
+      // without uploading it, so it counts as a use, as a read would.
+      m_store.touch(digest.hash);
+    } else {
       missing.push_back(digest);
     }
   }

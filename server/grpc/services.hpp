@@ -1,0 +1,79 @@
+// Internal to server/grpc/: the services front_end.cpp registers. Each holds the server's
+// context and implements its methods over the operations (server/ops/ops.hpp).
+#pragma once
+
+#include "bytestream.grpc.pb.h"
+#include "reapi_cache.grpc.pb.h"
+#include "server/context.hpp"
+
+namespace ingot::server::grpc_front {
+
+namespace reapi = build::bazel::remote::execution::v2;
+namespace bytestream = google::bytestream;
+
+// The largest batch a client may send or ask for (max_batch_total_size_bytes): under gRPC's
+// default 4 MiB message limit with room for the digests, as clients keep that limit for the
+// responses they receive.
+inline constexpr std::int64_t k_max_batch_total = 3 << 20;
+
+class CapabilitiesService final : public reapi::Capabilities::CallbackService {
+public:
+  explicit CapabilitiesService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* GetCapabilities(grpc::CallbackServerContext* call,
+                                            const reapi::GetCapabilitiesRequest* request,
+                                            reapi::ServerCapabilities* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+class CasService final : public reapi::ContentAddressableStorage::CallbackService {
+public:
+  explicit CasService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* FindMissingBlobs(grpc::CallbackServerContext* call,
+                                             const reapi::FindMissingBlobsRequest* request,
+                                             reapi::FindMissingBlobsResponse* response) override;
+  grpc::ServerUnaryReactor* BatchUpdateBlobs(grpc::CallbackServerContext* call,
+                                             const reapi::BatchUpdateBlobsRequest* request,
+                                             reapi::BatchUpdateBlobsResponse* response) override;
+  grpc::ServerUnaryReactor* BatchReadBlobs(grpc::CallbackServerContext* call,
+                                           const reapi::BatchReadBlobsRequest* request,
+                                           reapi::BatchReadBlobsResponse* response) override;
+  grpc::ServerWriteReactor<reapi::GetTreeResponse>*
+  GetTree(grpc::CallbackServerContext* call, const reapi::GetTreeRequest* request) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+class ActionCacheService final : public reapi::ActionCache::CallbackService {
+public:
+  explicit ActionCacheService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* GetActionResult(grpc::CallbackServerContext* call,
+                                            const reapi::GetActionResultRequest* request,
+                                            reapi::ActionResult* response) override;
+  grpc::ServerUnaryReactor* UpdateActionResult(grpc::CallbackServerContext* call,
+                                               const reapi::UpdateActionResultRequest* request,
+                                               reapi::ActionResult* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+class ByteStreamService final : public bytestream::ByteStream::CallbackService {
+public:
+  explicit ByteStreamService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerWriteReactor<bytestream::ReadResponse>*
+  Read(grpc::CallbackServerContext* call, const bytestream::ReadRequest* request) override;
+  grpc::ServerReadReactor<bytestream::WriteRequest>*
+  Write(grpc::CallbackServerContext* call, bytestream::WriteResponse* response) override;
+  grpc::ServerUnaryReactor*
+  QueryWriteStatus(grpc::CallbackServerContext* call,
+                   const bytestream::QueryWriteStatusRequest* request,
+                   bytestream::QueryWriteStatusResponse* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+} // namespace ingot::server::grpc_front

@@ -1,0 +1,226 @@
+// google.bytestream.ByteStream over a real gRPC channel: Write and Read of CAS blobs.
+#include "cas/digest.hpp"
+#include "grpc_fixture.hpp"
+
+#include <future>
+
+namespace ingot::server {
+namespace {
+
+using ByteStream = GrpcFixture;
+
+std::string pattern(std::size_t size, unsigned seed) {
+  std::string s(size, '\0');
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : s) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+std::string blob_name(const cas::Digest& d) {
+  return "blobs/" + d.hex() + "/" + std::to_string(d.size);
+}
+
+// Writes `data` under `resource` in chunks of `chunk` bytes; the last one finishes the write
+// unless `finish` is false.
+grpc::Status write(bytestream::ByteStream::Stub& stub, const std::string& token,
+                   const std::string& resource, std::string_view data, std::size_t chunk,
+                   bytestream::WriteResponse& response, bool finish = true) {
+  auto ctx = GrpcFixture::call(token);
+  auto writer = stub.Write(ctx.get(), &response);
+  std::size_t offset = 0;
+  do {
+    bytestream::WriteRequest request;
+    request.set_resource_name(offset == 0 ? resource : std::string());
+    request.set_write_offset(static_cast<std::int64_t>(offset));
+    const auto n = std::min(chunk, data.size() - offset);
+    request.set_data(std::string(data.substr(offset, n)));
+    offset += n;
+    request.set_finish_write(finish && offset == data.size());
+    if (!writer->Write(request)) {
+      break; // the server ended the call: Finish says why
+    }
+  } while (offset < data.size());
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+Result<std::string> read(bytestream::ByteStream::Stub& stub, const std::string& resource,
+                         std::int64_t offset = 0, std::int64_t limit = 0,
+                         grpc::StatusCode* code = nullptr) {
+  auto ctx = GrpcFixture::call();
+  bytestream::ReadRequest request;
+  request.set_resource_name(resource);
+  request.set_read_offset(offset);
+  request.set_read_limit(limit);
+  auto reader = stub.Read(ctx.get(), request);
+  std::string out;
+  bytestream::ReadResponse chunk;
+  while (reader->Read(&chunk)) {
+    out += chunk.data();
+  }
+  const auto status = reader->Finish();
+  if (code != nullptr) {
+    *code = status.error_code();
+  }
+  if (!status.ok()) {
+    return make_error(Errc::io, status.error_message());
+  }
+  return out;
+}
+
+TEST_F(ByteStream, ABlobWrittenInChunksReadsBackWhole) {
+  const auto data = pattern(700 * 1024, 1);
+  const auto d = cas::digest_of(std::string_view(data));
+  bytestream::WriteResponse response;
+  const auto status =
+      write(*m_bs, m_write_token, "uploads/0f1e2d3c/" + blob_name(d), data, 64 * 1024, response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.committed_size(), static_cast<std::int64_t>(data.size()));
+  auto back = read(*m_bs, blob_name(d));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(*back == data);
+}
+
+TEST_F(ByteStream, InstanceNamesAreAcceptedOnBothSides) {
+  const std::string data = "with an instance name";
+  const auto d = cas::digest_of(std::string_view(data));
+  bytestream::WriteResponse response;
+  ASSERT_TRUE(
+      write(*m_bs, m_write_token, "main/ci/uploads/u1/" + blob_name(d) + "/meta", data, 8, response)
+          .ok());
+  auto back = read(*m_bs, "main/ci/" + blob_name(d));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, data);
+}
+
+TEST_F(ByteStream, ReadHonoursOffsetAndLimit) {
+  const auto data = pattern(300 * 1024, 2);
+  const auto d = put(data);
+  auto part = read(*m_bs, blob_name(d), 1000, 5000);
+  ASSERT_TRUE(part) << part.error().message;
+  EXPECT_TRUE(*part == data.substr(1000, 5000));
+  auto tail = read(*m_bs, blob_name(d), static_cast<std::int64_t>(data.size()) - 10);
+  ASSERT_TRUE(tail);
+  EXPECT_TRUE(*tail == data.substr(data.size() - 10));
+  grpc::StatusCode code{};
+  EXPECT_FALSE(read(*m_bs, blob_name(d), static_cast<std::int64_t>(data.size()) + 1, 0, &code));
+  EXPECT_EQ(code, grpc::StatusCode::OUT_OF_RANGE);
+}
+
+TEST_F(ByteStream, ReadsOfWhatIsNotThereFailClearly) {
+  grpc::StatusCode code{};
+  EXPECT_FALSE(read(*m_bs, blob_name(cas::digest_of(std::string_view("nope"))), 0, 0, &code));
+  EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND);
+  auto bad = read(*m_bs, "blobs/xyz/3", 0, 0, &code);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("HASH/SIZE"), std::string::npos) << bad.error().message;
+  auto empty = read(*m_bs, blob_name(cas::empty_digest()));
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_EQ(*empty, "");
+}
+
+TEST_F(ByteStream, AWriteWhoseBytesDoNotMatchItsDigestStoresNothing) {
+  const auto data = pattern(200 * 1024, 3);
+  const auto d = cas::digest_of(std::string_view(data));
+  auto other = data;
+  other[1234] ^= 1;
+  bytestream::WriteResponse response;
+  const auto status =
+      write(*m_bs, m_write_token, "uploads/u/" + blob_name(d), other, 64 * 1024, response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_FALSE(m_store->contains(d.hash));
+}
+
+TEST_F(ByteStream, AWriteThatEndsWithoutFinishWriteStoresNothing) {
+  const auto data = pattern(100 * 1024, 4);
+  const auto d = cas::digest_of(std::string_view(data));
+  bytestream::WriteResponse response;
+  const auto status = write(*m_bs, m_write_token, "uploads/u/" + blob_name(d), data, 32 * 1024,
+                            response, /*finish=*/false);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("finish_write"), std::string::npos);
+  EXPECT_FALSE(m_store->contains(d.hash));
+}
+
+TEST_F(ByteStream, WritesNeedTheWriteScope) {
+  const std::string data = "scoped";
+  const auto d = cas::digest_of(std::string_view(data));
+  bytestream::WriteResponse response;
+  EXPECT_EQ(write(*m_bs, "", "uploads/u/" + blob_name(d), data, 64, response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      write(*m_bs, m_read_token, "uploads/u/" + blob_name(d), data, 64, response).error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_FALSE(m_store->contains(d.hash));
+}
+
+// BuildStream 1.6 sends every upload of a session with one UUID: writes at once under the
+// same UUID are separate uploads.
+TEST_F(ByteStream, ConcurrentWritesSharingAUuidAreSeparateUploads) {
+  std::vector<std::string> blobs;
+  for (unsigned i = 0; i < 4; ++i) {
+    blobs.push_back(pattern(150 * 1024 + i, 10 + i));
+  }
+  std::vector<std::future<grpc::Status>> writes;
+  for (const auto& data : blobs) {
+    writes.push_back(std::async(std::launch::async, [this, &data] {
+      bytestream::WriteResponse response;
+      const auto d = cas::digest_of(std::string_view(data));
+      return write(*m_bs, m_write_token, "uploads/same-uuid/" + blob_name(d), data, 16 * 1024,
+                   response);
+    }));
+  }
+  for (auto& w : writes) {
+    const auto status = w.get();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  for (const auto& data : blobs) {
+    auto back = read(*m_bs, blob_name(cas::digest_of(std::string_view(data))));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_TRUE(*back == data);
+  }
+}
+
+TEST_F(ByteStream, QueryWriteStatusSaysWhetherTheBlobIsStored) {
+  const auto stored = put("already here");
+  bytestream::QueryWriteStatusRequest request;
+  request.set_resource_name("uploads/u/" + blob_name(stored));
+  bytestream::QueryWriteStatusResponse response;
+  ASSERT_TRUE(m_bs->QueryWriteStatus(call().get(), request, &response).ok());
+  EXPECT_TRUE(response.complete());
+  EXPECT_EQ(response.committed_size(), static_cast<std::int64_t>(stored.size));
+
+  request.set_resource_name("uploads/u/" + blob_name(cas::digest_of(std::string_view("not yet"))));
+  ASSERT_TRUE(m_bs->QueryWriteStatus(call().get(), request, &response).ok());
+  EXPECT_FALSE(response.complete());
+  EXPECT_EQ(response.committed_size(), 0);
+}
+
+// No call can hang: a write that stalls ends at its deadline, and the server goes on serving.
+TEST_F(ByteStream, AStalledWriteEndsAtItsDeadline) {
+  const auto data = pattern(64 * 1024, 5);
+  const auto d = cas::digest_of(std::string_view(data));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + m_write_token);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  bytestream::WriteResponse response;
+  auto writer = m_bs->Write(&ctx, &response);
+  bytestream::WriteRequest request;
+  request.set_resource_name("uploads/u/" + blob_name(d));
+  request.set_data(data.substr(0, 1000));
+  writer->Write(request);
+  // No more messages, no WritesDone: only the deadline ends this call.
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(m_store->contains(d.hash));
+  const auto stored = put("still serving");
+  auto back = read(*m_bs, blob_name(stored));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, "still serving");
+}
+
+} // namespace
+} // namespace ingot::server
