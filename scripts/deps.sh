@@ -17,6 +17,8 @@ test_pkgs=(
   minisign signify-openbsd e2fsprogs clang-14 libclang-rt-14-dev openssl
   nix-bin # without its recommended nix-setup-systemd: tests run nix in a temp dir, no daemon
   dpkg-dev file # cpack -G DEB: dpkg-shlibdeps for Depends, file to find the binaries
+  bazel-bootstrap # Bazel 4.2.3 and the JDK it runs on, for tests/integration/bazel.sh
+  systemd # systemd-analyze checks the unit the .deb installs (deb.sh); without systemd-sysv, not init
 )
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
 

@@ -4,8 +4,9 @@
 # without warnings), bash completion that completes, and a hardened systemd unit naming P's
 # binary; then, as root, `cpack -G DEB` makes a .deb with the right fields and files, `dpkg -i`
 # installs it, the installed binary prints the same version, `man -w` finds its pages,
-# `systemd-analyze verify` accepts its unit, and it serves a put/get round trip on a temp
-# data dir; `dpkg -r` and `dpkg --purge` leave nothing behind.
+# `systemd-analyze verify` finds no problem with its unit (the installed one and P's),
+# `systemd-analyze security --offline` rates it (printed, not asserted), and it serves a
+# put/get round trip on a temp data dir; `dpkg -r` and `dpkg --purge` leave nothing behind.
 # Exits 77 (skipped) when not root or without dpkg, and only then: it installs into the real
 # system, which CI does on a throwaway machine. The build dir is $INGOT_BUILD_DIR (set by
 # CMake), else the one holding the binary.
@@ -98,6 +99,24 @@ for want in "ExecStart=$P/bin/ingot serve --data /var/lib/ingot" DynamicUser=yes
 done
 ok "the unit runs $P/bin/ingot serve --data /var/lib/ingot, hardened"
 
+# verify_unit FILE [OPTIONS...]: `systemd-analyze verify` reports nothing about FILE. It exits 0
+# on an unknown key or a value it cannot parse (it warns and ignores the line, as systemd
+# would), so what it prints is checked too, not only its exit status.
+verify_unit() {
+  local unit=$1
+  shift
+  systemd-analyze verify "$@" "$unit" >"$TMP/verify.log" 2>&1 ||
+    fail "systemd-analyze verify rejects $unit: $(head -c 800 "$TMP/verify.log")"
+  [[ ! -s $TMP/verify.log ]] || fail "systemd-analyze verify warns about $unit: $(head -c 800 "$TMP/verify.log")"
+}
+SYSTEMD_ANALYZE=$(command -v systemd-analyze || true)
+if [[ -n $SYSTEMD_ANALYZE ]]; then
+  verify_unit "$UNIT" --man=no # man looks for the unit's man: pages in the system, not in P
+  ok "systemd-analyze verify: no problems with $UNIT"
+else
+  echo "   note: systemd-analyze is not installed (Debian: systemd): the units are not verified"
+fi
+
 [[ $(id -u) -eq 0 ]] || skip "installing the .deb needs root (running as uid $(id -u))"
 for tool in dpkg dpkg-deb dpkg-query; do
   command -v "$tool" >/dev/null || skip "$tool is not installed: not a Debian system"
@@ -166,10 +185,21 @@ else
 fi
 grep -qxF "ExecStart=/usr/bin/ingot serve --data /var/lib/ingot" /usr/lib/systemd/system/ingot.service ||
   fail "the installed unit does not run /usr/bin/ingot: $(grep ExecStart /usr/lib/systemd/system/ingot.service)"
-if command -v systemd-analyze >/dev/null; then
-  systemd-analyze verify /usr/lib/systemd/system/ingot.service >"$TMP/verify.log" 2>&1 ||
-    fail "systemd-analyze verify rejects the unit: $(head -c 800 "$TMP/verify.log")"
-  ok "systemd-analyze verify accepts /usr/lib/systemd/system/ingot.service"
+if [[ -n $SYSTEMD_ANALYZE ]]; then
+  if [[ -n $MAN_CMD ]]; then
+    verify_unit /usr/lib/systemd/system/ingot.service --man=yes # its Documentation= pages are there
+    ok "systemd-analyze verify: no problems with /usr/lib/systemd/system/ingot.service, its man: pages found"
+  else
+    verify_unit /usr/lib/systemd/system/ingot.service --man=no
+    ok "systemd-analyze verify: no problems with /usr/lib/systemd/system/ingot.service (man is not installed)"
+  fi
+  # How exposed the service is, on systemd's 0 (locked down) to 10 scale: shown, not asserted,
+  # since each systemd release weighs the settings anew.
+  systemd-analyze security --offline=yes /usr/lib/systemd/system/ingot.service >"$TMP/security.log" 2>&1 ||
+    fail "systemd-analyze security --offline=yes exited $?: $(tail -n 5 "$TMP/security.log")"
+  exposure=$(grep -o "Overall exposure level for ingot.service: [0-9.]* [A-Z]*" "$TMP/security.log") ||
+    fail "systemd-analyze security printed no overall exposure: $(tail -n 5 "$TMP/security.log")"
+  ok "systemd-analyze security: $exposure"
 fi
 
 step "the installed binary serves a put/get round trip"

@@ -313,6 +313,28 @@ token_create() {
     "$INGOT" token create --data "$1" --scope "$2" --name "$3" 2>/dev/null
 }
 
+# test_ca DIR: a test CA, DIR/ca.pem and DIR/ca.key (P-256, valid for 2 days), for HTTPS tests.
+test_ca() {
+  local dir=$1
+  command -v openssl >/dev/null || fail "openssl is needed and is not installed (scripts/deps.sh test)"
+  mkdir -p "$dir"
+  openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=ingot test CA" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null ||
+    fail "openssl: the test CA in $dir"
+}
+
+# test_cert DIR NAME CN: DIR/NAME.key and DIR/NAME.pem, a certificate for 127.0.0.1 and
+# localhost with that CN, signed by the test CA in DIR (test_ca).
+test_cert() {
+  local dir=$1 name=$2 cn=$3
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
+    -keyout "$dir/$name.key" -out "$dir/$name.csr" 2>/dev/null || fail "openssl req $name"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/$name.ext"
+  openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+    -CAcreateserial -days 2 -extfile "$dir/$name.ext" -out "$dir/$name.pem" 2>/dev/null ||
+    fail "openssl x509 $name"
+}
+
 # metric NAME_WITH_LABELS: the value of one sample in the last /metrics body, 0 when absent.
 metric() {
   awk -v key="$1" 'index($0, key " ") == 1 { print $2; found = 1; exit } END { if (!found) print 0 }' \

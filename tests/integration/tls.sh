@@ -12,23 +12,10 @@ DATA="$TMP/data"
 PKI="$TMP/pki"
 mkdir -p "$PKI"
 
-# cert NAME CN: a key and a certificate for 127.0.0.1 and localhost, signed by the test CA.
-cert() {
-  local name=$1 cn=$2
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" \
-    -keyout "$PKI/$name.key" -out "$PKI/$name.csr" 2>/dev/null || fail "openssl req $name"
-  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-    -CAcreateserial -days 2 -extfile "$PKI/$name.ext" -out "$PKI/$name.pem" 2>/dev/null ||
-    fail "openssl x509 $name"
-}
-
 step "a test CA and two server certificates"
-openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=ingot test CA" -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null ||
-  fail "openssl: the CA"
-cert one ingot-test-one
-cert two ingot-test-two
+test_ca "$PKI"
+test_cert "$PKI" one ingot-test-one
+test_cert "$PKI" two ingot-test-two
 ok "CA, ingot-test-one, ingot-test-two"
 
 # subject_cn: the CN of the certificate the server presents now.
