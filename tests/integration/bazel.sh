@@ -59,10 +59,13 @@ keytool -importcert -noprompt -alias ingot-test-ca -file "$PKI/ca.pem" -keystore
   -storetype PKCS12 -storepass ingot-test >"$TMP/keytool.log" 2>&1 ||
   fail "keytool -importcert: $(cat "$TMP/keytool.log")"
 TOKEN=$(token_create "$DATA" read,write bazel) || fail "token create failed"
-start_server "$DATA" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" --http-listen 127.0.0.1:0
+start_server "$DATA" --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key" --http-listen 127.0.0.1:0 \
+  --grpc-listen 127.0.0.1:0
 HTTPS_URL=$URL
 URL="http://127.0.0.1:$HTTP_PORT" # req and expect (the server's counters) go over plain HTTP
-ok "$HTTPS_URL and $URL"
+grpc_port
+GRPC_URL="grpc://127.0.0.1:$GRPC_PORT"
+ok "$HTTPS_URL, $URL and $GRPC_URL"
 
 # Debian's system bazelrc stays (/etc/bazel/bazelrc names the install base, /usr/share/bazel);
 # the user's and a workspace's do not. --max_idle_secs: a server left behind by a killed run
@@ -228,6 +231,53 @@ server_logs=("$BAZEL_ROOT"/*/java.log)
 grep -q "PKIX path building failed.*unable to find valid certification path" "${server_logs[0]}" ||
   fail "Bazel's server log does not name the untrusted certificate"
 ok "Bazel shows '$said'; its server log: unable to find valid certification path"
+
+# grpc_calls METHOD CODE: how many gRPC calls of METHOD ended with CODE, from /metrics.
+grpc_calls() {
+  expect 200 GET /metrics >/dev/null
+  metric "ingot_grpc_calls_total{method=\"$1\",code=\"$2\"}"
+}
+
+step "gRPC (--remote_cache=grpc://): one action cache with HTTP; every action a hit after --expunge"
+JVM=()
+bz_ok clean_grpc clean --expunge
+bz grpc_first "${BUILD[@]}" --define=V=7 --remote_cache="$GRPC_URL" \
+  --remote_header="Authorization=Bearer $TOKEN"
+built grpc_first
+expect_hits grpc_first 1 # noise: the entry the first build wrote over HTTP
+updates=$(grpc_calls ActionCache/UpdateActionResult OK)
+[[ $updates -eq 2 ]] || fail "gRPC stored $updates action results, expected 2 (greeting and shout with V=7)"
+for f in "${OUTPUTS[@]}"; do
+  cp -L "$WS/bazel-bin/$f" "$FIRST/grpc-$f" || fail "the gRPC build made no bazel-bin/$f"
+done
+bz_ok expunge_grpc clean --expunge
+snapshot
+bz grpc_rebuild "${BUILD[@]}" --define=V=7 --remote_cache="$GRPC_URL" \
+  --remote_header="Authorization=Bearer $TOKEN"
+built grpc_rebuild
+expect_hits grpc_rebuild 3
+for f in "${OUTPUTS[@]}"; do
+  cmp -s "$FIRST/grpc-$f" "$WS/bazel-bin/$f" || fail "over gRPC: bazel-bin/$f differs from the first gRPC build's"
+done
+stored_nothing "a gRPC build of cache hits over HTTP's counters"
+[[ $(grpc_calls ActionCache/UpdateActionResult OK) -eq 2 ]] || fail "a build of gRPC cache hits stored action results"
+ok "noise.bin written over HTTP was a gRPC hit; after --expunge 3 gRPC hits, the same bytes"
+
+step "gRPC read-only without a token: hits with --noremote_upload_local_results; a wrong token is refused"
+bz_ok clean_grpc_ro clean
+bz grpc_readonly "${BUILD[@]}" --define=V=7 --remote_cache="$GRPC_URL" --noremote_upload_local_results
+built grpc_readonly
+expect_hits grpc_readonly 3
+bz grpc_wrong "${BUILD[@]}" --define=V=8 --remote_cache="$GRPC_URL" \
+  --remote_header="Authorization=Bearer ingot_not_a_token"
+grep -q "UNAUTHENTICATED" "$TMP/grpc_wrong.log" ||
+  fail "bazel with a wrong token over gRPC shows no UNAUTHENTICATED: $(grep -iE 'error|warning' "$TMP/grpc_wrong.log" | head -c 600)"
+said=$(grep -m1 "UNAUTHENTICATED" "$TMP/grpc_wrong.log")
+[[ $said == *"--remote_header=Authorization=Bearer"* ]] ||
+  fail "Bazel shows '$said', which does not say how to send a token"
+unauth=$(grpc_calls Capabilities/GetCapabilities UNAUTHENTICATED)
+[[ $unauth -ge 1 ]] || fail "the server counted no UNAUTHENTICATED GetCapabilities"
+ok "read-only: 3 hits; a wrong token (bazel exit $RC): $said"
 
 step "nothing was downloaded: Bazel's repository cache is empty"
 downloaded=$(find "$BAZEL_ROOT/cache/repos" -type f 2>/dev/null | head -n 3)

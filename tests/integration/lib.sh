@@ -176,6 +176,14 @@ start_server() {
   HTTP_PORT=${BASH_REMATCH[4]} # the plain listener beside HTTPS (--http-listen), if any
 }
 
+# grpc_port: the port of the last server's --grpc-listen, from the line it prints after the
+# first (sets GRPC_PORT; fails when none comes within 30 s).
+grpc_port() {
+  GRPC_PORT=$(timeout 30 tail -n +1 -f "$SERVER_LOG" | grep -m1 -oE 'on grpc://127\.0\.0\.1:[0-9]+' |
+    grep -oE '[0-9]+$') || true
+  [[ -n $GRPC_PORT ]] || fail "the server printed no gRPC address: $(head -c 600 "$SERVER_LOG")"
+}
+
 # wait_exit PID SECONDS: waits for a process of ours to exit, at most SECONDS; sets
 # EXIT_STATUS, or fails.
 wait_exit() {
