@@ -34,6 +34,15 @@ struct ServerOptions {
   std::optional<ListenAddress> http_listen;
   // The gRPC front end (REAPI cache services, ByteStream) on its own port; off without it.
   std::optional<ListenAddress> grpc_listen;
+  // With both, gRPC is served over TLS (grpcs://): a PEM certificate chain and its key, read at
+  // start.
+  std::filesystem::path grpc_tls_cert;
+  std::filesystem::path grpc_tls_key;
+  // With TLS: client certificates signed by these CAs (PEM) are verified, and a call over a
+  // verified one is given `grpc_client_cert_scopes` (BuildStream 1.6 can send no token, only
+  // a certificate). A call without one is anonymous or uses its token, as over plain gRPC.
+  std::filesystem::path grpc_client_ca;
+  Scopes grpc_client_cert_scopes = k_scope_read | k_scope_write;
   unsigned threads = 0; // 0: one per core
   Scopes anonymous = k_scope_read;
   // Largest request body accepted (413 above it). Bodies are streamed, so this bounds disk

@@ -44,6 +44,10 @@ struct ServeArgs {
   std::string tls_key;
   std::string http_listen;
   std::string grpc_listen;
+  std::string grpc_tls_cert;
+  std::string grpc_tls_key;
+  std::string grpc_client_ca;
+  std::string grpc_client_cert_scopes = "read,write";
 };
 
 int usage_error(const std::string& message) {
@@ -100,6 +104,14 @@ int cmd_serve(const ServeArgs& a) {
     }
     options.grpc_listen = *grpc;
   }
+  options.grpc_tls_cert = a.grpc_tls_cert;
+  options.grpc_tls_key = a.grpc_tls_key;
+  options.grpc_client_ca = a.grpc_client_ca;
+  const auto cert_scopes = server::parse_scopes(a.grpc_client_cert_scopes);
+  if (!cert_scopes) {
+    return usage_error("--grpc-client-cert-scopes: " + cert_scopes.error().message);
+  }
+  options.grpc_client_cert_scopes = *cert_scopes;
   options.version = std::string(version_line()).substr(std::strlen("ingot "));
   options.tls_cert = a.tls_cert;
   options.tls_key = a.tls_key;
@@ -179,9 +191,13 @@ int cmd_serve(const ServeArgs& a) {
                  plain->host.c_str());
   }
   if (options.grpc_listen) {
-    std::fprintf(stderr, "ingot: gRPC (REAPI cache, ByteStream) on grpc://%s:%u\n",
-                 options.grpc_listen->host.c_str(), static_cast<unsigned>((*server)->grpc_port()));
-    if (!is_loopback(options.grpc_listen->host)) {
+    const bool grpc_tls = !options.grpc_tls_cert.empty();
+    std::fprintf(stderr,
+                 "ingot: gRPC (REAPI cache, ByteStream, ReferenceStorage) on %s://%s:%u%s\n",
+                 grpc_tls ? "grpcs" : "grpc", options.grpc_listen->host.c_str(),
+                 static_cast<unsigned>((*server)->grpc_port()),
+                 options.grpc_client_ca.empty() ? "" : ", verifying client certificates");
+    if (!grpc_tls && !is_loopback(options.grpc_listen->host)) {
       std::fprintf(stderr,
                    "ingot: warning: gRPC on %s is plain HTTP/2: tokens and data cross the "
                    "network in clear\n",
@@ -247,6 +263,19 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
                     "HOST:PORT for gRPC: REAPI's Capabilities, ContentAddressableStorage and "
                     "ActionCache, and ByteStream, for Bazel (--remote_cache=grpc://HOST:PORT), "
                     "BuildStream and recc; same store, tokens and scopes as HTTP (off by default)");
+  serve->add_option("--grpc-tls-cert", serve_args.grpc_tls_cert,
+                    "PEM certificate chain: with --grpc-tls-key, --grpc-listen serves gRPC over "
+                    "TLS (grpcs://); read at start");
+  serve->add_option("--grpc-tls-key", serve_args.grpc_tls_key,
+                    "PEM private key of --grpc-tls-cert");
+  serve->add_option("--grpc-client-ca", serve_args.grpc_client_ca,
+                    "PEM CA certificates: gRPC clients presenting a certificate they signed get "
+                    "--grpc-client-cert-scopes (mutual TLS: BuildStream 1.6 can send no token); "
+                    "needs --grpc-tls-cert");
+  serve
+      ->add_option("--grpc-client-cert-scopes", serve_args.grpc_client_cert_scopes,
+                   "Scopes a verified gRPC client certificate grants, e.g. read or read,write")
+      ->capture_default_str();
   serve
       ->add_option("--nix-priority", serve_args.nix_priority,
                    "Priority in /nix/nix-cache-info: Nix tries substituters with lower "

@@ -49,7 +49,21 @@ Result<Caller> caller_of(ServerContext& ctx, const grpc::CallbackServerContext& 
                           " (send `authorization: Bearer TOKEN` metadata; Bazel: "
                           "--remote_header=Authorization=Bearer TOKEN)");
   }
-  return Caller{identity->scopes, identity->presented, identity->name};
+  Caller caller{identity->scopes, identity->presented, identity->name};
+  // A client certificate the TLS handshake verified against --grpc-client-ca (only asked for
+  // with one) adds its scopes: BuildStream 1.6 can present nothing else.
+  const auto auth = call.auth_context();
+  if (!ctx.options.grpc_client_ca.empty() && auth && auth->IsPeerAuthenticated()) {
+    caller.scopes |= ctx.options.grpc_client_cert_scopes;
+    caller.presented = true;
+    if (caller.name.empty()) {
+      const auto peer = auth->GetPeerIdentity();
+      caller.name =
+          "cert:" +
+          (peer.empty() ? std::string("?") : std::string(peer.front().data(), peer.front().size()));
+    }
+  }
+  return caller;
 }
 
 Result<cas::Digest> digest_of(const reapi::Digest& digest, std::string_view what) {

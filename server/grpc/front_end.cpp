@@ -1,12 +1,24 @@
 #include "server/grpc/front_end.hpp"
 
+#include "server/context.hpp"
 #include "server/grpc/services.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <grpcpp/grpcpp.h>
+#include <iterator>
 
 namespace ingot::server {
 
 namespace {
+
+// grpc-core's own messages (a failed handshake, a port it could not bind) on stderr in the
+// server's words, one line each, like the rest of its log.
+void log_grpc(gpr_log_func_args* args) {
+  std::fprintf(stderr, "ingot: gRPC: %s\n", args->message);
+}
 
 // Bazel and BuildStream send keepalive pings every 60 s during long calls; gRPC's default
 // minimum interval (5 minutes) would answer them with "too many pings" and end the call.
@@ -21,16 +33,23 @@ public:
       : m_capabilities(ctx), m_cas(ctx), m_action_cache(ctx), m_bytestream(ctx), m_references(ctx) {
   }
 
-  Result<void> start(const ListenAddress& address) {
+  Result<void> start(const ServerOptions& options, const ListenAddress& address) {
     const bool v6 = address.host.find(':') != std::string::npos;
     const std::string target =
         (v6 ? "[" + address.host + "]" : address.host) + ":" + std::to_string(address.port);
+    auto credentials = credentials_for(options);
+    if (!credentials) {
+      return std::move(credentials).error();
+    }
     grpc::ServerBuilder builder;
-    builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &m_port);
+    builder.AddListeningPort(target, *credentials, &m_port);
     builder.SetMaxReceiveMessageSize(k_max_receive);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                k_min_ping_interval_ms);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    // gRPC sets SO_REUSEPORT by default: a second server on the same port would then start,
+    // and take half of the first one's connections.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(&m_capabilities);
     builder.RegisterService(&m_cas);
     builder.RegisterService(&m_action_cache);
@@ -52,6 +71,60 @@ public:
   }
 
 private:
+  // Plain HTTP/2, or TLS with the certificate and key, verifying client certificates when
+  // there is a client CA.
+  static Result<std::shared_ptr<grpc::ServerCredentials>> credentials_for(const ServerOptions& o) {
+    if (o.grpc_tls_cert.empty() != o.grpc_tls_key.empty()) {
+      return make_error(Errc::invalid_argument,
+                        "--grpc-tls-cert and --grpc-tls-key go "
+                        "together: pass both for gRPC over TLS, or neither");
+    }
+    if (o.grpc_tls_cert.empty()) {
+      if (!o.grpc_client_ca.empty()) {
+        return make_error(Errc::invalid_argument,
+                          "--grpc-client-ca verifies client certificates over TLS: it needs "
+                          "--grpc-tls-cert and --grpc-tls-key");
+      }
+      return grpc::InsecureServerCredentials();
+    }
+    auto pem = [](const std::filesystem::path& path, const char* flag) -> Result<std::string> {
+      std::ifstream in(path, std::ios::binary);
+      if (!in) {
+        const int e = errno;
+        return make_error(e == ENOENT ? Errc::invalid_argument : Errc::io,
+                          std::string(flag) + ": " + path.string() + ": " +
+                              (e == ENOENT ? std::string("no such file; pass a PEM file")
+                                           : "cannot open: " + std::string(std::strerror(e))));
+      }
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.find("-----BEGIN ") == std::string::npos) {
+        return make_error(Errc::invalid_argument,
+                          std::string(flag) + ": " + path.string() + " is not PEM");
+      }
+      return text;
+    };
+    auto cert = pem(o.grpc_tls_cert, "--grpc-tls-cert");
+    if (!cert) {
+      return std::move(cert).error();
+    }
+    auto key = pem(o.grpc_tls_key, "--grpc-tls-key");
+    if (!key) {
+      return std::move(key).error();
+    }
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
+    if (!o.grpc_client_ca.empty()) {
+      auto ca = pem(o.grpc_client_ca, "--grpc-client-ca");
+      if (!ca) {
+        return std::move(ca).error();
+      }
+      ssl.pem_root_certs = std::move(*ca);
+      // A certificate, when sent, must verify; a client without one may still use a token.
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    return grpc::SslServerCredentials(ssl);
+  }
+
   grpc_front::CapabilitiesService m_capabilities;
   grpc_front::CasService m_cas;
   grpc_front::ActionCacheService m_action_cache;
@@ -65,8 +138,9 @@ private:
 
 Result<std::unique_ptr<GrpcFrontEnd>> GrpcFrontEnd::start(ServerContext& ctx,
                                                           const ListenAddress& address) {
+  gpr_set_log_function(log_grpc);
   auto server = std::make_unique<GrpcServer>(ctx);
-  INGOT_TRY(server->start(address));
+  INGOT_TRY(server->start(ctx.options, address));
   return std::unique_ptr<GrpcFrontEnd>(std::move(server));
 }
 

@@ -53,13 +53,13 @@ protected:
     options.max_blob_size = 1u << 20;
     options.log_format = LogFormat::off;
     options.shutdown_grace = std::chrono::milliseconds(2'000);
+    configure(options);
     auto server = Server::create(options, *m_store, data);
     ASSERT_TRUE(server) << server.error().message;
     m_server = std::move(*server);
     ASSERT_NE(m_server->grpc_port(), 0);
     m_thread = std::thread([s = m_server.get()] { s->run(); });
-    m_channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(m_server->grpc_port()),
-                                    grpc::InsecureChannelCredentials());
+    m_channel = channel(grpc::InsecureChannelCredentials());
     m_caps = reapi::Capabilities::NewStub(m_channel);
     m_cas = reapi::ContentAddressableStorage::NewStub(m_channel);
     m_ac = reapi::ActionCache::NewStub(m_channel);
@@ -76,6 +76,17 @@ protected:
 
   // What needs no token; tests of --anonymous none override it.
   virtual Scopes anonymous() const { return k_scope_read; }
+  // Options beyond the defaults above (TLS), set before the server starts.
+  virtual void configure(ServerOptions& /*options*/) {}
+
+  // A channel to the server's gRPC port with these credentials; over TLS, the server's
+  // certificate is checked against the name "localhost".
+  std::shared_ptr<grpc::Channel> channel(const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride("localhost");
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(m_server->grpc_port()), creds,
+                                     args);
+  }
 
   static reapi::Digest digest(const cas::Digest& d) {
     reapi::Digest out;

@@ -142,6 +142,16 @@ expect_rc() {
     fail "$name exited $RC, expected $want; stderr: $(head -c 800 "$TMP/$name.err")"
 }
 
+# refused NAME PATTERN SERVE_ARGS...: `ingot serve --data $DATA` with these flags exits 2, its
+# message matching PATTERN (grep -E).
+refused() {
+  local name=$1 pattern=$2
+  shift 2
+  cli "$name" serve --data "$DATA" --listen 127.0.0.1:0 "$@"
+  expect_rc 2 "$name"
+  grep -qE -- "$pattern" "$TMP/$name.err" || fail "$name: $(cat "$TMP/$name.err")"
+}
+
 # start_server DATA_DIR [serve options...]: starts `ingot serve` on a free port and returns once
 # it has printed its first line ("ingot: serving DIR (…) on http://127.0.0.1:PORT/", https with
 # TLS, then " and http://127.0.0.1:PORT/" with --http-listen), read through a fifo: no sleeping.
@@ -179,7 +189,7 @@ start_server() {
 # grpc_port: the port of the last server's --grpc-listen, from the line it prints after the
 # first (sets GRPC_PORT; fails when none comes within 30 s).
 grpc_port() {
-  GRPC_PORT=$(timeout 30 tail -n +1 -f "$SERVER_LOG" | grep -m1 -oE 'on grpc://127\.0\.0\.1:[0-9]+' |
+  GRPC_PORT=$(timeout 30 tail -n +1 -f "$SERVER_LOG" | grep -m1 -oE 'on grpcs?://127\.0\.0\.1:[0-9]+' |
     grep -oE '[0-9]+$') || true
   [[ -n $GRPC_PORT ]] || fail "the server printed no gRPC address: $(head -c 600 "$SERVER_LOG")"
 }

@@ -44,15 +44,6 @@ wait_log() {
 }
 
 step "start-up errors name the fix"
-# refused NAME PATTERN SERVE_ARGS...: `ingot serve` with these flags exits 2, its message
-# matching PATTERN (grep -E).
-refused() {
-  local name=$1 pattern=$2
-  shift 2
-  cli "$name" serve --data "$DATA" --listen 127.0.0.1:0 "$@"
-  expect_rc 2 "$name"
-  grep -qE -- "$pattern" "$TMP/$name.err" || fail "$name: $(cat "$TMP/$name.err")"
-}
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/rsa.key" 2>/dev/null ||
   fail "openssl: an RSA key"
 refused only_cert "--tls-cert and --tls-key go together" --tls-cert "$PKI/one.pem"
