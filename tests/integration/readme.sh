@@ -25,7 +25,8 @@
 # it again; every server must exit 0 on SIGTERM at the end.
 #
 # A failure names the README line of the block, prints the block, its output and the server's
-# log. Not root, or no namespaces: skipped (exit 77).
+# log (INGOT_TEST_README_VERBOSE=1 prints every block's output). Not root, or no namespaces:
+# skipped (exit 77).
 
 if [[ ${1-} == --sandbox ]]; then
   # Inside the namespaces: readme.sh --sandbox INGOT SESSION DIR. Everything in this branch runs
@@ -226,5 +227,6 @@ for session in "$TMP"/blocks/*-section.sh; do
     } >&2
     fail "README.md:$state ($name) failed"
   fi
+  [[ -z ${INGOT_TEST_README_VERBOSE-} ]] || cat "$dir/log"
   ok "$(grep -c '^@@@ README.md:[0-9]* done$' "$dir/log") blocks ran"
 done
