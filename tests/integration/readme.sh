@@ -139,7 +139,7 @@ unshare --net --mount --pid --fork --mount-proc true 2>"$TMP/unshare.err" ||
 step "every block of README.md has a fate"
 python3 "$HERE/readme_blocks.py" "$README" "$TMP/blocks" >"$TMP/blocks.list" 2>"$TMP/blocks.err" ||
   fail "$(cat "$TMP/blocks.err")"
-for kind in run serve stopped file skip text; do
+for kind in run serve stopped file compile skip text; do
   ok "$(grep -c " $kind " "$TMP/blocks.list" || true) blocks: $kind"
 done
 
@@ -158,6 +158,18 @@ for f in "$TMP"/blocks/skip-*.sh; do
       print }' "$TMP/syntax.err")"
 done
 ok "bash -n"
+
+step "C++ blocks compile against the headers (as the body of main)"
+for f in "$TMP"/blocks/compile-*.cpp; do
+  [[ -e $f ]] || continue
+  line=${f##*/compile-}
+  line=${line%.cpp}
+  ${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -fsyntax-only -I"$ROOT" "$f" 2>"$TMP/compile.err" ||
+    fail "the C++ block at README.md:$line does not compile; as compiled:
+$(cat -n "$f")
+$(head -c 3000 "$TMP/compile.err")"
+  ok "README.md:$line"
+done
 
 step "the sandbox's scripts/run is the real one without its install and build"
 # The real script ends by running the built binary: with arguments, as `ingot ARGS`; without,

@@ -12,6 +12,9 @@ the source do:
                                          and, where there is one, the test that covers it
   <!-- readme-test: text: WHAT -->      not a command: sample output, a listing
   <!-- readme-test: file: PATH -->      contents written to PATH (in the sandbox) when reached
+  <!-- readme-test: compile -->         cpp: its #include lines, then the rest as the body of
+                                         main(), must compile (-Wall -Wextra -Werror, against
+                                         the source tree's headers)
   <!-- readme-test: serve -->           sh: the block's last command is a server: it runs in
                                          the background (as in its own terminal) and the
                                          section goes on once it is serving
@@ -22,7 +25,8 @@ the source do:
   <!-- readme-test: expect: TEXT -->    sh: the block's output contains TEXT (repeatable)
 
 Writes OUTDIR/NNN-section.sh, one bash session per README section (a heading) with runnable
-blocks, and OUTDIR/skip-LINE.sh for each skipped sh block; prints one line per block
+blocks, OUTDIR/skip-LINE.sh for each skipped sh block and OUTDIR/compile-LINE.cpp for each compiled
+block; prints one line per block
 ("LINE FATE SECTION") on stdout. Exits 1 naming the line of a block without a fate or of an
 annotation it does not know.
 """
@@ -89,18 +93,22 @@ def parse(path):
 def fate(block):
     keys = [k for k, _ in block.notes]
     for key, value in block.notes:
-        if key not in ("skip", "text", "file", "serve", "stopped", "server", "expect"):
+        if key not in ("skip", "text", "file", "compile", "serve", "stopped", "server", "expect"):
             error(block.line, f"unknown readme-test annotation '{key}'")
         if key in ("skip", "text", "file", "server", "expect") and not value:
             error(block.line, f"readme-test: {key} needs a value after ': '")
-    exclusive = [k for k in keys if k in ("skip", "text", "file", "serve", "stopped")]
+    exclusive = [k for k in keys if k in ("skip", "text", "file", "compile", "serve", "stopped")]
     if len(exclusive) > 1:
         error(block.line, f"readme-test: {' and '.join(exclusive)} exclude each other")
     if exclusive and exclusive[0] in ("skip", "text", "file"):
         return exclusive[0]
+    if exclusive and exclusive[0] == "compile":
+        if block.lang != "cpp":
+            error(block.line, "readme-test: compile is for ```cpp blocks")
+        return "compile"
     if block.lang not in RUNNABLE:
         error(block.line, f"a ```{block.lang} block has no fate: annotate it "
-              "(<!-- readme-test: skip: WHY -->, text: WHAT or file: PATH)")
+              "(<!-- readme-test: skip: WHY -->, text: WHAT, file: PATH or compile)")
     return exclusive[0] if exclusive else "run"
 
 
@@ -161,8 +169,15 @@ def main():
         elif b.fate == "skip" and b.lang in RUNNABLE:
             with open(os.path.join(outdir, f"skip-{b.line}.sh"), "w", encoding="utf-8") as f:
                 f.write("\n".join(b.text) + "\n")
-        elif b.note("expect") or b.note("server"):
-            error(b.line, f"a {b.fate} block is not run: expect and server do not apply")
+        elif b.fate == "compile":
+            includes = [t for t in b.text if t.startswith("#include")]
+            body = [t for t in b.text if not t.startswith("#include")]
+            with open(os.path.join(outdir, f"compile-{b.line}.cpp"), "w", encoding="utf-8") as f:
+                f.write("\n".join(includes + ["int main() {"] + body + ["}"]) + "\n")
+        if b.note("expect") and b.fate not in ("run", "serve", "stopped"):
+            error(b.line, f"a {b.fate} block is not run: expect does not apply")
+        if b.note("server") and b.fate not in ("run", "serve", "stopped", "file"):
+            error(b.line, f"a {b.fate} block has no session: server does not apply")
         print(f"{b.line} {b.fate} {b.section[1]}")
     for n, (section, members) in enumerate(sections.items()):
         with open(os.path.join(outdir, f"{n:03d}-section.sh"), "w", encoding="utf-8") as f:
