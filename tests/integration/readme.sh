@@ -72,11 +72,14 @@ if [[ ${1-} == --sandbox ]]; then
     done
     cat <&"$fd" >>"$__DIR/server.log" &
     exec {fd}<&-
-    echo "(the server serves: $line)"
+    echo "@@@ the server serves: $line"
     local data=./ingot-data
     [[ $__SERVER_CMD =~ --data[=\ ]+([^ ]+) ]] && data=${BASH_REMATCH[1]}
-    [[ -n ${TOKEN-} ]] || TOKEN=$(ingot token create --data "$data" --scope read,write --name readme-test)
-    [[ -n ${ADMIN_TOKEN-} ]] || ADMIN_TOKEN=$(ingot token create --data "$data" --scope admin --name readme-test-admin)
+    [[ -n ${TOKEN-} ]] ||
+      TOKEN=$(ingot token create --data "$data" --scope read,write --name readme-test 2>/dev/null)
+    [[ -n ${ADMIN_TOKEN-} ]] ||
+      ADMIN_TOKEN=$(ingot token create --data "$data" --scope admin --name readme-test-admin 2>/dev/null)
+    echo "@@@ \$TOKEN and \$ADMIN_TOKEN are tokens of $data"
   }
   __stop_server() {
     local status=0
@@ -84,7 +87,7 @@ if [[ ${1-} == --sandbox ]]; then
     wait "$__SERVER_PID" || status=$?
     [[ $status -eq 0 ]] || __die "'$__SERVER_CMD' exited $status after SIGTERM; its log: $(tail -n 20 "$__DIR/server.log")"
     __SERVER_PID=''
-    echo "(the server stopped)"
+    echo "@@@ the server stopped"
   }
   __begin() {
     echo "$1" >"$__DIR/state"
@@ -105,8 +108,9 @@ if [[ ${1-} == --sandbox ]]; then
     __start_server
   }
   __end() { echo "@@@ README.md:$1 done"; }
+  # The block's own output: from its start, less the lines of this harness (@@@).
   __expect() {
-    tail -c +$((__OFFSET + 1)) "$__LOG" | grep -qF -- "$2" ||
+    tail -c +$((__OFFSET + 1)) "$__LOG" | grep -v '^@@@ ' | grep -qF -- "$2" ||
       __die "README.md:$1: the block's output does not contain '$2'"
   }
   __file() {
