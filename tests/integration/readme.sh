@@ -35,7 +35,12 @@ if [[ ${1-} == --sandbox ]]; then
   __INGOT=$2 __SESSION=$3 __DIR=$4
   __LOG=$__DIR/log
   __hosts=$(cat /etc/hosts)
-  ip link set lo up
+  # `ip link set lo up`, without needing iproute2: SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP.
+  python3 -c '
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+flags = struct.unpack("16sH", fcntl.ioctl(s, 0x8913, struct.pack("16sH", b"lo", 0))[:18])[1]
+fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))'
   mount -t tmpfs readme-test "$__DIR/overlay"
   for __d in etc var; do
     mkdir -p "$__DIR/overlay/$__d-upper" "$__DIR/overlay/$__d-work"
@@ -133,12 +138,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 README="$ROOT/README.md"
 
-for tool in python3 unshare ip; do
+for tool in python3 unshare; do
   command -v "$tool" >/dev/null || fail "$tool is needed and is not installed (scripts/deps.sh test)"
 done
 [[ $(id -u) -eq 0 ]] || skip "the README's blocks run in namespaces of their own, which needs root (running as uid $(id -u))"
-unshare --net --mount --pid --fork --mount-proc true 2>"$TMP/unshare.err" ||
-  skip "cannot make namespaces (unshare --net --mount --pid): $(head -c 300 "$TMP/unshare.err")"
+mkdir -p "$TMP/probe"
+# shellcheck disable=SC2016 # expanded by the inner bash
+unshare --net --mount --pid --fork --mount-proc bash -c 'mount -t tmpfs probe "$1" &&
+  mkdir "$1/upper" "$1/work" &&
+  mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc' \
+  _ "$TMP/probe" 2>"$TMP/unshare.err" ||
+  skip "cannot make the sandbox (unshare --net --mount --pid, a tmpfs, an overlay on /etc): $(head -c 300 "$TMP/unshare.err")"
 
 step "every block of README.md has a fate"
 python3 "$HERE/readme_blocks.py" "$README" "$TMP/blocks" >"$TMP/blocks.list" 2>"$TMP/blocks.err" ||
