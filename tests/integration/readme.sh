@@ -233,7 +233,7 @@ for session in "$TMP"/blocks/*-section.sh; do
   cp -a "$CLONE" "$dir/clone"
   rc=0
   # The limit only stops a block that hangs (waiting for input it will never get, say).
-  timeout -k 5 300 unshare --net --mount --pid --fork --mount-proc \
+  timeout -k 5 300 unshare --net --mount --pid --fork --mount-proc --kill-child \
     bash "$0" --sandbox "$INGOT" "$session" "$dir" </dev/null >"$dir/log" 2>&1 || rc=$?
   state=$(cat "$dir/state" 2>/dev/null || echo "(none)")
   if [[ $rc -ne 0 || $state != "done" ]]; then
