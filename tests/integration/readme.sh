@@ -71,8 +71,14 @@ fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))'
     exec {fd}<"$fifo"
     # A warning (plain HTTP on a public address) may come before the line that says it serves.
     while [[ $line != "ingot: serving "* ]]; do
-      IFS= read -r -t 60 -u "$fd" line ||
-        __die "'$__SERVER_CMD' did not say it serves within 60 s; its log: $(cat "$__DIR/server.log")"
+      local got=0 status=0
+      IFS= read -r -t 60 -u "$fd" line || got=$?
+      if [[ $got -gt 128 ]]; then
+        __die "'$__SERVER_CMD' did not say it serves within 60 s: $(cat "$__DIR/server.log")"
+      elif [[ $got -ne 0 ]]; then # the end of its stderr: it exited
+        wait "$__SERVER_PID" || status=$?
+        __die "'$__SERVER_CMD' exited $status before serving: $(cat "$__DIR/server.log")"
+      fi
       printf '%s\n' "$line" >>"$__DIR/server.log"
     done
     cat <&"$fd" >>"$__DIR/server.log" &
