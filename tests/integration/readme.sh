@@ -160,7 +160,7 @@ step "every block of README.md has a fate"
 python3 "$HERE/readme_blocks.py" "$README" "$TMP/blocks" >"$TMP/blocks.list" 2>"$TMP/blocks.err" ||
   fail "$(cat "$TMP/blocks.err")"
 for kind in run serve stopped file compile skip text; do
-  ok "$(grep -c " $kind " "$TMP/blocks.list" || true) blocks: $kind"
+  ok "$(awk -v kind="$kind" '$2 == kind { n++ } END { print n + 0 }' "$TMP/blocks.list") blocks: $kind"
 done
 
 step "skipped sh blocks are at least valid shell (bash -n)"
@@ -240,7 +240,7 @@ for session in "$TMP"/blocks/*-section.sh; do
   rc=0
   # The limit only stops a block that hangs (waiting for input it will never get, say).
   timeout -k 5 300 unshare --net --mount --pid --fork --mount-proc --kill-child \
-    bash "$0" --sandbox "$INGOT" "$session" "$dir" </dev/null >"$dir/log" 2>&1 || rc=$?
+    bash "$0" --sandbox "$(realpath "$INGOT")" "$session" "$dir" </dev/null >"$dir/log" 2>&1 || rc=$?
   state=$(cat "$dir/state" 2>/dev/null || echo "(none)")
   if [[ $rc -ne 0 || $state != "done" ]]; then
     {
