@@ -119,10 +119,13 @@ fcntl.ioctl(s, 0x8914, struct.pack("16sH", b"lo", flags | 1))'
     __start_server
   }
   __end() { echo "@@@ README.md:$1 done"; }
-  # The block's own output: from its start, less the lines of this harness (@@@).
+  # The block's own output (less the lines of this harness, @@@) contains TEXT, where any run
+  # of spaces, tabs and newlines matches any other (output in columns, over several lines).
   __expect() {
-    tail -c +$((__OFFSET + 1)) "$__LOG" | grep -v '^@@@ ' | grep -qF -- "$2" ||
-      __die "README.md:$1: the block's output does not contain '$2'"
+    local want
+    want=$(printf '%s' "$2" | tr '\t\n' '  ' | tr -s ' ')
+    tail -c +$((__OFFSET + 1)) "$__LOG" | grep -v '^@@@ ' | tr '\t\n' '  ' | tr -s ' ' |
+      grep -qF -- "$want" || __die "README.md:$1: the block's output does not contain '$2'"
   }
   __file() {
     echo "$1" >"$__DIR/state"

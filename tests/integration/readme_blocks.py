@@ -22,7 +22,8 @@ the source do:
                                          prose around the block says
   <!-- readme-test: server: COMMAND --> the section's server is COMMAND rather than the quick
                                          start's, as the prose says the reader has
-  <!-- readme-test: expect: TEXT -->    sh: the block's output contains TEXT (repeatable)
+  <!-- readme-test: expect: TEXT -->    sh: the block's output contains TEXT (repeatable; a
+                                         run of blanks and newlines matches any other)
 
 Writes OUTDIR/NNN-section.sh, one bash session per README section (a heading) with runnable
 blocks, OUTDIR/skip-LINE.sh for each skipped sh block and OUTDIR/compile-LINE.cpp for each compiled
