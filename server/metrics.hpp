@@ -36,7 +36,11 @@ std::optional<Lookup> lookup_of(RouteKind route);
   X(query_write_status, "ByteStream/QueryWriteStatus")                                             \
   X(get_reference, "ReferenceStorage/GetReference")                                                \
   X(update_reference, "ReferenceStorage/UpdateReference")                                          \
-  X(reference_status, "ReferenceStorage/Status")
+  X(reference_status, "ReferenceStorage/Status")                                                   \
+  X(fetch_blob, "Fetch/FetchBlob")                                                                 \
+  X(fetch_directory, "Fetch/FetchDirectory")                                                       \
+  X(push_blob, "Push/PushBlob")                                                                    \
+  X(push_directory, "Push/PushDirectory")
 
 enum class GrpcMethod : std::uint8_t {
 #define INGOT_GRPC_METHOD_ENUM(name, text) name,
@@ -82,7 +86,7 @@ private:
   std::array<std::atomic<std::uint64_t>, k_routes * k_methods * k_statuses> m_requests{};
   std::array<std::atomic<std::uint64_t>, k_routes*(k_buckets + 1)> m_latency{};
   std::array<std::atomic<std::uint64_t>, k_routes> m_latency_sum_us{};
-  static constexpr std::size_t k_grpc_methods = 13;
+  static constexpr std::size_t k_grpc_methods = 17;
   static constexpr std::size_t k_grpc_codes = 17;
   std::array<std::atomic<std::uint64_t>, k_grpc_methods * k_grpc_codes> m_grpc_calls{};
   std::array<std::atomic<std::uint64_t>, k_grpc_methods> m_grpc_seconds_us{};

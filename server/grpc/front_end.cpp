@@ -30,8 +30,8 @@ constexpr int k_max_receive = 8 << 20;
 class GrpcServer final : public GrpcFrontEnd {
 public:
   explicit GrpcServer(ServerContext& ctx)
-      : m_capabilities(ctx), m_cas(ctx), m_action_cache(ctx), m_bytestream(ctx), m_references(ctx) {
-  }
+      : m_capabilities(ctx), m_cas(ctx), m_action_cache(ctx), m_bytestream(ctx), m_references(ctx),
+        m_fetch(ctx), m_push(ctx) {}
 
   Result<void> start(const ServerOptions& options, const ListenAddress& address) {
     const bool v6 = address.host.find(':') != std::string::npos;
@@ -55,6 +55,8 @@ public:
     builder.RegisterService(&m_action_cache);
     builder.RegisterService(&m_bytestream);
     builder.RegisterService(&m_references);
+    builder.RegisterService(&m_fetch);
+    builder.RegisterService(&m_push);
     m_server = builder.BuildAndStart();
     if (!m_server || m_port == 0) {
       return make_error(Errc::io, "cannot listen on " + target +
@@ -130,6 +132,8 @@ private:
   grpc_front::ActionCacheService m_action_cache;
   grpc_front::ByteStreamService m_bytestream;
   grpc_front::ReferenceStorageService m_references;
+  grpc_front::FetchService m_fetch;
+  grpc_front::PushService m_push;
   int m_port = 0;
   std::unique_ptr<grpc::Server> m_server;
 };

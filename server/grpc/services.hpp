@@ -5,6 +5,7 @@
 #include "buildstream.grpc.pb.h"
 #include "bytestream.grpc.pb.h"
 #include "reapi_cache.grpc.pb.h"
+#include "remote_asset.grpc.pb.h"
 #include "server/context.hpp"
 
 namespace ingot::server::grpc_front {
@@ -92,6 +93,37 @@ public:
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* call,
                                    const buildstream::v2::StatusRequest* request,
                                    buildstream::v2::StatusResponse* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+namespace asset = build::bazel::remote::asset::v1;
+
+// Remote Asset names for blobs and directories, stored as refs (remote_asset.cpp says how).
+class FetchService final : public asset::Fetch::CallbackService {
+public:
+  explicit FetchService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* FetchBlob(grpc::CallbackServerContext* call,
+                                      const asset::FetchBlobRequest* request,
+                                      asset::FetchBlobResponse* response) override;
+  grpc::ServerUnaryReactor* FetchDirectory(grpc::CallbackServerContext* call,
+                                           const asset::FetchDirectoryRequest* request,
+                                           asset::FetchDirectoryResponse* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+class PushService final : public asset::Push::CallbackService {
+public:
+  explicit PushService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* PushBlob(grpc::CallbackServerContext* call,
+                                     const asset::PushBlobRequest* request,
+                                     asset::PushBlobResponse* response) override;
+  grpc::ServerUnaryReactor* PushDirectory(grpc::CallbackServerContext* call,
+                                          const asset::PushDirectoryRequest* request,
+                                          asset::PushDirectoryResponse* response) override;
 
 private:
   ServerContext& m_ctx;

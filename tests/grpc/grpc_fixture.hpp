@@ -5,6 +5,7 @@
 #include "buildstream.grpc.pb.h"
 #include "bytestream.grpc.pb.h"
 #include "reapi_cache.grpc.pb.h"
+#include "remote_asset.grpc.pb.h"
 #include "server/auth.hpp"
 #include "server/server.hpp"
 #include "support/store_helpers.hpp"
@@ -65,6 +66,8 @@ protected:
     m_ac = reapi::ActionCache::NewStub(m_channel);
     m_bs = bytestream::ByteStream::NewStub(m_channel);
     m_refs = buildstream::v2::ReferenceStorage::NewStub(m_channel);
+    m_fetch = build::bazel::remote::asset::v1::Fetch::NewStub(m_channel);
+    m_push = build::bazel::remote::asset::v1::Push::NewStub(m_channel);
   }
 
   void TearDown() override {
@@ -109,6 +112,8 @@ protected:
   std::unique_ptr<reapi::ActionCache::Stub> m_ac;
   std::unique_ptr<bytestream::ByteStream::Stub> m_bs;
   std::unique_ptr<buildstream::v2::ReferenceStorage::Stub> m_refs;
+  std::unique_ptr<build::bazel::remote::asset::v1::Fetch::Stub> m_fetch;
+  std::unique_ptr<build::bazel::remote::asset::v1::Push::Stub> m_push;
 };
 
 } // namespace ingot::server

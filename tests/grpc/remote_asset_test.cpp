@@ -1,0 +1,125 @@
+// The Remote Asset API's Fetch and Push over a real gRPC channel: associations are refs.
+#include "cas/digest.hpp"
+#include "grpc_fixture.hpp"
+#include "reapi.pb.h"
+
+namespace ingot::server {
+namespace {
+
+namespace asset = build::bazel::remote::asset::v1;
+using Assets = GrpcFixture;
+
+constexpr std::string_view k_artifact =
+    "project/hello.bst/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+class AssetsWithATree : public GrpcFixture {
+protected:
+  void SetUp() override {
+    GrpcFixture::SetUp();
+    reapi::Directory root;
+    auto* f = root.add_files();
+    f->set_name("hello.txt");
+    *f->mutable_digest() = digest(put("hello\n"));
+    m_root = put(root.SerializeAsString());
+  }
+
+  static void qualify(google::protobuf::RepeatedPtrField<asset::Qualifier>& out,
+                      std::vector<std::pair<std::string, std::string>> qualifiers) {
+    for (auto& [name, value] : qualifiers) {
+      auto* q = out.Add();
+      q->set_name(name);
+      q->set_value(value);
+    }
+  }
+
+  cas::Digest m_root;
+};
+
+// BuildStream 1.6 probes with empty requests, and drops the server for the session on any
+// answer but the ones it expects; these need no token.
+TEST_F(Assets, EmptyProbesAreAnsweredAsBuildStreamExpects) {
+  asset::FetchDirectoryResponse fetched;
+  EXPECT_EQ(m_fetch->FetchDirectory(call().get(), {}, &fetched).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  asset::PushDirectoryResponse pushed;
+  EXPECT_EQ(m_push->PushDirectory(call().get(), {}, &pushed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  reapi::BatchUpdateBlobsResponse updated;
+  EXPECT_TRUE(m_cas->BatchUpdateBlobs(call().get(), {}, &updated).ok());
+  reapi::BatchReadBlobsResponse read;
+  EXPECT_TRUE(m_cas->BatchReadBlobs(call().get(), {}, &read).ok());
+}
+
+TEST_F(AssetsWithATree, ABuildStreamArtifactIsTheSameRefInBothProtocols) {
+  asset::PushDirectoryRequest push;
+  push.add_uris("urn:fdc:buildstream.build:2020:v1:" + std::string(k_artifact));
+  *push.mutable_root_directory_digest() = digest(m_root);
+  asset::PushDirectoryResponse pushed;
+  const auto status = m_push->PushDirectory(call(m_write_token).get(), push, &pushed);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto entry = m_store->ns_get(cas::Namespace::ref, k_artifact);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry->value, m_root);
+  buildstream::v2::GetReferenceRequest get;
+  get.set_key(std::string(k_artifact));
+  buildstream::v2::GetReferenceResponse ref;
+  ASSERT_TRUE(m_refs->GetReference(call().get(), get, &ref).ok());
+  EXPECT_EQ(ref.digest().hash(), m_root.hex());
+
+  asset::FetchDirectoryRequest fetch;
+  fetch.add_uris("urn:fdc:buildstream.build:2020:v1:project/never/pushed");
+  fetch.add_uris(push.uris(0));
+  asset::FetchDirectoryResponse fetched;
+  ASSERT_TRUE(m_fetch->FetchDirectory(call().get(), fetch, &fetched).ok());
+  EXPECT_EQ(fetched.uri(), push.uris(0));
+  EXPECT_EQ(fetched.root_directory_digest().hash(), m_root.hex());
+}
+
+TEST_F(AssetsWithATree, QualifiersArePartOfTheNameInAnyOrder) {
+  const auto blob = put("a downloaded archive");
+  asset::PushBlobRequest push;
+  push.add_uris("https://example.org/archive.tar.gz");
+  qualify(*push.mutable_qualifiers(), {{"checksum.sri", "sha256-abc"}, {"resource_type", "tar"}});
+  *push.mutable_blob_digest() = digest(blob);
+  asset::PushBlobResponse pushed;
+  ASSERT_TRUE(m_push->PushBlob(call(m_write_token).get(), push, &pushed).ok());
+
+  asset::FetchBlobRequest fetch;
+  fetch.add_uris(push.uris(0));
+  qualify(*fetch.mutable_qualifiers(), {{"resource_type", "tar"}, {"checksum.sri", "sha256-abc"}});
+  asset::FetchBlobResponse fetched;
+  ASSERT_TRUE(m_fetch->FetchBlob(call().get(), fetch, &fetched).ok());
+  EXPECT_EQ(fetched.blob_digest().hash(), blob.hex());
+  EXPECT_EQ(fetched.status().code(), 0);
+
+  asset::FetchBlobRequest other;
+  other.add_uris(push.uris(0));
+  qualify(*other.mutable_qualifiers(), {{"resource_type", "zip"}});
+  EXPECT_EQ(m_fetch->FetchBlob(call().get(), other, &fetched).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(AssetsWithATree, PushesNeedTheWriteScopeAndWholeContent) {
+  asset::PushDirectoryRequest push;
+  push.add_uris("https://example.org/tree");
+  *push.mutable_root_directory_digest() = digest(m_root);
+  asset::PushDirectoryResponse pushed;
+  EXPECT_EQ(m_push->PushDirectory(call().get(), push, &pushed).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(m_push->PushDirectory(call(m_read_token).get(), push, &pushed).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  *push.mutable_root_directory_digest() = digest(cas::digest_of(std::string_view("not stored")));
+  const auto missing = m_push->PushDirectory(call(m_write_token).get(), push, &pushed);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(missing.error_message().find("upload it"), std::string::npos)
+      << missing.error_message();
+  asset::FetchDirectoryRequest fetch;
+  fetch.add_uris(push.uris(0));
+  asset::FetchDirectoryResponse fetched;
+  EXPECT_EQ(m_fetch->FetchDirectory(call().get(), fetch, &fetched).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+} // namespace
+} // namespace ingot::server
