@@ -55,6 +55,8 @@ CapabilitiesService::GetCapabilities(grpc::CallbackServerContext* call,
             grants(caller.scopes, k_scope_write));
         cache.set_max_batch_total_size_bytes(k_max_batch_total);
         cache.set_symlink_absolute_path_strategy(reapi::SymlinkAbsolutePathStrategy::DISALLOWED);
+        // ByteStream's compressed-blobs/zstd/…; batches are uncompressed only.
+        cache.add_supported_compressors(reapi::Compressor::ZSTD);
         response->mutable_low_api_version()->set_major(2);
         response->mutable_high_api_version()->set_major(2);
         response->mutable_high_api_version()->set_minor(0);

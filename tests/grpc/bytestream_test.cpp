@@ -1,4 +1,5 @@
 // google.bytestream.ByteStream over a real gRPC channel: Write and Read of CAS blobs.
+#include "cas/codec.hpp"
 #include "cas/digest.hpp"
 #include "grpc_fixture.hpp"
 
@@ -220,6 +221,87 @@ TEST_F(ByteStream, AStalledWriteEndsAtItsDeadline) {
   auto back = read(*m_bs, blob_name(stored));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back, "still serving");
+}
+
+std::string zstd(std::string_view data) {
+  auto frame = cas::compress_once(as_bytes(data), 3);
+  EXPECT_TRUE(frame);
+  return frame ? std::string(frame->begin(), frame->end()) : std::string();
+}
+
+Result<std::string> unzstd(std::string_view frame) {
+  cas::ZstdDecoder decoder;
+  std::string out;
+  ByteView in = as_bytes(frame);
+  std::string buffer(64 * 1024, '\0');
+  while (true) {
+    auto n = decoder.decode(
+        in, MutableByteView(reinterpret_cast<std::uint8_t*>(buffer.data()), buffer.size()));
+    if (!n) {
+      return std::move(n).error();
+    }
+    out.append(buffer.data(), *n);
+    if (*n == 0 && in.empty()) {
+      break;
+    }
+  }
+  INGOT_TRY(decoder.check_end());
+  return out;
+}
+
+std::string zstd_name(const cas::Digest& d) {
+  return "compressed-blobs/zstd/" + d.hex() + "/" + std::to_string(d.size);
+}
+
+TEST_F(ByteStream, CompressedReadsDecodeToTheBlobFromAnyOffset) {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) {
+    text += "line " + std::to_string(i) + " of a text that compresses well\n";
+  }
+  for (const auto& data : {text, pattern(300 * 1024, 6), std::string()}) {
+    const auto d = put(data);
+    auto frame = read(*m_bs, zstd_name(d));
+    ASSERT_TRUE(frame) << frame.error().message;
+    auto decoded = unzstd(*frame);
+    ASSERT_TRUE(decoded) << decoded.error().message;
+    EXPECT_TRUE(*decoded == data) << data.size() << " bytes";
+  }
+  const auto d = put(text);
+  auto tail = read(*m_bs, zstd_name(d), 12345);
+  ASSERT_TRUE(tail) << tail.error().message;
+  auto decoded = unzstd(*tail);
+  ASSERT_TRUE(decoded) << decoded.error().message;
+  EXPECT_TRUE(*decoded == text.substr(12345));
+  EXPECT_LT(read(*m_bs, zstd_name(d))->size(), text.size() / 4);
+  grpc::StatusCode code{};
+  EXPECT_FALSE(read(*m_bs, zstd_name(d), 0, 10, &code));
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(read(*m_bs, "compressed-blobs/brotli/" + d.hex() + "/1", 0, 0, &code));
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ByteStream, ACompressedWriteIsStoredAsItsDecodedBytes) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) {
+    text += "compressed upload line " + std::to_string(i) + "\n";
+  }
+  const auto d = cas::digest_of(std::string_view(text));
+  const auto frame = zstd(text);
+  bytestream::WriteResponse response;
+  const auto status =
+      write(*m_bs, m_write_token, "uploads/u/" + zstd_name(d), frame, 4096, response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.committed_size(), static_cast<std::int64_t>(frame.size()));
+  auto back = read(*m_bs, blob_name(d));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(*back == text);
+
+  // A frame of other bytes under this digest stores nothing.
+  const auto other = cas::digest_of(std::string_view("what the name says"));
+  const auto wrong = write(*m_bs, m_write_token, "uploads/u/" + zstd_name(other),
+                           zstd("what the name does not say"), 4096, response);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << wrong.error_message();
+  EXPECT_FALSE(m_store->contains(other.hash));
 }
 
 } // namespace

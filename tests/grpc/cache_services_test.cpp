@@ -19,6 +19,8 @@ TEST_F(Cache, CapabilitiesTellWritersTheyMayUpdateAndKeepBatchesUnderTheMessageL
   EXPECT_GT(cache.max_batch_total_size_bytes(), 0);
   EXPECT_LT(cache.max_batch_total_size_bytes(), 4 << 20);
   EXPECT_EQ(caps.high_api_version().major(), 2);
+  ASSERT_EQ(cache.supported_compressors_size(), 1);
+  EXPECT_EQ(cache.supported_compressors(0), reapi::Compressor::ZSTD);
 
   reapi::ServerCapabilities anonymous;
   ASSERT_TRUE(m_caps->GetCapabilities(call().get(), {}, &anonymous).ok());
