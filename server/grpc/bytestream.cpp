@@ -4,6 +4,7 @@
 // blob is visible.
 #include "cas/codec.hpp"
 #include "server/grpc/call.hpp"
+#include "server/grpc/pending_uploads.hpp"
 #include "server/grpc/resource_name.hpp"
 #include "server/grpc/services.hpp"
 #include "server/grpc/stream_writer.hpp"
@@ -139,26 +140,30 @@ private:
 // A Write: each message is appended on the blocking pool; the next is read only after it.
 class WriteReactor final : public grpc::ServerReadReactor<bytestream::WriteRequest> {
 public:
-  WriteReactor(ServerContext& ctx, Caller caller, bytestream::WriteResponse* response)
-      : m_ctx(ctx), m_clock{GrpcMethod::bytestream_write}, m_caller(std::move(caller)),
-        m_response(response) {
+  WriteReactor(ServerContext& ctx, PendingUploads& pending, Caller caller,
+               bytestream::WriteResponse* response)
+      : m_ctx(ctx), m_pending(pending), m_clock{GrpcMethod::bytestream_write},
+        m_caller(std::move(caller)), m_response(response) {
     StartRead(&m_request);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      // Cut short: kept, so that the client can resume from what it sent.
       end({grpc::StatusCode::INVALID_ARGUMENT,
-           "the write ended before a message with finish_write; nothing was stored"});
+           "the write ended before a message with finish_write; nothing was stored yet, and "
+           "QueryWriteStatus gives the offset to resume from"},
+          Keep::yes);
       return;
     }
     m_ctx.run_blocking([this] {
       auto done = take();
       if (!done) {
-        end(to_status(done.error()));
+        end(to_status(done.error()), Keep::no);
       } else if (*done) {
         // The bytes this write sent: the blob's size, or the compressed bytes.
         m_response->set_committed_size(
-            static_cast<std::int64_t>(m_zstd ? m_committed : m_digest.size));
+            static_cast<std::int64_t>(m_upload.zstd ? m_upload.committed : m_upload.digest.size));
         Finish(m_clock.ended(m_ctx.metrics, grpc::Status::OK));
       } else {
         StartRead(&m_request);
@@ -167,89 +172,126 @@ public:
   }
 
   void OnDone() override {
-    if (m_sink) {
-      // An upload cut short: its temporary file goes on the blocking pool, not here.
-      m_ctx.run_blocking([sink = std::shared_ptr<UploadSink>(std::move(m_sink))] {});
-    }
+    // Cancelled, or the deadline passed, mid-write: kept for a resume, like a stream that ends.
+    release(Keep::yes);
     delete this;
   }
 
 private:
+  enum class Keep { no, yes };
+
   // Appends one message; true once the blob is stored.
   Result<bool> take() {
-    if (!m_sink) {
-      auto resource = parse_resource(m_request.resource_name(), Access::write);
-      if (!resource) {
-        return std::move(resource).error();
-      }
-      m_digest = resource->digest;
-      m_zstd = resource->zstd;
-      auto sink = m_ctx.ops.open_upload(m_caller, blob_route(RouteKind::cas, m_digest),
-                                        m_zstd ? BodyEncoding::zstd : BodyEncoding::identity,
-                                        m_zstd ? std::nullopt
-                                               : std::optional<std::uint64_t>(m_digest.size));
-      if (!sink) {
-        return std::move(sink).error();
-      }
-      m_sink = std::move(*sink);
-    } else if (!m_request.resource_name().empty() && m_request.resource_name() != m_resource_name) {
+    if (!m_upload.sink) {
+      INGOT_TRY(start());
+    } else if (!m_request.resource_name().empty() && m_request.resource_name() != m_name) {
       return make_error(Errc::invalid_argument, "resource_name changed within one write");
     }
-    if (m_resource_name.empty()) {
-      m_resource_name = m_request.resource_name();
-    }
-    // For a compressed write, offsets count the compressed bytes sent (from 0: writes are not
-    // resumed); the decoded size is checked against the digest as the bytes decode.
-    if (m_request.write_offset() != static_cast<std::int64_t>(m_committed)) {
+    // For a compressed write, offsets count the compressed bytes sent; the decoded size is
+    // checked against the digest as the bytes decode.
+    if (m_request.write_offset() != static_cast<std::int64_t>(m_upload.committed)) {
       return make_error(Errc::invalid_argument,
                         "write_offset " + std::to_string(m_request.write_offset()) + " where " +
-                            std::to_string(m_committed) +
-                            " bytes were written (this server does not resume writes)");
+                            std::to_string(m_upload.committed) + " bytes were written");
     }
     const auto& data = m_request.data();
-    if (!m_zstd && m_committed + data.size() > m_digest.size) {
+    const auto& digest = m_upload.digest;
+    if (!m_upload.zstd && m_upload.committed + data.size() > digest.size) {
       return make_error(Errc::invalid_argument, "more data than the " +
-                                                    std::to_string(m_digest.size) +
+                                                    std::to_string(digest.size) +
                                                     " bytes the resource name says");
     }
-    INGOT_TRY(m_sink->append(as_bytes(data)));
-    m_committed += data.size();
+    INGOT_TRY(m_upload.sink->append(as_bytes(data)));
+    m_upload.committed += data.size();
     if (!m_request.finish_write()) {
       return false;
     }
-    if (!m_zstd && m_committed != m_digest.size) {
+    if (!m_upload.zstd && m_upload.committed != digest.size) {
       return make_error(Errc::invalid_argument, "finish_write after " +
-                                                    std::to_string(m_committed) + " of " +
-                                                    std::to_string(m_digest.size) + " bytes");
+                                                    std::to_string(m_upload.committed) + " of " +
+                                                    std::to_string(digest.size) + " bytes");
     }
-    auto stored =
-        m_ctx.ops.finish_upload(m_caller, blob_route(RouteKind::cas, m_digest), std::move(m_sink));
+    auto stored = m_ctx.ops.finish_upload(m_caller, blob_route(RouteKind::cas, digest),
+                                          std::move(m_upload.sink));
     if (!stored) {
       return std::move(stored).error();
     }
     return true;
   }
 
-  void end(const grpc::Status& status) {
-    if (m_sink) {
-      m_ctx.run_blocking([sink = std::shared_ptr<UploadSink>(std::move(m_sink))] {});
+  // The first message: resumes the upload this name left at write_offset, or opens a new one.
+  Result<void> start() {
+    m_name = m_request.resource_name();
+    auto resource = parse_resource(m_name, Access::write);
+    if (!resource) {
+      return std::move(resource).error();
     }
+    const auto offset =
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, m_request.write_offset()));
+    std::vector<PartialUpload> dropped;
+    auto kept = m_pending.resume(m_name, offset, dropped);
+    dropped.clear(); // on the blocking pool already: temporary files go here
+    if (kept) {
+      m_upload = std::move(*kept);
+      return {};
+    }
+    if (offset != 0) {
+      return make_error(Errc::invalid_argument,
+                        "write_offset " + std::to_string(offset) + ": no interrupted upload of " +
+                            m_name + " ends there (QueryWriteStatus says where, or start at 0)");
+    }
+    m_upload.digest = resource->digest;
+    m_upload.zstd = resource->zstd;
+    auto sink = m_ctx.ops.open_upload(
+        m_caller, blob_route(RouteKind::cas, m_upload.digest),
+        m_upload.zstd ? BodyEncoding::zstd : BodyEncoding::identity,
+        m_upload.zstd ? std::nullopt : std::optional<std::uint64_t>(m_upload.digest.size));
+    if (!sink) {
+      return std::move(sink).error();
+    }
+    m_upload.sink = std::move(*sink);
+    return {};
+  }
+
+  void end(const grpc::Status& status, Keep keep) {
+    release(keep);
     Finish(m_clock.ended(m_ctx.metrics, status));
   }
 
+  // Keeps an upload with bytes in it for a resume, or drops it; files are removed on the
+  // blocking pool, never on a gRPC thread.
+  void release(Keep keep) {
+    if (!m_upload.sink) {
+      return;
+    }
+    auto dropped = std::make_shared<std::vector<PartialUpload>>();
+    if (keep == Keep::yes && m_upload.committed > 0) {
+      *dropped = m_pending.keep(m_name, std::move(m_upload));
+    } else {
+      dropped->push_back(std::move(m_upload));
+    }
+    m_upload = {};
+    if (!dropped->empty()) {
+      m_ctx.run_blocking([dropped] { dropped->clear(); });
+    }
+  }
+
   ServerContext& m_ctx;
+  PendingUploads& m_pending;
   CallClock m_clock;
   Caller m_caller;
   bytestream::WriteResponse* m_response;
   bytestream::WriteRequest m_request;
-  std::string m_resource_name;
-  cas::Digest m_digest;
-  bool m_zstd = false;
-  std::unique_ptr<UploadSink> m_sink;
-  std::uint64_t m_committed = 0; // bytes received: the blob's, or compressed ones
+  std::string m_name; // the resource name of the first message
+  PartialUpload m_upload;
 };
 
 } // namespace
+
+ByteStreamService::ByteStreamService(ServerContext& ctx)
+    : m_ctx(ctx), m_pending(std::make_unique<PendingUploads>()) {}
+
+ByteStreamService::~ByteStreamService() = default;
 
 grpc::ServerWriteReactor<bytestream::ReadResponse>*
 ByteStreamService::Read(grpc::CallbackServerContext* call, const bytestream::ReadRequest* request) {
@@ -300,15 +342,15 @@ ByteStreamService::Write(grpc::CallbackServerContext* call, bytestream::WriteRes
     };
     return new Refused(m_ctx.metrics, to_status(caller.error()));
   }
-  return new WriteReactor(m_ctx, std::move(*caller), response);
+  return new WriteReactor(m_ctx, *m_pending, std::move(*caller), response);
 }
 
 grpc::ServerUnaryReactor*
 ByteStreamService::QueryWriteStatus(grpc::CallbackServerContext* call,
                                     const bytestream::QueryWriteStatusRequest* request,
                                     bytestream::QueryWriteStatusResponse* response) {
-  // Writes are not resumed: a write is complete once its blob is stored, and otherwise starts
-  // again from 0. (Keyed by the blob, not the UUID: BuildStream 1.6 reuses one UUID.)
+  // Complete once the blob is stored (whoever stored it); otherwise what an interrupted write
+  // of this very name left, or 0.
   return run_unary(m_ctx, call, GrpcMethod::query_write_status, Op::stat_blob,
                    [this, request, response](const Caller& caller) {
                      auto resource = parse_resource(request->resource_name(), Access::write);
@@ -321,8 +363,9 @@ ByteStreamService::QueryWriteStatus(grpc::CallbackServerContext* call,
                        return to_status(missing.error());
                      }
                      const bool stored = missing->empty();
-                     response->set_committed_size(stored ? static_cast<std::int64_t>(digest->size)
-                                                         : 0);
+                     const auto kept = m_pending->committed(request->resource_name());
+                     response->set_committed_size(
+                         static_cast<std::int64_t>(stored ? digest->size : kept.value_or(0)));
                      response->set_complete(stored);
                      return grpc::Status::OK;
                    });

@@ -62,9 +62,12 @@ private:
   ServerContext& m_ctx;
 };
 
+class PendingUploads;
+
 class ByteStreamService final : public bytestream::ByteStream::CallbackService {
 public:
-  explicit ByteStreamService(ServerContext& ctx) : m_ctx(ctx) {}
+  explicit ByteStreamService(ServerContext& ctx);
+  ~ByteStreamService() override;
   grpc::ServerWriteReactor<bytestream::ReadResponse>*
   Read(grpc::CallbackServerContext* call, const bytestream::ReadRequest* request) override;
   grpc::ServerReadReactor<bytestream::WriteRequest>*
@@ -76,6 +79,7 @@ public:
 
 private:
   ServerContext& m_ctx;
+  std::unique_ptr<PendingUploads> m_pending; // writes cut short, for a resume
 };
 
 // BuildStream 1.x's artifact names, as Ingot refs: a ref BuildStream writes is one

@@ -24,17 +24,17 @@ std::string blob_name(const cas::Digest& d) {
   return "blobs/" + d.hex() + "/" + std::to_string(d.size);
 }
 
-// Writes `data` under `resource` in chunks of `chunk` bytes; the last one finishes the write
-// unless `finish` is false.
+// Writes `data` under `resource` in chunks of `chunk` bytes, from `from`; the last one finishes
+// the write unless `finish` is false.
 grpc::Status write(bytestream::ByteStream::Stub& stub, const std::string& token,
                    const std::string& resource, std::string_view data, std::size_t chunk,
-                   bytestream::WriteResponse& response, bool finish = true) {
+                   bytestream::WriteResponse& response, bool finish = true, std::size_t from = 0) {
   auto ctx = GrpcFixture::call(token);
   auto writer = stub.Write(ctx.get(), &response);
-  std::size_t offset = 0;
+  std::size_t offset = from;
   do {
     bytestream::WriteRequest request;
-    request.set_resource_name(offset == 0 ? resource : std::string());
+    request.set_resource_name(offset == from ? resource : std::string());
     request.set_write_offset(static_cast<std::int64_t>(offset));
     const auto n = std::min(chunk, data.size() - offset);
     request.set_data(std::string(data.substr(offset, n)));
@@ -184,6 +184,44 @@ TEST_F(ByteStream, ConcurrentWritesSharingAUuidAreSeparateUploads) {
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_TRUE(*back == data);
   }
+}
+
+TEST_F(ByteStream, AWriteCutShortResumesWhereQueryWriteStatusSays) {
+  const auto data = pattern(400 * 1024, 7);
+  const auto d = cas::digest_of(std::string_view(data));
+  const std::string name = "uploads/3f0e/" + blob_name(d);
+  bytestream::WriteResponse response;
+  const auto half = data.size() / 2;
+  EXPECT_EQ(write(*m_bs, m_write_token, name, data.substr(0, half), 64 * 1024, response, false)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(m_store->contains(d.hash));
+
+  bytestream::QueryWriteStatusRequest query;
+  query.set_resource_name(name);
+  bytestream::QueryWriteStatusResponse status;
+  ASSERT_TRUE(m_bs->QueryWriteStatus(call().get(), query, &status).ok());
+  EXPECT_FALSE(status.complete());
+  ASSERT_EQ(status.committed_size(), static_cast<std::int64_t>(half));
+
+  // Resuming elsewhere than where it stopped is refused, and says where to look.
+  const auto wrong = write(*m_bs, m_write_token, name, data, 64 * 1024, response, true, 1024);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(wrong.error_message().find("QueryWriteStatus"), std::string::npos)
+      << wrong.error_message();
+
+  // The refused resume dropped what was kept: start again, stop halfway, resume from there.
+  ASSERT_EQ(write(*m_bs, m_write_token, name, data.substr(0, half), 64 * 1024, response, false)
+                .error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const auto resumed = write(*m_bs, m_write_token, name, data, 64 * 1024, response, true, half);
+  ASSERT_TRUE(resumed.ok()) << resumed.error_message();
+  EXPECT_EQ(response.committed_size(), static_cast<std::int64_t>(data.size()));
+  auto back = read(*m_bs, blob_name(d));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(*back == data);
+  ASSERT_TRUE(m_bs->QueryWriteStatus(call().get(), query, &status).ok());
+  EXPECT_TRUE(status.complete());
 }
 
 TEST_F(ByteStream, QueryWriteStatusSaysWhetherTheBlobIsStored) {
