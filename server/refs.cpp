@@ -57,7 +57,7 @@ std::optional<std::string> ref_of_pin_set(std::string_view pin_set) {
   return std::string(pin_set.substr(prefix.size()));
 }
 
-Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
+Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root, TreePart part) {
   TreeClosure out;
   std::unordered_set<std::string> seen_dirs;
   std::unordered_set<std::string> seen_files;
@@ -75,6 +75,9 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
     }
     auto bytes = store.get(d.hash);
     if (!bytes) {
+      if (bytes.error().code == Errc::not_found && part == TreePart::present && d != root) {
+        continue; // what is below a missing directory is left out with it
+      }
       if (bytes.error().code == Errc::not_found) {
         return make_error(Errc::not_found, "tree " + root.to_string() +
                                                " is incomplete: directory " + d.to_string() +
@@ -90,6 +93,9 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root) {
     out.directories.push_back(d);
     out.directory_bytes.push_back(std::move(*bytes));
     for (const auto& f : dir.files()) {
+      if (part == TreePart::present) {
+        break; // the directories alone are asked for
+      }
       auto fd = digest_of(f.digest());
       if (!fd) {
         return make_error(Errc::invalid_argument, "directory " + d.to_string() + " has file '" +

@@ -20,7 +20,12 @@ struct TreeClosure {
   std::vector<std::string> directory_bytes;
   std::vector<cas::Digest> files;
 };
-[[nodiscard]] Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root);
+// Which part of a tree a walk gives: all of it (a missing blob is Errc::not_found naming it), or
+// the directories that are stored (REAPI GetTree: a missing subdirectory is left out with what
+// is below it, files are not looked at; only a missing root is not_found).
+enum class TreePart { whole, present };
+[[nodiscard]] Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root,
+                                               TreePart part = TreePart::whole);
 // What a ref holds: the closure of a tree (a blob that is a well-formed REAPI Directory), or
 // else the blob alone (a file). Errc::not_found names what is not stored.
 [[nodiscard]] Result<TreeClosure> ref_closure(cas::Store& store, const cas::Digest& digest);

@@ -208,7 +208,7 @@ CasService::GetTree(grpc::CallbackServerContext* call, const reapi::GetTreeReque
           if (!root) {
             return to_status(root.error());
           }
-          auto tree = m_ctx.ops.get_tree(caller, *root);
+          auto tree = m_ctx.ops.get_tree(caller, *root, /*present_only=*/true);
           if (!tree) {
             return to_status(tree.error());
           }

@@ -29,9 +29,10 @@ Error needs_name(std::string_view method) {
 
 } // namespace
 
-Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root) {
+Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root,
+                                  bool present_only) {
   INGOT_TRY(enter(caller, Op::get_tree));
-  auto closure = tree_closure(m_store, root);
+  auto closure = tree_closure(m_store, root, present_only ? TreePart::present : TreePart::whole);
   if (!closure) {
     return std::move(closure).error();
   }

@@ -176,6 +176,41 @@ TEST_F(Cache, GetTreeStreamsEveryDirectoryInPages) {
   EXPECT_TRUE(resumed->Finish().ok());
 }
 
+TEST_F(Cache, GetTreeOfAPartlyMissingTreeGivesThePartThatIsThere) {
+  reapi::Directory present_leaf;
+  auto* f = present_leaf.add_files();
+  f->set_name("f");
+  *f->mutable_digest() = digest(cas::digest_of(std::string_view("a file never uploaded")));
+  const auto present = put(present_leaf.SerializeAsString());
+  reapi::Directory gone_leaf;
+  gone_leaf.add_symlinks()->set_name("gone");
+  const auto gone = cas::digest_of(std::string_view(gone_leaf.SerializeAsString()));
+  reapi::Directory root;
+  auto* a = root.add_directories();
+  a->set_name("a");
+  *a->mutable_digest() = digest(present);
+  auto* b = root.add_directories();
+  b->set_name("b");
+  *b->mutable_digest() = digest(gone);
+  const auto root_digest = put(root.SerializeAsString());
+
+  reapi::GetTreeRequest request;
+  *request.mutable_root_digest() = digest(root_digest);
+  auto ctx = call();
+  auto reader = m_cas->GetTree(ctx.get(), request);
+  std::vector<std::string> got;
+  reapi::GetTreeResponse page;
+  while (reader->Read(&page)) {
+    for (const auto& dir : page.directories()) {
+      got.push_back(dir.SerializeAsString());
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], root.SerializeAsString());
+  EXPECT_EQ(got[1], present_leaf.SerializeAsString());
+}
+
 TEST_F(Cache, GetTreeOfAMissingRootIsNotFound) {
   reapi::GetTreeRequest request;
   *request.mutable_root_digest() = digest(cas::digest_of(std::string_view("no such dir")));
