@@ -51,7 +51,7 @@ std::int64_t unix_now() {
       .count();
 }
 
-constexpr std::array<std::string_view, 10> k_grpc_method_names{
+constexpr std::array<std::string_view, 13> k_grpc_method_names{
 #define INGOT_GRPC_METHOD_NAME(name, text) text,
     INGOT_GRPC_METHODS(INGOT_GRPC_METHOD_NAME)
 #undef INGOT_GRPC_METHOD_NAME

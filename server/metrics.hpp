@@ -33,7 +33,10 @@ std::optional<Lookup> lookup_of(RouteKind route);
   X(update_action_result, "ActionCache/UpdateActionResult")                                        \
   X(bytestream_read, "ByteStream/Read")                                                            \
   X(bytestream_write, "ByteStream/Write")                                                          \
-  X(query_write_status, "ByteStream/QueryWriteStatus")
+  X(query_write_status, "ByteStream/QueryWriteStatus")                                             \
+  X(get_reference, "ReferenceStorage/GetReference")                                                \
+  X(update_reference, "ReferenceStorage/UpdateReference")                                          \
+  X(reference_status, "ReferenceStorage/Status")
 
 enum class GrpcMethod : std::uint8_t {
 #define INGOT_GRPC_METHOD_ENUM(name, text) name,
@@ -79,7 +82,7 @@ private:
   std::array<std::atomic<std::uint64_t>, k_routes * k_methods * k_statuses> m_requests{};
   std::array<std::atomic<std::uint64_t>, k_routes*(k_buckets + 1)> m_latency{};
   std::array<std::atomic<std::uint64_t>, k_routes> m_latency_sum_us{};
-  static constexpr std::size_t k_grpc_methods = 10;
+  static constexpr std::size_t k_grpc_methods = 13;
   static constexpr std::size_t k_grpc_codes = 17;
   std::array<std::atomic<std::uint64_t>, k_grpc_methods * k_grpc_codes> m_grpc_calls{};
   std::array<std::atomic<std::uint64_t>, k_grpc_methods> m_grpc_seconds_us{};

@@ -27,6 +27,8 @@ Result<std::string> decode_path(std::string_view in) {
   return std::move(*out);
 }
 
+Result<std::string> checked_key(std::string key);
+
 // kv keys are opaque, of any depth, but every segment must be a plain name: no empty, "."
 // or ".." segments, no control characters, so that no client can name anything but a key.
 Result<std::string> kv_key(std::string_view raw) {
@@ -38,17 +40,21 @@ Result<std::string> kv_key(std::string_view raw) {
   if (!key) {
     return std::move(key).error();
   }
-  if (key->empty()) {
+  return checked_key(std::move(*key));
+}
+
+Result<std::string> checked_key(std::string key) {
+  if (key.empty()) {
     return bad("kv key is empty");
   }
-  if (key->size() > cas::k_max_key_size) {
+  if (key.size() > cas::k_max_key_size) {
     return bad("kv key is longer than " + std::to_string(cas::k_max_key_size) + " bytes");
   }
   std::size_t start = 0;
   for (;;) {
-    const std::size_t slash = key->find('/', start);
+    const std::size_t slash = key.find('/', start);
     const std::string_view segment =
-        std::string_view(*key).substr(start, slash == std::string::npos ? slash : slash - start);
+        std::string_view(key).substr(start, slash == std::string::npos ? slash : slash - start);
     if (segment.empty() || segment == "." || segment == "..") {
       return bad("kv key has an empty, '.' or '..' segment");
     }
@@ -57,7 +63,7 @@ Result<std::string> kv_key(std::string_view raw) {
     }
     start = slash + 1;
   }
-  for (const char c : *key) {
+  for (const char c : key) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return bad("kv key contains a control character");
     }
@@ -124,6 +130,21 @@ Result<Route> parse_refs(std::string_view rest) {
   r.key = std::move(*name);
   return r;
 }
+
+} // namespace
+
+Result<std::string> ref_name(std::string_view name) {
+  auto checked = checked_key(std::string(name));
+  if (!checked) {
+    return bad("ref name: " + checked.error().message);
+  }
+  if (!is_utf8(*checked)) {
+    return bad("ref name is not UTF-8");
+  }
+  return checked;
+}
+
+namespace {
 
 Result<std::string> release_key(std::string_view rest) {
   auto key = kv_key(rest);

@@ -116,6 +116,10 @@ const RouteRow& route_row(RouteKind kind);
 // nullptr when `method` is not allowed on the route.
 const MethodRow* find_method(RouteKind kind, std::string_view method);
 
+// A ref name given whole rather than in a path (gRPC): the rules of /v1/refs/{name} (no empty,
+// "." or ".." segment, no control character, UTF-8, at most the longest key).
+[[nodiscard]] Result<std::string> ref_name(std::string_view name);
+
 // Longest accepted request target.
 inline constexpr std::size_t k_max_target = 2048;
 

@@ -18,7 +18,8 @@ constexpr int k_max_receive = 8 << 20;
 class GrpcServer final : public GrpcFrontEnd {
 public:
   explicit GrpcServer(ServerContext& ctx)
-      : m_capabilities(ctx), m_cas(ctx), m_action_cache(ctx), m_bytestream(ctx) {}
+      : m_capabilities(ctx), m_cas(ctx), m_action_cache(ctx), m_bytestream(ctx), m_references(ctx) {
+  }
 
   Result<void> start(const ListenAddress& address) {
     const bool v6 = address.host.find(':') != std::string::npos;
@@ -34,6 +35,7 @@ public:
     builder.RegisterService(&m_cas);
     builder.RegisterService(&m_action_cache);
     builder.RegisterService(&m_bytestream);
+    builder.RegisterService(&m_references);
     m_server = builder.BuildAndStart();
     if (!m_server || m_port == 0) {
       return make_error(Errc::io, "cannot listen on " + target +
@@ -54,6 +56,7 @@ private:
   grpc_front::CasService m_cas;
   grpc_front::ActionCacheService m_action_cache;
   grpc_front::ByteStreamService m_bytestream;
+  grpc_front::ReferenceStorageService m_references;
   int m_port = 0;
   std::unique_ptr<grpc::Server> m_server;
 };

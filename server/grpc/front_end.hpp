@@ -1,8 +1,9 @@
-// The gRPC front end (ARCHITECTURE.md "gRPC"): REAPI's Capabilities, ContentAddressableStorage
-// and ActionCache, and google.bytestream, over the same operations as HTTP (server/ops/). On
-// grpc++'s callback API: no thread per call; every operation that may wait for the disk runs on
-// the server's blocking pool, and a long read or write holds no thread between its messages.
-// This header is kept free of grpc++ so that server.cpp need not compile it.
+// The gRPC front end (docs/architecture.md "gRPC"): REAPI's Capabilities,
+// ContentAddressableStorage and ActionCache, google.bytestream, and BuildStream 1.x's
+// ReferenceStorage, over the same operations as HTTP (server/ops/). On grpc++'s callback API:
+// no thread per call; every operation that may wait for the disk runs on the server's blocking
+// pool, and a long read or write holds no thread between its messages. This header is kept
+// free of grpc++ so that server.cpp need not compile it.
 #pragma once
 
 #include "server/server.hpp"

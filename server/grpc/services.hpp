@@ -2,6 +2,7 @@
 // context and implements its methods over the operations (server/ops/ops.hpp).
 #pragma once
 
+#include "buildstream.grpc.pb.h"
 #include "bytestream.grpc.pb.h"
 #include "reapi_cache.grpc.pb.h"
 #include "server/context.hpp"
@@ -71,6 +72,26 @@ public:
   QueryWriteStatus(grpc::CallbackServerContext* call,
                    const bytestream::QueryWriteStatusRequest* request,
                    bytestream::QueryWriteStatusResponse* response) override;
+
+private:
+  ServerContext& m_ctx;
+};
+
+// BuildStream 1.x's artifact names, as Ingot refs: a ref BuildStream writes is one
+// `ingot pull-tree --ref` fetches, and the other way round.
+class ReferenceStorageService final : public buildstream::v2::ReferenceStorage::CallbackService {
+public:
+  explicit ReferenceStorageService(ServerContext& ctx) : m_ctx(ctx) {}
+  grpc::ServerUnaryReactor* GetReference(grpc::CallbackServerContext* call,
+                                         const buildstream::v2::GetReferenceRequest* request,
+                                         buildstream::v2::GetReferenceResponse* response) override;
+  grpc::ServerUnaryReactor*
+  UpdateReference(grpc::CallbackServerContext* call,
+                  const buildstream::v2::UpdateReferenceRequest* request,
+                  buildstream::v2::UpdateReferenceResponse* response) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* call,
+                                   const buildstream::v2::StatusRequest* request,
+                                   buildstream::v2::StatusResponse* response) override;
 
 private:
   ServerContext& m_ctx;

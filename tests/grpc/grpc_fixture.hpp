@@ -2,6 +2,7 @@
 // port (and HTTP beside it), with tokens of each scope and stubs of every service it serves.
 #pragma once
 
+#include "buildstream.grpc.pb.h"
 #include "bytestream.grpc.pb.h"
 #include "reapi_cache.grpc.pb.h"
 #include "server/auth.hpp"
@@ -63,6 +64,7 @@ protected:
     m_cas = reapi::ContentAddressableStorage::NewStub(m_channel);
     m_ac = reapi::ActionCache::NewStub(m_channel);
     m_bs = bytestream::ByteStream::NewStub(m_channel);
+    m_refs = buildstream::v2::ReferenceStorage::NewStub(m_channel);
   }
 
   void TearDown() override {
@@ -95,6 +97,7 @@ protected:
   std::unique_ptr<reapi::ContentAddressableStorage::Stub> m_cas;
   std::unique_ptr<reapi::ActionCache::Stub> m_ac;
   std::unique_ptr<bytestream::ByteStream::Stub> m_bs;
+  std::unique_ptr<buildstream::v2::ReferenceStorage::Stub> m_refs;
 };
 
 } // namespace ingot::server
