@@ -18,6 +18,11 @@ test_pkgs=(
   nix-bin # without its recommended nix-setup-systemd: tests run nix in a temp dir, no daemon
   dpkg-dev file # cpack -G DEB: dpkg-shlibdeps for Depends, file to find the binaries
   bazel-bootstrap # Bazel 4.2.3 and the JDK it runs on, for tests/integration/bazel.sh
+  # BuildStream 1.6.8 and its sandbox, for tests/integration/buildstream.sh (and bench/bst). Its
+  # recommends (git, ostree, python3-gi, bst-external) serve source kinds the test does not use;
+  # at run time it also needs mount, umount, whoami (required packages) and libfuse2 (a
+  # dependency of python3-buildstream).
+  buildstream bubblewrap
   systemd # systemd-analyze checks the unit the .deb installs (deb.sh); without systemd-sysv, not init
 )
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)
