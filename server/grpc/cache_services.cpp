@@ -90,10 +90,11 @@ CasService::BatchUpdateBlobs(grpc::CallbackServerContext* call,
                              const reapi::BatchUpdateBlobsRequest* request,
                              reapi::BatchUpdateBlobsResponse* response) {
   if (request->requests().empty()) {
-    // Stores nothing, so needs no scope: BuildStream 1.6 sends an empty batch to learn whether
-    // the method exists, and drops the server for the whole session on UNAUTHENTICATED.
+    // A probe (refuse_write_probe): OK for a writer, PERMISSION_DENIED otherwise.
     auto* reactor = call->DefaultReactor();
-    reactor->Finish(CallClock{GrpcMethod::batch_update_blobs}.ended(m_ctx.metrics, {}));
+    const auto refused = refuse_write_probe(m_ctx, *call);
+    reactor->Finish(CallClock{GrpcMethod::batch_update_blobs}.ended(
+        m_ctx.metrics, refused.value_or(grpc::Status::OK)));
     return reactor;
   }
   return run_unary(

@@ -87,6 +87,24 @@ void set_digest(reapi::Digest& out, const cas::Digest& digest) {
   out.set_size_bytes(static_cast<std::int64_t>(digest.size));
 }
 
+std::optional<grpc::Status> refuse_write_probe(ServerContext& ctx,
+                                               const grpc::CallbackServerContext& call) {
+  auto caller = caller_of(ctx, call);
+  if (!caller) {
+    return to_status(caller.error());
+  }
+  if (grants(caller->scopes, k_scope_write)) {
+    return std::nullopt;
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      caller->presented
+                          ? "this token has no 'write' scope"
+                          : "anonymous clients may not write here (--anonymous): send a token, or "
+                            "a client certificate the server's --grpc-client-ca signed; "
+                            "BuildStream 1.6 sends no token, so give it a certificate or set "
+                            "push: false");
+}
+
 Route blob_route(RouteKind kind, const cas::Digest& digest) {
   Route route;
   route.kind = kind;

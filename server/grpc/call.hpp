@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <grpcpp/grpcpp.h>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,13 @@ Route blob_route(RouteKind kind, const cas::Digest& digest);
 // The caller, once its credentials and scope allow `op` and the server is not draining.
 [[nodiscard]] Result<Caller> admit(ServerContext& ctx, const grpc::CallbackServerContext& call,
                                    Op op);
+
+// The answer to an empty write a client sends to learn whether it may push (BuildStream 1.6
+// sends an empty BatchUpdateBlobs and PushDirectory, takes PERMISSION_DENIED as "no", and
+// drops the server for the session on anything else it does not expect): nullopt when the
+// caller may write, PERMISSION_DENIED saying why otherwise, even with no credentials at all.
+[[nodiscard]] std::optional<grpc::Status>
+refuse_write_probe(ServerContext& ctx, const grpc::CallbackServerContext& call);
 
 // When a call started and what it is, to count it in /metrics once it ends.
 struct CallClock {

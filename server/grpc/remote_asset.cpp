@@ -94,16 +94,23 @@ grpc::Status push(Ops& ops, const Caller& caller,
   return grpc::Status::OK;
 }
 
-// A request naming no URI is refused before its caller is checked: BuildStream 1.6 sends an
-// empty one to learn whether the service exists, and takes INVALID_ARGUMENT as "yes".
+// A request naming no URI is INVALID_ARGUMENT: BuildStream 1.6 sends an empty one to learn
+// whether the service exists, and takes that answer as "yes". An empty push from a caller who
+// may not write is PERMISSION_DENIED instead, which it takes as "no pushing here"
+// (refuse_write_probe).
 template <class Request>
 grpc::ServerUnaryReactor* refuse_if_no_uri(ServerContext& ctx, grpc::CallbackServerContext* call,
-                                           GrpcMethod method, const Request& request) {
+                                           GrpcMethod method, const Request& request, Op op) {
   if (!request.uris().empty()) {
     return nullptr;
   }
   auto* reactor = call->DefaultReactor();
-  reactor->Finish(CallClock{method}.ended(ctx.metrics, invalid("the request names no URI")));
+  std::optional<grpc::Status> refused;
+  if (scope_of(op) == k_scope_write) {
+    refused = refuse_write_probe(ctx, *call);
+  }
+  reactor->Finish(
+      CallClock{method}.ended(ctx.metrics, refused.value_or(invalid("the request names no URI"))));
   return reactor;
 }
 
@@ -113,7 +120,7 @@ template <class Request, class Response, class Target>
 grpc::ServerUnaryReactor* fetch(ServerContext& ctx, grpc::CallbackServerContext* call,
                                 GrpcMethod method, const Request* request, Response* response,
                                 Target target) {
-  if (auto* refused = refuse_if_no_uri(ctx, call, method, *request)) {
+  if (auto* refused = refuse_if_no_uri(ctx, call, method, *request, Op::read_ref)) {
     return refused;
   }
   return run_unary(ctx, call, method, Op::read_ref,
@@ -149,7 +156,8 @@ grpc::ServerUnaryReactor* FetchService::FetchDirectory(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* PushService::PushBlob(grpc::CallbackServerContext* call,
                                                 const asset::PushBlobRequest* request,
                                                 asset::PushBlobResponse* /*response*/) {
-  if (auto* refused = refuse_if_no_uri(m_ctx, call, GrpcMethod::push_blob, *request)) {
+  if (auto* refused =
+          refuse_if_no_uri(m_ctx, call, GrpcMethod::push_blob, *request, Op::write_ref)) {
     return refused;
   }
   return run_unary(m_ctx, call, GrpcMethod::push_blob, Op::write_ref,
@@ -162,7 +170,8 @@ grpc::ServerUnaryReactor* PushService::PushBlob(grpc::CallbackServerContext* cal
 grpc::ServerUnaryReactor* PushService::PushDirectory(grpc::CallbackServerContext* call,
                                                      const asset::PushDirectoryRequest* request,
                                                      asset::PushDirectoryResponse* /*response*/) {
-  if (auto* refused = refuse_if_no_uri(m_ctx, call, GrpcMethod::push_directory, *request)) {
+  if (auto* refused =
+          refuse_if_no_uri(m_ctx, call, GrpcMethod::push_directory, *request, Op::write_ref)) {
     return refused;
   }
   return run_unary(m_ctx, call, GrpcMethod::push_directory, Op::write_ref,

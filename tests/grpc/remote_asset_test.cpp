@@ -36,18 +36,29 @@ protected:
 };
 
 // BuildStream 1.6 probes with empty requests, and drops the server for the session on any
-// answer but the ones it expects; these need no token.
+// answer but the ones it expects: INVALID_ARGUMENT for "the service exists", PERMISSION_DENIED
+// for "you may not push", whether or not it sent credentials (it cannot send a token).
 TEST_F(Assets, EmptyProbesAreAnsweredAsBuildStreamExpects) {
   asset::FetchDirectoryResponse fetched;
   EXPECT_EQ(m_fetch->FetchDirectory(call().get(), {}, &fetched).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
-  asset::PushDirectoryResponse pushed;
-  EXPECT_EQ(m_push->PushDirectory(call().get(), {}, &pushed).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-  reapi::BatchUpdateBlobsResponse updated;
-  EXPECT_TRUE(m_cas->BatchUpdateBlobs(call().get(), {}, &updated).ok());
   reapi::BatchReadBlobsResponse read;
   EXPECT_TRUE(m_cas->BatchReadBlobs(call().get(), {}, &read).ok());
+
+  asset::PushDirectoryResponse pushed;
+  const auto anonymous_push = m_push->PushDirectory(call().get(), {}, &pushed);
+  EXPECT_EQ(anonymous_push.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(anonymous_push.error_message().find("push: false"), std::string::npos)
+      << anonymous_push.error_message();
+  reapi::BatchUpdateBlobsResponse updated;
+  EXPECT_EQ(m_cas->BatchUpdateBlobs(call().get(), {}, &updated).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(m_cas->BatchUpdateBlobs(call(m_read_token).get(), {}, &updated).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  EXPECT_EQ(m_push->PushDirectory(call(m_write_token).get(), {}, &pushed).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(m_cas->BatchUpdateBlobs(call(m_write_token).get(), {}, &updated).ok());
 }
 
 TEST_F(AssetsWithATree, ABuildStreamArtifactIsTheSameRefInBothProtocols) {

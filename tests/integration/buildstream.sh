@@ -10,9 +10,9 @@
 # it may not push. bst reports a failing remote only as a WARNING and still exits 0, so every
 # step is judged by bst's queue lines ("Push Queue: processed 2, skipped 0, failed 0") and its
 # "Pulled artifact" lines. Nothing leaves $TMP: XDG_CACHE_HOME, XDG_CONFIG_HOME, XDG_DATA_HOME
-# and HOME are in it. Mutual TLS (the one way bst 1.6 can authenticate) is not in Ingot yet,
-# so it is not tested here. Exits 77 (skipped) when bst or bwrap is not installed, and only
-# then.
+# and HOME are in it. Mutual TLS (the one way bst 1.6 can authenticate): bst over https://
+# with a client certificate pushes to a server that is read-only without one. Exits 77
+# (skipped) when bst or bwrap is not installed, and only then.
 source "$(dirname "$0")/lib.sh"
 
 command -v bst >/dev/null || skip "bst is not installed (Debian: buildstream; scripts/deps.sh test)"
@@ -147,13 +147,14 @@ for element in base hello; do
   expect 200 GET "/v1/refs/$ref"
 done
 nrefs=$(json "$TMP/refs.out" 'len(j["refs"])')
-# One UpdateReference per ref (an element's strong and weak keys are two refs when they
-# differ), and noise.bin (2 MiB) by ByteStream: bst used ReferenceStorage and both upload paths.
-updates=$(grpc_calls ReferenceStorage/UpdateReference)
-[[ $updates -eq $nrefs ]] || fail "the server answered $updates UpdateReference calls for $nrefs refs"
+# One ref update per ref (an element's strong and weak keys are two refs when they differ):
+# bst 1.6 uses Remote Asset's PushDirectory when the server has it (Ingot does), else
+# ReferenceStorage's UpdateReference; and noise.bin (2 MiB) goes by ByteStream.
+updates=$(grpc_calls Push/PushDirectory)
+[[ $updates -eq $nrefs ]] || fail "the server answered $updates PushDirectory calls for $nrefs refs"
 writes=$(grpc_calls ByteStream/Write)
 [[ $writes -ge 1 ]] || fail "no ByteStream Write: bst sent the 2 MiB noise.bin some other way"
-ok "$nrefs refs under ingot-bst-test/, the strong key of each element among them; $updates UpdateReference, $writes ByteStream Write"
+ok "$nrefs refs under ingot-bst-test/, the strong key of each element among them; $updates PushDirectory, $writes ByteStream Write"
 
 step "ingot pull-tree --ref <project>/<element>/<key>: the artifact's files/, logs/ and meta/"
 for element in base hello; do
@@ -209,10 +210,11 @@ sed -i 's/hello.bst read: /hello.bst (read-only run) read: /' "$PROJECT/elements
 bst_conf true
 bst_run push_ro build hello.bst
 [[ $RC -eq 0 ]] || fail "bst build against a read-only remote exited $RC: $(tail -n 20 "$TMP/push_ro.log")"
-# bst checks at start-up that it may push (an empty BatchUpdateBlobs): refused, it drops the
-# remote for the session, with the server's words, and builds locally.
+# bst checks at start-up that it may push (an empty BatchUpdateBlobs and PushDirectory): told
+# PERMISSION_DENIED, as by its own server without --enable-push, it drops the remote for the
+# session with a warning and builds locally.
 said=$(grep -m1 "WARNING" "$TMP/push_ro.log" | sed 's/^.*WARNING *//')
-[[ $said == "Failed to initialize remote http://127.0.0.1:$GRPC_PORT: "*"needs a token with the 'write' scope"* ]] ||
+[[ $said == "Failed to initialize remote http://127.0.0.1:$GRPC_PORT: "*"does not allow push"* ]] ||
   fail "bst does not say that the read-only server refuses pushes: '$said'"
 expect_queue push_ro "Build Queue" "processed 1, skipped 0, failed 0"
 grep -qE "^ +Push Queue:" "$TMP/push_ro.log" &&
@@ -223,6 +225,32 @@ expect_rc 0 "ingot ref list"
   "$(json "$TMP/refs_after.out" 'sorted(r["name"] for r in j["refs"])')" ]] ||
   fail "a read-only server took new refs: $(json "$TMP/refs_after.out" '[r["name"] for r in j["refs"]]')"
 ok "Pulled both with push: false; with push: true bst warns: $said; built locally, no push queued, the refs unchanged"
+
+step "mutual TLS, as bst 1.6 authenticates: a client certificate pushes to a server that is read-only without one"
+stop_server
+command -v openssl >/dev/null || fail "openssl is needed for the mutual TLS step (scripts/deps.sh test)"
+PKI="$TMP/pki"
+test_ca "$PKI"
+test_cert "$PKI" server 127.0.0.1
+test_cert "$PKI" builder ingot-bst-builder
+start_server "$DATA" --anonymous read --grpc-listen 127.0.0.1:0 --grpc-tls-cert "$PKI/server.pem" \
+  --grpc-tls-key "$PKI/server.key" --grpc-client-ca "$PKI/ca.pem"
+grpc_port
+printf 'artifacts:\n  url: https://127.0.0.1:%s\n  push: true\n  server-cert: %s\n  client-cert: %s\n  client-key: %s\n' \
+  "$GRPC_PORT" "$PKI/ca.pem" "$PKI/builder.pem" "$PKI/builder.key" >"$CONF"
+# hello.bst was changed above and built locally only: pushed now, over mTLS (base.bst is
+# there already).
+KEY[hello.bst]=$(bst --no-interactive --no-colors -c "$CONF" -C "$PROJECT" show --deps none \
+  --format '%{full-key}' hello.bst)
+key_tls=${KEY[hello.bst]}
+bst_ok push_tls push --deps all hello.bst
+expect_said push_tls Pushed hello.bst
+expect 200 GET "/v1/refs/ingot-bst-test/hello/$key_tls"
+wipe_local_cache
+bst_ok pull_tls pull --deps all hello.bst
+expect_queue pull_tls "Pull Queue" "processed 2, skipped 0, failed 0"
+expect_said pull_tls Pulled hello.bst
+ok "pushed hello.bst ${key_tls:0:8} with a client certificate; pulled both back over https://"
 
 step "ingot serve stops by its PID"
 stop_server
