@@ -23,6 +23,9 @@ void log_grpc(gpr_log_func_args* args) {
 // Bazel and BuildStream send keepalive pings every 60 s during long calls; gRPC's default
 // minimum interval (5 minutes) would answer them with "too many pings" and end the call.
 constexpr int k_min_ping_interval_ms = 30'000;
+// Server pings on an idle connection, and how long an answer may take.
+constexpr int k_keepalive_ms = 120'000;
+constexpr int k_keepalive_timeout_ms = 20'000;
 // Largest message taken: a batch at its limit with its digests, or a Write chunk (clients send
 // 64 KiB to 1 MiB).
 constexpr int k_max_receive = 8 << 20;
@@ -47,6 +50,11 @@ public:
     builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                                k_min_ping_interval_ms);
     builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    // The server pings too: a client that vanished without closing (a killed VM, a cut link)
+    // has its calls cancelled, and what they held (a write's reserved space) released, within
+    // a few minutes rather than never. BuildStream sets no deadlines.
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, k_keepalive_ms);
+    builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, k_keepalive_timeout_ms);
     // gRPC sets SO_REUSEPORT by default: a second server on the same port would then start,
     // and take half of the first one's connections.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
