@@ -67,8 +67,9 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root, Tre
   while (!queue.empty()) {
     const cas::Digest d = queue.front();
     queue.pop_front();
-    total += d.size;
-    if (total > k_max_tree_bytes) {
+    // Checked before reading, so that no claimed size makes a blob be read into memory whole;
+    // counted once read, so that a missing directory's claimed size costs nothing.
+    if (d.size > k_max_tree_bytes - total) {
       return make_error(Errc::too_large, "tree " + root.to_string() + " has more than " +
                                              std::to_string(k_max_tree_bytes >> 20) +
                                              " MiB of directories");
@@ -87,9 +88,13 @@ Result<TreeClosure> tree_closure(cas::Store& store, const cas::Digest& root, Tre
     }
     reapi::Directory dir;
     if (bytes->size() != d.size || !dir.ParseFromString(*bytes)) {
+      if (part == TreePart::present && d != root) {
+        continue; // not the directory its parent names: left out, as a missing one
+      }
       return make_error(Errc::invalid_argument,
                         "blob " + d.to_string() + " is not a REAPI Directory message");
     }
+    total += d.size;
     out.directories.push_back(d);
     out.directory_bytes.push_back(std::move(*bytes));
     for (const auto& f : dir.files()) {

@@ -66,6 +66,19 @@ public:
     };
   }
 
+  // A server that never ran or never drained: the gRPC front end stops (its calls end on the
+  // blocking pool, which still runs here) before the members it needs go.
+  ~BeastServer() override {
+    if (m_grpc_shutdown.joinable()) {
+      m_grpc_shutdown.join();
+    } else if (m_grpc) {
+      m_grpc->shutdown(std::chrono::system_clock::now());
+    }
+    m_grpc.reset();
+  }
+  BeastServer(const BeastServer&) = delete;
+  BeastServer& operator=(const BeastServer&) = delete;
+
   // Loads the TLS certificate if there is one, then binds every listener.
   Result<void> listen() {
     const auto& o = m_ctx.options;

@@ -4,6 +4,7 @@
 // blob is visible.
 #include "cas/codec.hpp"
 #include "server/grpc/call.hpp"
+#include "server/grpc/idle_watch.hpp"
 #include "server/grpc/pending_uploads.hpp"
 #include "server/grpc/resource_name.hpp"
 #include "server/grpc/services.hpp"
@@ -51,7 +52,7 @@ public:
     if (length == 0) {
       // The empty blob, or nothing left past the offset: no bytes (or an empty zstd frame),
       // but the blob must exist.
-      if (digest.size == 0) {
+      if (digest == cas::empty_digest()) {
         return grpc::Status::OK;
       }
       auto missing = ops.find_missing(caller, {&digest, 1});
@@ -85,19 +86,22 @@ public:
     return grpc::Status::OK;
   }
 
-  // The next chunk; nullopt once everything is sent.
-  Result<std::optional<std::string>> next() {
+  // The next chunk into `chunk`; nullopt once everything is sent. A failed read keeps its
+  // code (an I/O error is not corruption: clients retry the one and not the other).
+  grpc::Status next(std::optional<std::string>& chunk) {
+    chunk.reset();
     if (!m_encoder) {
       if (m_left == 0) {
-        return std::optional<std::string>();
+        return grpc::Status::OK;
       }
-      std::string chunk(static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk)),
+      std::string bytes(static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk)),
                         '\0');
-      if (auto read = read_fully(*m_reader, chunk); !read.ok()) {
-        return make_error(Errc::corrupt, read.error_message());
+      if (auto read = read_fully(*m_reader, bytes); !read.ok()) {
+        return read;
       }
-      m_left -= chunk.size();
-      return std::optional<std::string>(std::move(chunk));
+      m_left -= bytes.size();
+      chunk = std::move(bytes);
+      return grpc::Status::OK;
     }
     const auto sink = [this](ByteView bytes) -> Result<void> {
       m_out.append(as_chars(bytes));
@@ -105,25 +109,28 @@ public:
     };
     while (m_out.size() < k_read_chunk && !m_finished) {
       if (m_left == 0) {
-        INGOT_TRY(m_encoder->finish(sink));
+        if (auto done = m_encoder->finish(sink); !done) {
+          return to_status(done.error());
+        }
         m_finished = true;
         break;
       }
       std::string raw(static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk)),
                       '\0');
       if (auto read = read_fully(*m_reader, raw); !read.ok()) {
-        return make_error(Errc::corrupt, read.error_message());
+        return read;
       }
       m_left -= raw.size();
-      INGOT_TRY(m_encoder->write(as_bytes(raw), sink));
+      if (auto written = m_encoder->write(as_bytes(raw), sink); !written) {
+        return to_status(written.error());
+      }
     }
-    if (m_out.empty()) {
-      return std::optional<std::string>();
+    if (!m_out.empty()) {
+      const auto n = std::min(m_out.size(), k_read_chunk);
+      chunk = m_out.substr(0, n);
+      m_out.erase(0, n);
     }
-    const auto n = std::min(m_out.size(), k_read_chunk);
-    std::string chunk = m_out.substr(0, n);
-    m_out.erase(0, n);
-    return std::optional<std::string>(std::move(chunk));
+    return grpc::Status::OK;
   }
 
 private:
@@ -140,14 +147,17 @@ private:
 // A Write: each message is appended on the blocking pool; the next is read only after it.
 class WriteReactor final : public grpc::ServerReadReactor<bytestream::WriteRequest> {
 public:
-  WriteReactor(ServerContext& ctx, PendingUploads& pending, Caller caller,
+  WriteReactor(ServerContext& ctx, PendingUploads& pending, IdleWatch& idle,
+               grpc::CallbackServerContext* call, Caller caller,
                bytestream::WriteResponse* response)
-      : m_ctx(ctx), m_pending(pending), m_clock{GrpcMethod::bytestream_write},
+      : m_ctx(ctx), m_pending(pending), m_idle(idle),
+        m_idle_id(idle.add(call)), m_clock{GrpcMethod::bytestream_write},
         m_caller(std::move(caller)), m_response(response) {
-    StartRead(&m_request);
+    read_next();
   }
 
   void OnReadDone(bool ok) override {
+    m_idle.working(m_idle_id);
     if (!ok) {
       // Cut short: kept, so that the client can resume from what it sent.
       end({grpc::StatusCode::INVALID_ARGUMENT,
@@ -166,12 +176,13 @@ public:
             static_cast<std::int64_t>(m_upload.zstd ? m_upload.committed : m_upload.digest.size));
         Finish(m_clock.ended(m_ctx.metrics, grpc::Status::OK));
       } else {
-        StartRead(&m_request);
+        read_next();
       }
     });
   }
 
   void OnDone() override {
+    m_idle.remove(m_idle_id);
     // Cancelled, or the deadline passed, mid-write: kept for a resume, like a stream that ends.
     release(Keep::yes);
     delete this;
@@ -179,6 +190,11 @@ public:
 
 private:
   enum class Keep { no, yes };
+
+  void read_next() {
+    m_idle.waiting(m_idle_id);
+    StartRead(&m_request);
+  }
 
   // Appends one message; true once the blob is stored.
   Result<bool> take() {
@@ -236,7 +252,8 @@ private:
       return {};
     }
     if (offset != 0) {
-      return make_error(Errc::invalid_argument,
+      // ABORTED, which clients retry: they ask QueryWriteStatus again, and start from 0.
+      return make_error(Errc::conflict,
                         "write_offset " + std::to_string(offset) + ": no interrupted upload of " +
                             m_name + " ends there (QueryWriteStatus says where, or start at 0)");
     }
@@ -265,7 +282,9 @@ private:
       return;
     }
     auto dropped = std::make_shared<std::vector<PartialUpload>>();
-    if (keep == Keep::yes && m_upload.committed > 0) {
+    // A compressed write is not kept: REAPI counts its first offset in uncompressed bytes and
+    // the rest in compressed ones, which cannot name a place to resume from.
+    if (keep == Keep::yes && m_upload.committed > 0 && !m_upload.zstd) {
       *dropped = m_pending.keep(m_name, std::move(m_upload));
     } else {
       dropped->push_back(std::move(m_upload));
@@ -278,6 +297,8 @@ private:
 
   ServerContext& m_ctx;
   PendingUploads& m_pending;
+  IdleWatch& m_idle;
+  IdleWatch::Id m_idle_id;
   CallClock m_clock;
   Caller m_caller;
   bytestream::WriteResponse* m_response;
@@ -289,7 +310,13 @@ private:
 } // namespace
 
 ByteStreamService::ByteStreamService(ServerContext& ctx)
-    : m_ctx(ctx), m_pending(std::make_unique<PendingUploads>()) {}
+    : m_ctx(ctx), m_pending(std::make_unique<PendingUploads>()),
+      m_idle(std::make_unique<IdleWatch>(ctx.options.read_timeout, [this] {
+        auto dropped = std::make_shared<std::vector<PartialUpload>>(m_pending->expired());
+        if (!dropped->empty()) {
+          m_ctx.run_blocking([dropped] { dropped->clear(); });
+        }
+      })) {}
 
 ByteStreamService::~ByteStreamService() = default;
 
@@ -315,15 +342,15 @@ ByteStreamService::Read(grpc::CallbackServerContext* call, const bytestream::Rea
                           return opened;
                         }
                       }
-                      auto chunk = state->source.next();
-                      if (!chunk) {
-                        return to_status(chunk.error());
+                      std::optional<std::string> chunk;
+                      if (auto read = state->source.next(chunk); !read.ok()) {
+                        return read;
                       }
-                      if (!*chunk) {
+                      if (!chunk) {
                         return grpc::Status::OK;
                       }
                       bytestream::ReadResponse response;
-                      *response.mutable_data() = std::move(**chunk);
+                      *response.mutable_data() = std::move(*chunk);
                       return response;
                     });
 }
@@ -342,7 +369,7 @@ ByteStreamService::Write(grpc::CallbackServerContext* call, bytestream::WriteRes
     };
     return new Refused(m_ctx.metrics, to_status(caller.error()));
   }
-  return new WriteReactor(m_ctx, *m_pending, std::move(*caller), response);
+  return new WriteReactor(m_ctx, *m_pending, *m_idle, call, std::move(*caller), response);
 }
 
 grpc::ServerUnaryReactor*

@@ -10,9 +10,11 @@ namespace ingot::server::grpc_front {
 
 namespace {
 
-// GetTree pages: at most this many directories, and about this many bytes, per message.
+// GetTree pages: at most this many directories, and at most this many bytes, per message.
 constexpr int k_default_tree_page = 1000;
-constexpr std::size_t k_tree_page_bytes = 2u << 20;
+constexpr std::size_t k_tree_page_bytes = (3u << 20) + (512u << 10);
+// A BatchReadBlobs answer stays under gRPC's default 4 MiB receive limit.
+constexpr std::size_t k_max_batch_response = (4u << 20) - (64u << 10);
 // Largest ActionResult read back from the action cache (real ones are a few KiB).
 constexpr std::uint64_t k_max_action_result = 16u << 20;
 
@@ -153,37 +155,46 @@ CasService::BatchUpdateBlobs(grpc::CallbackServerContext* call,
 grpc::ServerUnaryReactor* CasService::BatchReadBlobs(grpc::CallbackServerContext* call,
                                                      const reapi::BatchReadBlobsRequest* request,
                                                      reapi::BatchReadBlobsResponse* response) {
-  return run_unary(m_ctx, call, GrpcMethod::batch_read_blobs, Op::batch_read,
-                   [this, request, response](const Caller& caller) {
-                     auto digests = digests_of(request->digests());
-                     if (!digests) {
-                       return to_status(digests.error());
-                     }
-                     std::uint64_t total = 0;
-                     for (const auto& d : *digests) {
-                       total += d.size;
-                     }
-                     if (total > static_cast<std::uint64_t>(k_max_batch_total)) {
-                       return invalid(
-                           "the blobs asked for hold " + std::to_string(total) +
-                           " bytes, over the " + std::to_string(k_max_batch_total) +
-                           " of max_batch_total_size_bytes; ask for fewer, or read large ones with "
-                           "ByteStream.Read");
-                     }
-                     auto results = m_ctx.ops.batch_read(caller, *digests);
-                     if (!results) {
-                       return to_status(results.error());
-                     }
-                     for (auto& result : *results) {
-                       auto& out = *response->add_responses();
-                       set_digest(*out.mutable_digest(), result.digest);
-                       set_status(*out.mutable_status(), result.data);
-                       if (result.data) {
-                         *out.mutable_data() = std::move(*result.data);
-                       }
-                     }
-                     return grpc::Status::OK;
-                   });
+  return run_unary(
+      m_ctx, call, GrpcMethod::batch_read_blobs, Op::batch_read,
+      [this, request, response](const Caller& caller) {
+        auto digests = digests_of(request->digests());
+        if (!digests) {
+          return to_status(digests.error());
+        }
+        std::uint64_t total = 0;
+        for (const auto& d : *digests) {
+          total += d.size;
+        }
+        if (total > static_cast<std::uint64_t>(k_max_batch_total)) {
+          return invalid("the blobs asked for hold " + std::to_string(total) + " bytes, over the " +
+                         std::to_string(k_max_batch_total) +
+                         " of max_batch_total_size_bytes; ask for fewer, or read large ones with "
+                         "ByteStream.Read");
+        }
+        auto results = m_ctx.ops.batch_read(caller, *digests);
+        if (!results) {
+          return to_status(results.error());
+        }
+        for (auto& result : *results) {
+          auto& out = *response->add_responses();
+          set_digest(*out.mutable_digest(), result.digest);
+          set_status(*out.mutable_status(), result.data);
+          if (result.data) {
+            *out.mutable_data() = std::move(*result.data);
+          }
+        }
+        // Each answer also carries its digest and status: tens of thousands of tiny blobs pass
+        // the client's 4 MiB message limit with data well under the batch limit, and the
+        // client could not take the answer.
+        if (const auto size = response->ByteSizeLong(); size > k_max_batch_response) {
+          response->Clear();
+          return invalid("the answer to " + std::to_string(digests->size()) + " digests would be " +
+                         std::to_string(size) +
+                         " bytes, over gRPC's 4 MiB message limit; ask for fewer blobs per batch");
+        }
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerWriteReactor<reapi::GetTreeResponse>*
@@ -196,8 +207,8 @@ CasService::GetTree(grpc::CallbackServerContext* call, const reapi::GetTreeReque
   }
   struct State {
     bool loaded = false;
-    reapi::Tree tree;
-    std::size_t next = 0; // index of the next directory: 0 the root, i the child i-1
+    std::vector<std::string> directories; // as stored, the root first: parsed a page at a time
+    std::size_t next = 0;
   };
   auto state = std::make_shared<State>();
   const int page_size = request->page_size() > 0 ? request->page_size() : k_default_tree_page;
@@ -209,35 +220,40 @@ CasService::GetTree(grpc::CallbackServerContext* call, const reapi::GetTreeReque
           if (!root) {
             return to_status(root.error());
           }
-          auto tree = m_ctx.ops.get_tree(caller, *root, /*present_only=*/true);
-          if (!tree) {
-            return to_status(tree.error());
+          auto directories = m_ctx.ops.tree_directories(caller, *root);
+          if (!directories) {
+            return to_status(directories.error());
           }
-          state->tree.ParseFromString(*tree);
+          state->directories = std::move(*directories);
           state->loaded = true;
           const auto& token = request->page_token();
           if (!token.empty()) {
             const auto [end, ec] =
                 std::from_chars(token.data(), token.data() + token.size(), state->next);
             if (ec != std::errc() || end != token.data() + token.size() ||
-                state->next > static_cast<std::size_t>(state->tree.children_size()) + 1) {
+                state->next > state->directories.size()) {
               return invalid("page_token '" + token + "' is not one this server gave");
             }
           }
         }
-        const std::size_t count = static_cast<std::size_t>(state->tree.children_size()) + 1;
+        const std::size_t count = state->directories.size();
         if (state->next >= count && state->next != 0) {
           return grpc::Status::OK;
         }
         reapi::GetTreeResponse page;
         std::size_t bytes = 0;
-        while (state->next < count && page.directories_size() < page_size &&
-               (page.directories_size() == 0 || bytes < k_tree_page_bytes)) {
-          const auto& dir = state->next == 0
-                                ? state->tree.root()
-                                : state->tree.children(static_cast<int>(state->next - 1));
-          bytes += dir.ByteSizeLong();
-          *page.add_directories() = dir;
+        // Whole directories, up to page_size and under the client's 4 MiB message limit (one
+        // directory larger than that goes alone: nothing smaller can carry it).
+        while (state->next < count && page.directories_size() < page_size) {
+          auto& raw = state->directories[state->next];
+          if (page.directories_size() > 0 && bytes + raw.size() > k_tree_page_bytes) {
+            break;
+          }
+          if (!page.add_directories()->ParseFromString(raw)) {
+            return grpc::Status(grpc::StatusCode::DATA_LOSS, "a stored Directory does not parse");
+          }
+          bytes += raw.size() + 8;
+          std::string().swap(raw); // sent: its memory goes now, not with the call
           ++state->next;
         }
         if (state->next < count) {

@@ -27,7 +27,9 @@ grpc::StatusCode status_code(Errc code) {
     // Over --max-blob-size or a batch limit: the request, not the server, must change.
     return grpc::StatusCode::INVALID_ARGUMENT;
   case Errc::conflict:
-    return grpc::StatusCode::FAILED_PRECONDITION;
+    // What was expected is not what is there (a write resumed where no upload stopped):
+    // clients retry ABORTED, asking again first.
+    return grpc::StatusCode::ABORTED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

@@ -54,11 +54,19 @@ std::vector<PartialUpload> PendingUploads::keep(std::string name, PartialUpload 
   return dropped;
 }
 
+std::vector<PartialUpload> PendingUploads::expired() {
+  std::vector<PartialUpload> dropped;
+  const std::lock_guard lock(m_mutex);
+  expire(dropped);
+  return dropped;
+}
+
 std::optional<std::uint64_t> PendingUploads::committed(const std::string& name) {
   const std::lock_guard lock(m_mutex);
+  const auto now = std::chrono::steady_clock::now();
   const auto it = m_kept.find(name);
-  if (it == m_kept.end()) {
-    return std::nullopt;
+  if (it == m_kept.end() || now - it->second.since > k_keep) {
+    return std::nullopt; // an expired one is not offered: resume() would drop it
   }
   return it->second.upload.committed;
 }

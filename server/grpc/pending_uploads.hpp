@@ -40,6 +40,8 @@ public:
   [[nodiscard]] std::vector<PartialUpload> keep(std::string name, PartialUpload upload);
   // How many bytes `name` has kept, if it has.
   std::optional<std::uint64_t> committed(const std::string& name);
+  // What has been kept too long, taken out for the caller to destroy (called once a second).
+  [[nodiscard]] std::vector<PartialUpload> expired();
 
 private:
   struct Kept {

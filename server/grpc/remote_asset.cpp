@@ -32,6 +32,13 @@ Result<std::string> association_ref(std::string_view uri, const Qualifiers& qual
     sorted.emplace_back(q.name(), q.value());
   }
   std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 1; i < sorted.size(); ++i) {
+    if (sorted[i].first == sorted[i - 1].first) {
+      return make_error(Errc::invalid_argument, "qualifier '" + sorted[i].first +
+                                                    "' is given twice (Remote Asset: names "
+                                                    "are unique)");
+    }
+  }
   // Lengths first, so that no two (uri, qualifiers) lists can spell the same bytes.
   std::string canonical = std::to_string(uri.size()) + ":" + std::string(uri);
   for (const auto& [name, value] : sorted) {

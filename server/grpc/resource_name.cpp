@@ -50,6 +50,11 @@ Result<cas::Digest> digest_at(const std::vector<std::string_view>& parts, std::s
 } // namespace
 
 Result<BlobResource> parse_resource(std::string_view name, Access access) {
+  if (name.size() > k_max_resource_name) {
+    return make_error(Errc::invalid_argument, "resource_name is " + std::to_string(name.size()) +
+                                                  " bytes, over " +
+                                                  std::to_string(k_max_resource_name));
+  }
   const auto parts = split(name);
   for (std::size_t i = 0; i < parts.size(); ++i) {
     std::size_t at = i;

@@ -15,6 +15,9 @@ struct BlobResource {
 
 enum class Access { read, write };
 
+// Longest resource name taken (real ones are under 200 bytes).
+inline constexpr std::size_t k_max_resource_name = 1024;
+
 // Reads: `[INSTANCE/]blobs/[sha256/]HASH/SIZE` or `[INSTANCE/]compressed-blobs/zstd/…`.
 // Writes: `[INSTANCE/]uploads/UUID/blobs/…` or `…/uploads/UUID/compressed-blobs/zstd/…`, with
 // anything after SIZE (optional metadata) ignored. The instance name is accepted and ignored:

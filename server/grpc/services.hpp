@@ -63,6 +63,7 @@ private:
 };
 
 class PendingUploads;
+class IdleWatch;
 
 class ByteStreamService final : public bytestream::ByteStream::CallbackService {
 public:
@@ -80,6 +81,7 @@ public:
 private:
   ServerContext& m_ctx;
   std::unique_ptr<PendingUploads> m_pending; // writes cut short, for a resume
+  std::unique_ptr<IdleWatch> m_idle;         // cancels writes whose client stopped sending
 };
 
 // BuildStream 1.x's artifact names, as Ingot refs: a ref BuildStream writes is one

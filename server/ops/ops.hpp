@@ -164,10 +164,12 @@ public:
                                                               std::span<const BatchBlob> blobs);
 
   // --- trees and refs ---
-  // The serialized REAPI Tree (root and every Directory) of a root Directory digest. With
-  // `present_only`, the directories that are stored (REAPI GetTree leaves out a missing part).
-  [[nodiscard]] Result<std::string> get_tree(const Caller& caller, const cas::Digest& root,
-                                             bool present_only = false);
+  // The serialized REAPI Tree (root and every Directory) of a root Directory digest.
+  [[nodiscard]] Result<std::string> get_tree(const Caller& caller, const cas::Digest& root);
+  // The stored Directory messages of a tree, the root first, each as its bytes: REAPI GetTree,
+  // which leaves out a missing part (only a missing root is Errc::not_found).
+  [[nodiscard]] Result<std::vector<std::string>> tree_directories(const Caller& caller,
+                                                                  const cas::Digest& root);
   // A ref whose tree lost a blob is not a hit (Errc::not_found naming what is gone).
   [[nodiscard]] Result<RefView> get_ref(const Caller& caller, std::string_view name);
   [[nodiscard]] Result<RefList> list_refs(const Caller& caller, std::string_view prefix);

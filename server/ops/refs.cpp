@@ -29,10 +29,19 @@ Error needs_name(std::string_view method) {
 
 } // namespace
 
-Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root,
-                                  bool present_only) {
+Result<std::vector<std::string>> Ops::tree_directories(const Caller& caller,
+                                                        const cas::Digest& root) {
   INGOT_TRY(enter(caller, Op::get_tree));
-  auto closure = tree_closure(m_store, root, present_only ? TreePart::present : TreePart::whole);
+  auto closure = tree_closure(m_store, root, TreePart::present);
+  if (!closure) {
+    return std::move(closure).error();
+  }
+  return std::move(closure->directory_bytes);
+}
+
+Result<std::string> Ops::get_tree(const Caller& caller, const cas::Digest& root) {
+  INGOT_TRY(enter(caller, Op::get_tree));
+  auto closure = tree_closure(m_store, root);
   if (!closure) {
     return std::move(closure).error();
   }

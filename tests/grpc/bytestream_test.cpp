@@ -122,6 +122,10 @@ TEST_F(ByteStream, ReadsOfWhatIsNotThereFailClearly) {
   auto empty = read(*m_bs, blob_name(cas::empty_digest()));
   ASSERT_TRUE(empty) << empty.error().message;
   EXPECT_EQ(*empty, "");
+  // Size 0 with another hash names no blob.
+  EXPECT_FALSE(
+      read(*m_bs, "blobs/" + cas::digest_of(std::string_view("x")).hex() + "/0", 0, 0, &code));
+  EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ByteStream, AWriteWhoseBytesDoNotMatchItsDigestStoresNothing) {
@@ -204,9 +208,10 @@ TEST_F(ByteStream, AWriteCutShortResumesWhereQueryWriteStatusSays) {
   EXPECT_FALSE(status.complete());
   ASSERT_EQ(status.committed_size(), static_cast<std::int64_t>(half));
 
-  // Resuming elsewhere than where it stopped is refused, and says where to look.
+  // Resuming elsewhere than where it stopped is ABORTED (clients retry it, asking again), and
+  // says where to look.
   const auto wrong = write(*m_bs, m_write_token, name, data, 64 * 1024, response, true, 1024);
-  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_NE(wrong.error_message().find("QueryWriteStatus"), std::string::npos)
       << wrong.error_message();
 
@@ -340,6 +345,30 @@ TEST_F(ByteStream, ACompressedWriteIsStoredAsItsDecodedBytes) {
                            zstd("what the name does not say"), 4096, response);
   EXPECT_EQ(wrong.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << wrong.error_message();
   EXPECT_FALSE(m_store->contains(other.hash));
+}
+
+// A client that stops sending mid-write (and set no deadline, as BuildStream) is cut off after
+// --read-timeout, as over HTTP, and what it reserved is released.
+class StalledWriter : public GrpcFixture {
+protected:
+  void configure(ServerOptions& options) override {
+    options.read_timeout = std::chrono::milliseconds(500);
+  }
+};
+
+TEST_F(StalledWriter, AWriteWhoseClientStopsSendingIsCancelledAfterTheReadTimeout) {
+  const auto data = pattern(64 * 1024, 8);
+  const auto d = cas::digest_of(std::string_view(data));
+  auto ctx = call(m_write_token); // its deadline (30 s) is far beyond the server's limit
+  bytestream::WriteResponse response;
+  auto writer = m_bs->Write(ctx.get(), &response);
+  bytestream::WriteRequest request;
+  request.set_resource_name("uploads/u/" + blob_name(d));
+  request.set_data(data.substr(0, 1000));
+  ASSERT_TRUE(writer->Write(request));
+  const auto status = writer->Finish(); // returns once the server has ended the call
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED) << status.error_message();
+  EXPECT_FALSE(m_store->contains(d.hash));
 }
 
 } // namespace

@@ -129,6 +129,22 @@ TEST_F(Cache, BatchReadReturnsEachBlobOrItsOwnError) {
   EXPECT_EQ(response.responses(2).data(), "");
 }
 
+// Each answer carries its digest and status too: 40,000 answers of 50 bytes are over 4 MiB
+// with 2 MB of data. The client gets an error saying what to change, not a message it cannot
+// take.
+TEST_F(Cache, ABatchReadWhoseAnswerWouldPassTheClientsMessageLimitSaysSo) {
+  const auto small = put(std::string(50, 's'));
+  reapi::BatchReadBlobsRequest request;
+  for (int i = 0; i < 40'000; ++i) {
+    *request.add_digests() = digest(small);
+  }
+  reapi::BatchReadBlobsResponse response;
+  const auto status = m_cas->BatchReadBlobs(call().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_NE(status.error_message().find("ask for fewer blobs per batch"), std::string::npos)
+      << status.error_message();
+}
+
 TEST_F(Cache, GetTreeStreamsEveryDirectoryInPages) {
   const auto file = put("file bytes");
   reapi::Directory leaf;
