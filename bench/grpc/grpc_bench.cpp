@@ -42,7 +42,7 @@ struct Options {
   std::string token; // write token, for loading the blobs only
   int server_pid = 0;
   int rounds = 5;
-  int reads_16m = 8;    // 16 MiB reads per side and round
+  int reads_16m = 32;   // 16 MiB reads per side and round
   int blobs_1k = 20000; // distinct 1 KiB blobs, each read once per side and round
   int batch = 1000;     // digests per BatchReadBlobs
   int threads = 4;      // client threads per side for read-1k
