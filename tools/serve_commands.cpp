@@ -192,11 +192,12 @@ int cmd_serve(const ServeArgs& a) {
   }
   if (options.grpc_listen) {
     const bool grpc_tls = !options.grpc_tls_cert.empty();
-    std::fprintf(stderr,
-                 "ingot: gRPC (REAPI cache, ByteStream, Remote Asset, ReferenceStorage) on %s://%s:%u%s\n",
-                 grpc_tls ? "grpcs" : "grpc", options.grpc_listen->host.c_str(),
-                 static_cast<unsigned>((*server)->grpc_port()),
-                 options.grpc_client_ca.empty() ? "" : ", verifying client certificates");
+    std::fprintf(
+        stderr,
+        "ingot: gRPC (REAPI cache, ByteStream, Remote Asset, ReferenceStorage) on %s://%s:%u%s\n",
+        grpc_tls ? "grpcs" : "grpc", options.grpc_listen->host.c_str(),
+        static_cast<unsigned>((*server)->grpc_port()),
+        options.grpc_client_ca.empty() ? "" : ", verifying client certificates");
     if (!grpc_tls && !is_loopback(options.grpc_listen->host)) {
       std::fprintf(stderr,
                    "ingot: warning: gRPC on %s is plain HTTP/2: tokens and data cross the "

@@ -30,7 +30,7 @@ Error needs_name(std::string_view method) {
 } // namespace
 
 Result<std::vector<std::string>> Ops::tree_directories(const Caller& caller,
-                                                        const cas::Digest& root) {
+                                                       const cas::Digest& root) {
   INGOT_TRY(enter(caller, Op::get_tree));
   auto closure = tree_closure(m_store, root, TreePart::present);
   if (!closure) {
