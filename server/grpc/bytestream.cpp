@@ -10,6 +10,13 @@
 #include "server/grpc/services.hpp"
 #include "server/grpc/stream_writer.hpp"
 
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 namespace ingot::server::grpc_front {
@@ -17,8 +24,88 @@ namespace ingot::server::grpc_front {
 namespace {
 
 // Bytes per ReadResponse: large enough that framing costs nothing, small enough to stay well
-// under any client's message limit.
-constexpr std::size_t k_read_chunk = 256u << 10;
+// under any client's message limit (4 MiB by default).
+constexpr std::size_t k_read_chunk = 2u << 20;
+
+// A ReadResponse is written by hand, to read the blob's bytes straight into the slice that is
+// sent (no copy into a string, then a message, then a buffer): field 10 (`data`, length-
+// delimited), its length as a varint, then the bytes.
+constexpr std::uint8_t k_data_tag = (10u << 3) | 2u;
+constexpr std::size_t k_max_header = 1 + 10;
+
+std::size_t put_header(std::uint8_t* out, std::size_t length) {
+  std::size_t n = 0;
+  out[n++] = k_data_tag;
+  do {
+    const auto low = static_cast<std::uint8_t>(length & 0x7fu);
+    length >>= 7;
+    out[n++] = length != 0 ? static_cast<std::uint8_t>(low | 0x80u) : low;
+  } while (length != 0);
+  return n;
+}
+
+// Bytes of a blob file mapped at once: responses are cut from a window, which is unmapped
+// once gRPC releases the last of them.
+constexpr std::size_t k_window = 32u << 20;
+
+class Window {
+public:
+  // Maps `length` bytes of `fd` from `offset`; nullptr (and errno) when it cannot.
+  static Window* map(int fd, std::uint64_t offset, std::size_t length) {
+    static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t base = offset - offset % page;
+    const auto size = static_cast<std::size_t>(offset - base) + length;
+    void* at =
+        ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(base));
+    return at == MAP_FAILED ? nullptr : new Window(at, size, base);
+  }
+
+  bool holds(std::uint64_t offset, std::size_t length) const {
+    return offset >= m_offset && offset + length <= m_offset + m_size;
+  }
+
+  // A slice of the mapped bytes, holding the window until gRPC releases it.
+  grpc::Slice slice(std::uint64_t offset, std::size_t length) {
+    m_refs.fetch_add(1, std::memory_order_relaxed);
+    auto* at = static_cast<std::uint8_t*>(m_base) + (offset - m_offset);
+    return grpc::Slice(grpc_slice_new_with_user_data(at, length, &Window::unref, this),
+                       grpc::Slice::STEAL_REF);
+  }
+
+  static void unref(void* window) {
+    auto* w = static_cast<Window*>(window);
+    if (w->m_refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      ::munmap(w->m_base, w->m_size);
+      delete w;
+    }
+  }
+
+private:
+  Window(void* base, std::size_t size, std::uint64_t offset)
+      : m_base(base), m_size(size), m_offset(offset) {}
+
+  void* m_base;
+  std::size_t m_size;
+  std::uint64_t m_offset; // of m_base in the file
+  std::atomic<int> m_refs{1};
+};
+
+// One ReadResponse of `length` data bytes, which `fill` writes in place.
+template <class Fill>
+grpc::Status framed(std::size_t length, grpc::ByteBuffer& out, Fill fill) {
+  std::uint8_t header[k_max_header];
+  const auto header_size = put_header(header, length);
+  // Never inlined: an inlined slice keeps its bytes in the struct, which is copied below.
+  grpc_slice slice = grpc_slice_malloc_large(header_size + length);
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  auto* start = GRPC_SLICE_START_PTR(slice);
+  std::memcpy(start, header, header_size);
+  if (auto filled = fill(MutableByteView(start + header_size, length)); !filled.ok()) {
+    return filled;
+  }
+  out = grpc::ByteBuffer(&owned, 1);
+  return grpc::Status::OK;
+}
 
 // What a Read sends, a chunk at a time: the blob's bytes from an offset, or one zstd stream of
 // them (the stored frame as it is, when the blob is kept compressed and read from 0).
@@ -83,24 +170,60 @@ public:
     }
     m_reader = std::move(blob->reader);
     m_left = m_reader->length();
+    if (auto span = m_reader->file_span(); span && !m_encoder) {
+      // Mapped, so the file must hold every byte it is recorded with (past its end, a mapping
+      // has none). Blob files are never truncated in place: GC unlinks them.
+      struct stat st {};
+      if (::fstat(span->fd, &st) != 0 ||
+          static_cast<std::uint64_t>(st.st_size) < span->offset + span->length) {
+        return {grpc::StatusCode::DATA_LOSS, "the stored blob ends before its recorded size"};
+      }
+      m_span = span;
+    }
     return grpc::Status::OK;
   }
 
-  // The next chunk into `chunk`; nullopt once everything is sent. A failed read keeps its
-  // code (an I/O error is not corruption: clients retry the one and not the other).
-  grpc::Status next(std::optional<std::string>& chunk) {
-    chunk.reset();
+  // The next ReadResponse into `message`, and `more` set; `more` cleared once everything is
+  // sent. A failed read keeps its code (an I/O error is not corruption: clients retry the one
+  // and not the other).
+  grpc::Status next(grpc::ByteBuffer& message, bool& more) {
+    more = false;
     if (!m_encoder) {
       if (m_left == 0) {
         return grpc::Status::OK;
       }
-      std::string bytes(static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk)),
-                        '\0');
-      if (auto read = read_fully(*m_reader, bytes); !read.ok()) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk));
+      if (m_span) {
+        const auto offset = m_span->offset + (m_span->length - m_left);
+        if (!m_window || !m_window->holds(offset, n)) {
+          release_window();
+          m_window =
+              Window::map(m_span->fd, offset,
+                          static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_window)));
+        }
+        if (m_window) {
+          std::uint8_t header[k_max_header];
+          grpc::Slice slices[2] = {grpc::Slice(header, put_header(header, n)),
+                                   m_window->slice(offset, n)};
+          message = grpc::ByteBuffer(slices, 2);
+          m_left -= n;
+          more = true;
+          return grpc::Status::OK;
+        }
+      }
+      if (m_span && m_left != m_span->length) {
+        // The reader is still at the start: it cannot take over midway. Clients retry this.
+        return {grpc::StatusCode::UNAVAILABLE,
+                std::string("cannot map the blob file: ") + std::strerror(errno)};
+      }
+      m_span.reset(); // cannot be mapped: read it
+      if (auto read = framed(n, message,
+                             [this](MutableByteView out) { return read_fully(*m_reader, out); });
+          !read.ok()) {
         return read;
       }
-      m_left -= bytes.size();
-      chunk = std::move(bytes);
+      m_left -= n;
+      more = true;
       return grpc::Status::OK;
     }
     const auto sink = [this](ByteView bytes) -> Result<void> {
@@ -127,21 +250,150 @@ public:
     }
     if (!m_out.empty()) {
       const auto n = std::min(m_out.size(), k_read_chunk);
-      chunk = m_out.substr(0, n);
+      (void)framed(n, message, [this](MutableByteView out) {
+        std::memcpy(out.data(), m_out.data(), out.size());
+        return grpc::Status::OK;
+      });
       m_out.erase(0, n);
+      more = true;
     }
     return grpc::Status::OK;
   }
 
+  // True while the blob's bytes are sent from a mapping of its file.
+  bool mapped() const { return m_span.has_value(); }
+
+  ReadSource() = default;
+  ReadSource(const ReadSource&) = delete;
+  ReadSource& operator=(const ReadSource&) = delete;
+  ~ReadSource() { release_window(); }
+
 private:
+  void release_window() {
+    if (m_window) {
+      Window::unref(m_window);
+      m_window = nullptr;
+    }
+  }
+
   // Compressing on the fly: fast, as the bytes go out once.
   static constexpr int k_zstd_level = 1;
 
   std::unique_ptr<cas::BlobReader> m_reader;
+  std::optional<cas::FileSpan> m_span; // the file and range m_reader reads, when mapped
+  Window* m_window = nullptr;          // the part of it mapped now, one reference held
   std::uint64_t m_left = 0;
   std::unique_ptr<cas::ZstdEncoder> m_encoder; // set while compressing on the fly
   std::string m_out;                           // compressed bytes not sent yet
   bool m_finished = false;
+};
+
+// A Read: responses are made on the blocking pool while the one before is being sent, so
+// that reading the blob and writing to the network overlap. At most ahead() responses wait;
+// reactions and the pool meet under one mutex, and gRPC is called with it released.
+class ReadReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+public:
+  ReadReactor(ServerContext& ctx, Caller caller, bytestream::ReadRequest request)
+      : m_ctx(ctx), m_clock{GrpcMethod::bytestream_read}, m_caller(std::move(caller)),
+        m_request(std::move(request)) {
+    m_producing = true;
+    schedule();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock lock(m_mutex);
+    m_writing = false;
+    if (!ok) {
+      // Cancelled: the client went away, or the deadline passed. The producer, if running,
+      // sees it and ends the call.
+      m_end = grpc::Status{grpc::StatusCode::CANCELLED, "the call was cancelled"};
+      m_ready.clear();
+    }
+    act(lock);
+  }
+
+  void OnDone() override { delete this; }
+
+private:
+  // Responses made ahead: mapped ones cost address space only; copied ones cost memory.
+  std::size_t ahead() const { return m_source.mapped() ? 4 : 1; }
+
+  void schedule() {
+    m_ctx.run_blocking([this] { produce(); });
+  }
+
+  // On the blocking pool: makes responses until ahead() wait, the blob is sent, or it fails.
+  void produce() {
+    for (;;) {
+      grpc::ByteBuffer message;
+      bool more = false;
+      grpc::Status status = grpc::Status::OK;
+      if (!m_opened) {
+        m_opened = true;
+        status = m_source.open(m_ctx.ops, m_caller, m_request);
+      }
+      if (status.ok()) {
+        status = m_source.next(message, more);
+      }
+      std::unique_lock lock(m_mutex);
+      if (m_end) {
+        m_producing = false; // cancelled meanwhile
+      } else if (!status.ok() || !more) {
+        m_end = status;
+        m_producing = false;
+      } else {
+        m_ready.push_back(std::move(message));
+        m_producing = m_ready.size() < ahead();
+      }
+      const bool again = m_producing;
+      act(lock);
+      if (!again) {
+        return;
+      }
+    }
+  }
+
+  // Starts the next write, or finishes the call once nothing is left to send; with the
+  // mutex held on entry, released on the way out.
+  void act(std::unique_lock<std::mutex>& lock) {
+    if (m_writing || m_finished) {
+      return;
+    }
+    if (!m_ready.empty()) {
+      m_current = std::move(m_ready.front());
+      m_ready.pop_front();
+      m_writing = true;
+      const bool refill = !m_producing && !m_end;
+      m_producing = m_producing || refill;
+      lock.unlock();
+      StartWrite(&m_current);
+      if (refill) {
+        schedule();
+      }
+      return;
+    }
+    if (m_end && !m_producing) {
+      m_finished = true;
+      const auto status = *m_end;
+      lock.unlock();
+      Finish(m_clock.ended(m_ctx.metrics, status));
+    }
+  }
+
+  ServerContext& m_ctx;
+  CallClock m_clock;
+  Caller m_caller;
+  bytestream::ReadRequest m_request;
+  ReadSource m_source; // the producer's alone
+  bool m_opened = false;
+
+  std::mutex m_mutex;
+  std::deque<grpc::ByteBuffer> m_ready; // made, not yet written
+  grpc::ByteBuffer m_current;           // being written
+  bool m_writing = false;
+  bool m_producing = false;
+  bool m_finished = false;
+  std::optional<grpc::Status> m_end; // set once all is made, on an error, or on cancel
 };
 
 // A Write: each message is appended on the blocking pool; the next is read only after it.
@@ -320,39 +572,22 @@ ByteStreamService::ByteStreamService(ServerContext& ctx)
 
 ByteStreamService::~ByteStreamService() = default;
 
-grpc::ServerWriteReactor<bytestream::ReadResponse>*
-ByteStreamService::Read(grpc::CallbackServerContext* call, const bytestream::ReadRequest* request) {
-  using Writer = StreamWriter<bytestream::ReadResponse>;
-  using Next = std::variant<bytestream::ReadResponse, grpc::Status>;
+grpc::ServerWriteReactor<grpc::ByteBuffer>*
+ByteStreamService::Read(grpc::CallbackServerContext* call, const grpc::ByteBuffer* raw) {
+  using Refused = StreamWriter<grpc::ByteBuffer>;
   auto caller = admit(m_ctx, *call, Op::read_blob);
   if (!caller) {
-    return Writer::refuse(m_ctx, GrpcMethod::bytestream_read, to_status(caller.error()));
+    return Refused::refuse(m_ctx, GrpcMethod::bytestream_read, to_status(caller.error()));
   }
-  struct State {
-    ReadSource source;
-    bool opened = false;
-  };
-  auto state = std::make_shared<State>();
-  return new Writer(m_ctx, GrpcMethod::bytestream_read,
-                    [this, request, state, caller = std::move(*caller)]() -> Next {
-                      if (!state->opened) {
-                        state->opened = true;
-                        if (auto opened = state->source.open(m_ctx.ops, caller, *request);
-                            !opened.ok()) {
-                          return opened;
-                        }
-                      }
-                      std::optional<std::string> chunk;
-                      if (auto read = state->source.next(chunk); !read.ok()) {
-                        return read;
-                      }
-                      if (!chunk) {
-                        return grpc::Status::OK;
-                      }
-                      bytestream::ReadResponse response;
-                      *response.mutable_data() = std::move(*chunk);
-                      return response;
-                    });
+  bytestream::ReadRequest request;
+  grpc::ByteBuffer copy(*raw); // shares the slices; parsing consumes a buffer
+  if (auto parsed =
+          grpc::SerializationTraits<bytestream::ReadRequest>::Deserialize(&copy, &request);
+      !parsed.ok()) {
+    return Refused::refuse(m_ctx, GrpcMethod::bytestream_read,
+                           {grpc::StatusCode::INVALID_ARGUMENT, "a malformed ReadRequest"});
+  }
+  return new ReadReactor(m_ctx, std::move(*caller), std::move(request));
 }
 
 grpc::ServerReadReactor<bytestream::WriteRequest>*

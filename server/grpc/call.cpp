@@ -116,10 +116,14 @@ Route blob_route(RouteKind kind, const cas::Digest& digest) {
 }
 
 grpc::Status read_fully(cas::BlobReader& reader, std::string& out) {
+  return read_fully(reader,
+                    MutableByteView(reinterpret_cast<std::uint8_t*>(out.data()), out.size()));
+}
+
+grpc::Status read_fully(cas::BlobReader& reader, MutableByteView out) {
   std::size_t done = 0;
   while (done < out.size()) {
-    auto n = reader.read(
-        MutableByteView(reinterpret_cast<std::uint8_t*>(out.data()) + done, out.size() - done));
+    auto n = reader.read(out.subspan(done));
     if (!n) {
       return to_status(n.error());
     }

@@ -38,6 +38,7 @@ void set_digest(reapi::Digest& out, const cas::Digest& digest);
 Route blob_route(RouteKind kind, const cas::Digest& digest);
 
 // Fills `out` from `reader`; DATA_LOSS when the stored blob ends first.
+[[nodiscard]] grpc::Status read_fully(cas::BlobReader& reader, MutableByteView out);
 [[nodiscard]] grpc::Status read_fully(cas::BlobReader& reader, std::string& out);
 
 // The caller, once its credentials and scope allow `op` and the server is not draining.

@@ -65,12 +65,15 @@ private:
 class PendingUploads;
 class IdleWatch;
 
-class ByteStreamService final : public bytestream::ByteStream::CallbackService {
+// Read is a raw method: its responses are written by hand (bytestream.cpp), so that a blob's
+// bytes are read straight into the buffers gRPC sends.
+class ByteStreamService final : public bytestream::ByteStream::WithRawCallbackMethod_Read<
+                                    bytestream::ByteStream::CallbackService> {
 public:
   explicit ByteStreamService(ServerContext& ctx);
   ~ByteStreamService() override;
-  grpc::ServerWriteReactor<bytestream::ReadResponse>*
-  Read(grpc::CallbackServerContext* call, const bytestream::ReadRequest* request) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Read(grpc::CallbackServerContext* call,
+                                                   const grpc::ByteBuffer* raw) override;
   grpc::ServerReadReactor<bytestream::WriteRequest>*
   Write(grpc::CallbackServerContext* call, bytestream::WriteResponse* response) override;
   grpc::ServerUnaryReactor*

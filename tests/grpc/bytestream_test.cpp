@@ -111,6 +111,63 @@ TEST_F(ByteStream, ReadHonoursOffsetAndLimit) {
   EXPECT_EQ(code, grpc::StatusCode::OUT_OF_RANGE);
 }
 
+// A blob file is sent from mappings of 32 MiB, cut into responses of at most 2 MiB (under any
+// client's default 4 MiB limit); a read from an odd offset crosses from one mapping to the next.
+TEST_F(ByteStream, LargeReadsComeInResponsesUnderTheDefaultLimitFromAnyOffset) {
+  const auto data = pattern(40u << 20, 7); // stored directly: --max-blob-size limits uploads
+  const auto d = put(data);
+
+  auto ctx = GrpcFixture::call();
+  bytestream::ReadRequest request;
+  request.set_resource_name(blob_name(d));
+  auto reader = m_bs->Read(ctx.get(), request);
+  std::string whole;
+  std::size_t largest = 0;
+  bytestream::ReadResponse chunk;
+  while (reader->Read(&chunk)) {
+    largest = std::max(largest, chunk.data().size());
+    whole += chunk.data();
+  }
+  const auto status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(whole == data);
+  EXPECT_LE(largest, std::size_t{2} << 20);
+
+  const std::int64_t from = (31 << 20) + 4095; // not page-aligned; ends past the first mapping
+  auto part = read(*m_bs, blob_name(d), from, 5 << 20);
+  ASSERT_TRUE(part) << part.error().message;
+  EXPECT_TRUE(*part == data.substr(static_cast<std::size_t>(from), 5u << 20));
+}
+
+// Bytes kept compressed are decoded as they are sent, from any offset.
+TEST_F(ByteStream, BlobsStoredCompressedReadFromAnyOffset) {
+  std::string text;
+  for (int i = 0; text.size() < (3u << 20); ++i) {
+    text += "line " + std::to_string(i) + " of a log that compresses well\n";
+  }
+  const auto d = put(text);
+  auto whole = read(*m_bs, blob_name(d));
+  ASSERT_TRUE(whole) << whole.error().message;
+  EXPECT_TRUE(*whole == text);
+  auto part = read(*m_bs, blob_name(d), 2'000'001, 1'500'000);
+  ASSERT_TRUE(part) << part.error().message;
+  EXPECT_TRUE(*part == text.substr(2'000'001, 1'500'000));
+}
+
+// A blob file shorter than its record (damaged on disk) is DATA_LOSS, not a crash or a short
+// read that looks complete.
+TEST_F(ByteStream, ABlobFileCutShortOnDiskIsDataLoss) {
+  const auto data = pattern(600 * 1024, 8);
+  const auto d = put(data);
+  const auto files = test::blob_files_of(m_dir.path() / "data", d);
+  ASSERT_EQ(files.size(), 1u);
+  std::filesystem::resize_file(files.front(), data.size() / 2);
+  grpc::StatusCode code{};
+  auto back = read(*m_bs, blob_name(d), 0, 0, &code);
+  ASSERT_FALSE(back);
+  EXPECT_EQ(code, grpc::StatusCode::DATA_LOSS) << back.error().message;
+}
+
 TEST_F(ByteStream, ReadsOfWhatIsNotThereFailClearly) {
   grpc::StatusCode code{};
   EXPECT_FALSE(read(*m_bs, blob_name(cas::digest_of(std::string_view("nope"))), 0, 0, &code));
