@@ -25,7 +25,7 @@ namespace {
 
 // Bytes per ReadResponse: large enough that framing costs nothing, small enough to stay well
 // under any client's message limit (4 MiB by default).
-constexpr std::size_t k_read_chunk = 2u << 20;
+constexpr std::size_t k_read_chunk = 1u << 20;
 
 // A ReadResponse is written by hand, to read the blob's bytes straight into the slice that is
 // sent (no copy into a string, then a message, then a buffer): field 10 (`data`, length-
