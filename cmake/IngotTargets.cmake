@@ -7,6 +7,18 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_L
   list(APPEND INGOT_WARNINGS -Wno-error=restrict)
 endif()
 
+# LLVM's lld, when installed (scripts/deps.sh test installs it), links the ~90 test binaries
+# with their debug info about 5x faster than GNU ld here: 0.35 s against 2.0 s for one test.
+# -DINGOT_LLD=OFF keeps the compiler's default linker.
+option(INGOT_LLD "Link with lld when it is installed" ON)
+if(INGOT_LLD)
+  include(CheckLinkerFlag)
+  check_linker_flag(CXX -fuse-ld=lld INGOT_HAVE_LLD)
+  if(INGOT_HAVE_LLD)
+    add_link_options(-fuse-ld=lld)
+  endif()
+endif()
+
 if(INGOT_SANITIZE)
   string(REPLACE "," ";" _ingot_sanitizers "${INGOT_SANITIZE}")
   foreach(_s IN LISTS _ingot_sanitizers)
