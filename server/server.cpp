@@ -92,10 +92,6 @@ public:
         return std::move(tls).error();
       }
       m_tls = std::move(*tls);
-      // Only with a certificate to reload: without one, SIGHUP keeps its default and ends the
-      // server, as a closed terminal expects.
-      boost::system::error_code ec;
-      m_reload.add(SIGHUP, ec);
     } else if (o.http_listen) {
       return make_error(Errc::invalid_argument,
                         "--http-listen adds a plain HTTP listener beside HTTPS: it needs "
@@ -113,6 +109,12 @@ public:
       }
       m_grpc = std::move(*grpc);
     }
+    // Only with a certificate (HTTP's or gRPC's): without one, SIGHUP keeps its default and
+    // ends the server, as a closed terminal expects.
+    if (m_tls || (o.grpc_listen && !o.grpc_tls_cert.empty())) {
+      boost::system::error_code ec;
+      m_reload.add(SIGHUP, ec);
+    }
     return {};
   }
 
@@ -128,9 +130,7 @@ public:
         begin_drain();
       }
     });
-    if (m_tls) {
-      wait_for_reload();
-    }
+    wait_for_reload(); // a no-op wait unless listen() added SIGHUP
     for (auto& listener : m_listeners) {
       accept(listener);
     }
@@ -204,7 +204,16 @@ private:
       if (ec) {
         return; // cancelled by the drain
       }
-      // Only waited for with TLS (listen() adds SIGHUP then), so there is a context to replace.
+      if (m_grpc && !m_ctx.options.grpc_tls_cert.empty()) {
+        std::fprintf(stderr,
+                     "ingot: SIGHUP: gRPC re-reads %s and its key by itself, every %lld s\n",
+                     m_ctx.options.grpc_tls_cert.c_str(),
+                     static_cast<long long>(m_ctx.options.grpc_tls_refresh.count()));
+      }
+      if (!m_tls) {
+        wait_for_reload();
+        return; // gRPC's certificate only
+      }
       auto tls = load_tls_context(m_ctx.options.tls_cert, m_ctx.options.tls_key);
       if (tls) {
         m_tls = std::move(*tls);

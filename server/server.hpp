@@ -34,10 +34,12 @@ struct ServerOptions {
   std::optional<ListenAddress> http_listen;
   // The gRPC front end (REAPI cache services, ByteStream) on its own port; off without it.
   std::optional<ListenAddress> grpc_listen;
-  // With both, gRPC is served over TLS (grpcs://): a PEM certificate chain and its key, read at
-  // start.
+  // With both, gRPC is served over TLS (grpcs://): a PEM certificate chain and its key, checked
+  // at start and read again every `grpc_tls_refresh` (with the client CA): a renewed pair is
+  // served from the next connection on.
   std::filesystem::path grpc_tls_cert;
   std::filesystem::path grpc_tls_key;
+  std::chrono::seconds grpc_tls_refresh{30};
   // With TLS: client certificates signed by these CAs (PEM) are verified, and a call over a
   // verified one is given `grpc_client_cert_scopes` (BuildStream 1.6 can send no token, only
   // a certificate). A call without one is anonymous or uses its token, as over plain gRPC.

@@ -266,7 +266,8 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
                     "BuildStream and recc; same store, tokens and scopes as HTTP (off by default)");
   serve->add_option("--grpc-tls-cert", serve_args.grpc_tls_cert,
                     "PEM certificate chain: with --grpc-tls-key, --grpc-listen serves gRPC over "
-                    "TLS (grpcs://); read at start");
+                    "TLS (grpcs://); checked at start, then re-read every 30 s (a renewal needs no "
+                    "restart)");
   serve->add_option("--grpc-tls-key", serve_args.grpc_tls_key,
                     "PEM private key of --grpc-tls-cert");
   serve->add_option("--grpc-client-ca", serve_args.grpc_client_ca,

@@ -45,23 +45,39 @@ std::size_t put_header(std::uint8_t* out, std::size_t length) {
 }
 
 // Bytes of a blob file mapped at once: responses are cut from a window, which is unmapped
-// once gRPC releases the last of them.
+// once gRPC releases the last of them. Mapping reads nothing; each response's pages are read
+// in (populate) on the blocking pool just before it is queued.
 constexpr std::size_t k_window = 32u << 20;
+
+std::uint64_t page_size() {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
 
 class Window {
 public:
-  // Maps `length` bytes of `fd` from `offset`; nullptr (and errno) when it cannot.
+  // Maps `length` bytes of `fd` from `offset`; nullptr when it cannot.
   static Window* map(int fd, std::uint64_t offset, std::size_t length) {
-    static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t base = offset - offset % page;
+    const std::uint64_t base = offset - offset % page_size();
     const auto size = static_cast<std::size_t>(offset - base) + length;
-    void* at =
-        ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(base));
+    void* at = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(base));
     return at == MAP_FAILED ? nullptr : new Window(at, size, base);
   }
 
   bool holds(std::uint64_t offset, std::size_t length) const {
     return offset >= m_offset && offset + length <= m_offset + m_size;
+  }
+
+  // Reads these bytes' pages in, so that sending them never waits for the disk on a gRPC
+  // thread. False when a page cannot be read (an I/O error, a file cut short since): the
+  // caller then reads the bytes with pread, which reports the error to this call alone.
+  bool populate(std::uint64_t offset, std::size_t length) {
+    const std::uint64_t from = offset - offset % page_size();
+    auto* at = static_cast<std::uint8_t*>(m_base) + (from - m_offset);
+    if (::madvise(at, static_cast<std::size_t>(offset - from) + length, MADV_POPULATE_READ) == 0) {
+      return true;
+    }
+    return errno == EINVAL; // a kernel before 5.14: pages are faulted in as they are sent
   }
 
   // A slice of the mapped bytes, holding the window until gRPC releases it.
@@ -111,7 +127,8 @@ grpc::Status framed(std::size_t length, grpc::ByteBuffer& out, Fill fill) {
 // them (the stored frame as it is, when the blob is kept compressed and read from 0).
 class ReadSource {
 public:
-  grpc::Status open(Ops& ops, const Caller& caller, const bytestream::ReadRequest& request) {
+  grpc::Status open(Ops& ops, const Caller& caller, const bytestream::ReadRequest& request,
+                    bool may_map) {
     auto resource = parse_resource(request.resource_name(), Access::read);
     if (!resource) {
       return to_status(resource.error());
@@ -171,14 +188,18 @@ public:
     m_reader = std::move(blob->reader);
     m_left = m_reader->length();
     if (auto span = m_reader->file_span(); span && !m_encoder) {
-      // Mapped, so the file must hold every byte it is recorded with (past its end, a mapping
-      // has none). Blob files are never truncated in place: GC unlinks them.
+      // The file must hold every byte it is recorded with (past its end, a mapping has none).
+      // Blob files are never truncated in place: GC unlinks them.
       struct stat st {};
       if (::fstat(span->fd, &st) != 0 ||
           static_cast<std::uint64_t>(st.st_size) < span->offset + span->length) {
         return {grpc::StatusCode::DATA_LOSS, "the stored blob ends before its recorded size"};
       }
       m_span = span;
+      // Over TLS, gRPC encrypts the bytes in user space, where a page that cannot be read
+      // (an I/O error) would be a SIGBUS for the whole server: they are copied with pread,
+      // which fails this call alone. In plain HTTP/2 only the kernel reads them.
+      m_map = may_map;
     }
     return grpc::Status::OK;
   }
@@ -193,33 +214,19 @@ public:
         return grpc::Status::OK;
       }
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_read_chunk));
+      grpc::Status read = grpc::Status::OK;
       if (m_span) {
         const auto offset = m_span->offset + (m_span->length - m_left);
-        if (!m_window || !m_window->holds(offset, n)) {
-          release_window();
-          m_window =
-              Window::map(m_span->fd, offset,
-                          static_cast<std::size_t>(std::min<std::uint64_t>(m_left, k_window)));
+        if (!(m_map && mapped(offset, n, message))) {
+          m_map = false; // from here on, the bytes are copied
+          read = framed(n, message,
+                        [&](MutableByteView out) { return pread_fully(m_span->fd, offset, out); });
         }
-        if (m_window) {
-          std::uint8_t header[k_max_header];
-          grpc::Slice slices[2] = {grpc::Slice(header, put_header(header, n)),
-                                   m_window->slice(offset, n)};
-          message = grpc::ByteBuffer(slices, 2);
-          m_left -= n;
-          more = true;
-          return grpc::Status::OK;
-        }
+      } else {
+        read =
+            framed(n, message, [this](MutableByteView out) { return read_fully(*m_reader, out); });
       }
-      if (m_span && m_left != m_span->length) {
-        // The reader is still at the start: it cannot take over midway. Clients retry this.
-        return {grpc::StatusCode::UNAVAILABLE,
-                std::string("cannot map the blob file: ") + std::strerror(errno)};
-      }
-      m_span.reset(); // cannot be mapped: read it
-      if (auto read = framed(n, message,
-                             [this](MutableByteView out) { return read_fully(*m_reader, out); });
-          !read.ok()) {
+      if (!read.ok()) {
         return read;
       }
       m_left -= n;
@@ -261,7 +268,7 @@ public:
   }
 
   // True while the blob's bytes are sent from a mapping of its file.
-  bool mapped() const { return m_span.has_value(); }
+  bool mapped() const { return m_map; }
 
   ReadSource() = default;
   ReadSource(const ReadSource&) = delete;
@@ -269,6 +276,46 @@ public:
   ~ReadSource() { release_window(); }
 
 private:
+  // The response for `length` bytes of the file from `offset`, as a slice of a mapping; false
+  // when the file cannot be mapped or its pages read in.
+  bool mapped(std::uint64_t offset, std::size_t length, grpc::ByteBuffer& message) {
+    if (!m_window || !m_window->holds(offset, length)) {
+      release_window();
+      const auto rest = m_span->offset + m_span->length - offset;
+      m_window = Window::map(m_span->fd, offset,
+                             static_cast<std::size_t>(std::min<std::uint64_t>(rest, k_window)));
+    }
+    if (!m_window || !m_window->populate(offset, length)) {
+      return false;
+    }
+    std::uint8_t header[k_max_header];
+    grpc::Slice slices[2] = {grpc::Slice(header, put_header(header, length)),
+                             m_window->slice(offset, length)};
+    message = grpc::ByteBuffer(slices, 2);
+    return true;
+  }
+
+  // Fills `out` from `fd` at `offset`: an error, or DATA_LOSS when the file ends first.
+  static grpc::Status pread_fully(int fd, std::uint64_t offset, MutableByteView out) {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const auto n =
+          ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        return to_status(
+            make_error(Errc::io, std::string("reading the blob file: ") + std::strerror(errno)));
+      }
+      if (n == 0) {
+        return {grpc::StatusCode::DATA_LOSS, "the stored blob ends before its recorded size"};
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return grpc::Status::OK;
+  }
+
   void release_window() {
     if (m_window) {
       Window::unref(m_window);
@@ -280,7 +327,8 @@ private:
   static constexpr int k_zstd_level = 1;
 
   std::unique_ptr<cas::BlobReader> m_reader;
-  std::optional<cas::FileSpan> m_span; // the file and range m_reader reads, when mapped
+  std::optional<cas::FileSpan> m_span; // the file and range m_reader reads, when a file's
+  bool m_map = false;                  // sent from mappings (not over TLS: see open())
   Window* m_window = nullptr;          // the part of it mapped now, one reference held
   std::uint64_t m_left = 0;
   std::unique_ptr<cas::ZstdEncoder> m_encoder; // set while compressing on the fly
@@ -301,16 +349,20 @@ public:
   }
 
   void OnWriteDone(bool ok) override {
+    std::deque<grpc::ByteBuffer> dropped; // released with the mutex free (it may unmap)
     std::unique_lock lock(m_mutex);
     m_writing = false;
     if (!ok) {
       // Cancelled: the client went away, or the deadline passed. The producer, if running,
       // sees it and ends the call.
       m_end = grpc::Status{grpc::StatusCode::CANCELLED, "the call was cancelled"};
-      m_ready.clear();
+      dropped.swap(m_ready);
     }
     act(lock);
   }
+
+  // Stops the producer early (a write in flight still ends with OnWriteDone(false)).
+  void OnCancel() override { m_cancelled.store(true, std::memory_order_relaxed); }
 
   void OnDone() override { delete this; }
 
@@ -328,9 +380,11 @@ private:
       grpc::ByteBuffer message;
       bool more = false;
       grpc::Status status = grpc::Status::OK;
-      if (!m_opened) {
+      if (m_cancelled.load(std::memory_order_relaxed)) {
+        status = {grpc::StatusCode::CANCELLED, "the call was cancelled"};
+      } else if (!m_opened) {
         m_opened = true;
-        status = m_source.open(m_ctx.ops, m_caller, m_request);
+        status = m_source.open(m_ctx.ops, m_caller, m_request, m_ctx.options.grpc_tls_cert.empty());
       }
       if (status.ok()) {
         status = m_source.next(message, more);
@@ -394,6 +448,7 @@ private:
   bool m_producing = false;
   bool m_finished = false;
   std::optional<grpc::Status> m_end; // set once all is made, on an error, or on cancel
+  std::atomic<bool> m_cancelled{false};
 };
 
 // A Write: each message is appended on the blocking pool; the next is read only after it.

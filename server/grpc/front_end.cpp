@@ -3,11 +3,15 @@
 #include "server/context.hpp"
 #include "server/grpc/services.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <iterator>
 
 namespace ingot::server {
@@ -113,26 +117,33 @@ private:
       }
       return text;
     };
-    auto cert = pem(o.grpc_tls_cert, "--grpc-tls-cert");
-    if (!cert) {
-      return std::move(cert).error();
-    }
-    auto key = pem(o.grpc_tls_key, "--grpc-tls-key");
-    if (!key) {
-      return std::move(key).error();
-    }
-    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    ssl.pem_key_cert_pairs.push_back({std::move(*key), std::move(*cert)});
+    // Checked here for a clear error at start; gRPC reads the files itself, again every
+    // grpc_tls_refresh, so that a renewed certificate is served without a restart (a pair
+    // whose key does not match its certificate is not taken: the previous one goes on).
+    INGOT_TRY(pem(o.grpc_tls_cert, "--grpc-tls-cert"));
+    INGOT_TRY(pem(o.grpc_tls_key, "--grpc-tls-key"));
     if (!o.grpc_client_ca.empty()) {
-      auto ca = pem(o.grpc_client_ca, "--grpc-client-ca");
-      if (!ca) {
-        return std::move(ca).error();
-      }
-      ssl.pem_root_certs = std::move(*ca);
-      // A certificate, when sent, must verify; a client without one may still use a token.
-      ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+      INGOT_TRY(pem(o.grpc_client_ca, "--grpc-client-ca"));
     }
-    return grpc::SslServerCredentials(ssl);
+    namespace tls = grpc::experimental;
+    const auto refresh =
+        static_cast<unsigned>(std::max<std::int64_t>(1, o.grpc_tls_refresh.count()));
+    const auto absolute = [](const std::filesystem::path& p) {
+      return std::filesystem::absolute(p).string();
+    };
+    auto files = std::make_shared<tls::FileWatcherCertificateProvider>(
+        absolute(o.grpc_tls_key), absolute(o.grpc_tls_cert),
+        o.grpc_client_ca.empty() ? std::string() : absolute(o.grpc_client_ca), refresh);
+    tls::TlsServerCredentialsOptions options(files);
+    options.watch_identity_key_cert_pairs();
+    if (o.grpc_client_ca.empty()) {
+      options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    } else {
+      options.watch_root_certs();
+      // A certificate, when sent, must verify; a client without one may still use a token.
+      options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    }
+    return tls::TlsServerCredentials(options);
   }
 
   grpc_front::CapabilitiesService m_capabilities;

@@ -70,12 +70,14 @@ protected:
     options.grpc_tls_key = m_pki->path("server.key");
     options.grpc_client_ca = m_pki->path("ca.pem");
     options.grpc_client_cert_scopes = k_scope_read | k_scope_write;
+    options.grpc_tls_refresh = std::chrono::seconds(1); // 30 s by default
   }
 
-  // TLS trusting the test CA, with the client certificate NAME, or none.
-  std::shared_ptr<grpc::Channel> tls(const std::string& name = {}) {
+  // TLS trusting the test CA (or the CA named), with the client certificate NAME, or none.
+  std::shared_ptr<grpc::Channel> tls(const std::string& name = {},
+                                     const std::string& trusted = "ca") {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = m_pki->pem("ca.pem");
+    ssl.pem_root_certs = m_pki->pem(trusted + ".pem");
     if (!name.empty()) {
       ssl.pem_private_key = m_pki->pem(name + ".key");
       ssl.pem_cert_chain = m_pki->pem(name + ".pem");
@@ -131,6 +133,61 @@ TEST_F(MutualTls, ACertificateFromAnotherCaIsRefusedAtTheHandshake) {
   const auto status = upload(tls("stranger"), "from a stranger");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_FALSE(m_store->contains(cas::digest_of(std::string_view("from a stranger")).hash));
+}
+
+// Renewal: the server's files are replaced (a certificate from another CA, so that a client
+// can tell), and new connections get the new certificate with no restart and no signal.
+TEST_F(MutualTls, ARenewedCertificateIsServedWithoutARestart) {
+  m_pki->other_ca("renewed-ca");
+  m_pki->issue("renewed", "renewed-ca");
+  const auto capabilities = [&](const std::string& trusted) {
+    reapi::ServerCapabilities caps;
+    auto ctx = call();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return reapi::Capabilities::NewStub(tls({}, trusted))->GetCapabilities(ctx.get(), {}, &caps);
+  };
+  ASSERT_TRUE(capabilities("ca").ok());
+  EXPECT_EQ(capabilities("renewed-ca").error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // As a renewal tool does: each file replaced whole, by a rename.
+  for (const char* ext : {".key", ".pem"}) {
+    std::filesystem::copy_file(m_pki->path(std::string("renewed") + ext),
+                               m_pki->path(std::string("next") + ext));
+    std::filesystem::rename(m_pki->path(std::string("next") + ext),
+                            m_pki->path(std::string("server") + ext));
+  }
+  // Taken within a refresh (1 s here): each try is a new connection, for up to 30 s.
+  grpc::Status renewed;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    renewed = capabilities("renewed-ca");
+  } while (!renewed.ok() && std::chrono::steady_clock::now() < until);
+  ASSERT_TRUE(renewed.ok()) << renewed.error_message();
+  EXPECT_EQ(capabilities("ca").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Over TLS a blob file is copied rather than mapped (bytestream.cpp): the bytes are the same.
+TEST_F(MutualTls, ALargeBlobReadsWholeOverTls) {
+  std::string data(3u << 20, '\0');
+  std::uint32_t x = 12345;
+  for (auto& c : data) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  const auto d = put(data);
+  auto ctx = call();
+  bytestream::ReadRequest request;
+  request.set_resource_name("blobs/" + d.hex() + "/" + std::to_string(d.size));
+  request.set_read_offset(4097);
+  auto reader = bytestream::ByteStream::NewStub(tls())->Read(ctx.get(), request);
+  std::string back;
+  bytestream::ReadResponse chunk;
+  while (reader->Read(&chunk)) {
+    back += chunk.data();
+  }
+  const auto status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(back == data.substr(4097));
 }
 
 TEST_F(MutualTls, PlainGrpcToATlsPortFails) {
