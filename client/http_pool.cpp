@@ -159,7 +159,7 @@ struct HttpPool {
   }
 
   template <class Body>
-  void prepare(http::request<Body>& r, const Request& request) const {
+  void prepare(http::request<Body>& r, const Request& request, const Fields* fields) const {
     r.method(verb_of(request.method));
     r.target(server.base + request.target);
     r.version(11);
@@ -170,6 +170,11 @@ struct HttpPool {
     }
     if (!request.content_type.empty()) {
       r.set(http::field::content_type, request.content_type);
+    }
+    if (fields != nullptr) {
+      for (const auto& [name, value] : *fields) {
+        r.set(name, value);
+      }
     }
     r.keep_alive(true);
     r.prepare_payload();
@@ -199,11 +204,11 @@ struct HttpPool {
     return {};
   }
 
-  Result<void> write_request(Connection& c, const Request& request) {
+  Result<void> write_request(Connection& c, const Request& request, const Fields* fields) {
     if (request.body_file.empty()) {
       http::request<http::string_body> r;
       r.body() = request.body;
-      prepare(r, request);
+      prepare(r, request, fields);
       return write(c, r);
     }
     http::request<http::file_body> r;
@@ -213,14 +218,14 @@ struct HttpPool {
       return make_error(Errc::io,
                         "cannot read " + request.body_file.string() + ": " + ec.message());
     }
-    prepare(r, request);
+    prepare(r, request, fields);
     return write(c, r);
   }
 
   // `answered` turns true once the status line arrived: before that, a failure on a pooled
   // connection is the server having closed it while idle.
-  Result<Response> exchange(Connection& c, const Request& request, BodySink* sink, bool& answered,
-                            bool& keep_alive) {
+  Result<Response> exchange(Connection& c, const Request& request, const Fields* fields,
+                            BodySink* sink, bool& answered, bool& keep_alive) {
     if (!c.stream.socket().is_open()) {
       if (auto r = connect(c); !r) {
         return std::move(r).error();
@@ -228,7 +233,7 @@ struct HttpPool {
     }
     // A server may answer before it has read the body (401, 413) and close: a failed write
     // still looks for that answer, which says more than "broken pipe".
-    auto written = write_request(c, request);
+    auto written = write_request(c, request, fields);
     if (!written && written.error().code != Errc::io) {
       return std::move(written).error();
     }
@@ -251,6 +256,8 @@ struct HttpPool {
     Response response;
     response.status = parser.get().result_int();
     response.content_type = std::string(parser.get()[http::field::content_type]);
+    response.etag = std::string(parser.get()[http::field::etag]);
+    response.last_modified = std::string(parser.get()[http::field::last_modified]);
     const bool to_sink = sink != nullptr && response.status / 100 == 2;
     if (to_sink) {
       if (auto r = sink->restart(); !r) {
@@ -307,14 +314,25 @@ public:
   }
 
   Result<Response> send(const Request& request, BodySink* sink) override {
+    return send_with(request, sink, nullptr);
+  }
+  Result<Response> send(const Request& request, BodySink* sink, const Fields& fields) override {
+    return send_with(request, sink, &fields);
+  }
+
+  std::uint64_t bytes_sent() const override { return m_pool.sent.load(); }
+  std::uint64_t bytes_received() const override { return m_pool.received.load(); }
+
+private:
+  Result<Response> send_with(const Request& request, BodySink* sink, const Fields* fields) {
     bool reused = false;
     auto connection = m_pool.take(reused);
     bool answered = false;
     bool keep_alive = false;
-    auto response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
+    auto response = m_pool.exchange(*connection, request, fields, sink, answered, keep_alive);
     if (!response && reused && !answered && response.error().code == Errc::io) {
       connection = std::make_unique<Connection>(m_pool.tls);
-      response = m_pool.exchange(*connection, request, sink, answered, keep_alive);
+      response = m_pool.exchange(*connection, request, fields, sink, answered, keep_alive);
     }
     if (response && keep_alive) {
       m_pool.give_back(std::move(connection));
@@ -322,10 +340,6 @@ public:
     return response;
   }
 
-  std::uint64_t bytes_sent() const override { return m_pool.sent.load(); }
-  std::uint64_t bytes_received() const override { return m_pool.received.load(); }
-
-private:
   HttpPool m_pool;
 };
 

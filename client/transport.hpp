@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ingot::client {
 
@@ -24,10 +26,15 @@ struct Request {
   std::filesystem::path body_file;
 };
 
+// More header fields for one request (the server's mirror: If-None-Match, If-Modified-Since).
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
 struct Response {
   unsigned status = 0;
   std::string content_type;
-  std::string body; // empty when a sink took it
+  std::string etag;          // as sent, quotes included
+  std::string last_modified; // as sent
+  std::string body;          // empty when a sink took it
   // Tries it took, set by the Client: an error after several names them.
   unsigned attempts = 1;
   // Whether the request carried a token, set by the Client: a 401 then means the token was
@@ -51,6 +58,14 @@ public:
   // own error is returned as it is. Any status is a value, not an error. Called from several
   // threads at once.
   [[nodiscard]] virtual Result<Response> send(const Request& request, BodySink* sink) = 0;
+  // The same with more header fields; a transport without them refuses any.
+  [[nodiscard]] virtual Result<Response> send(const Request& request, BodySink* sink,
+                                              const Fields& fields) {
+    if (!fields.empty()) {
+      return make_error(Errc::invalid_argument, "this transport sends no extra header fields");
+    }
+    return send(request, sink);
+  }
   virtual std::uint64_t bytes_sent() const = 0;
   virtual std::uint64_t bytes_received() const = 0;
 };

@@ -24,6 +24,9 @@ test_pkgs=(
   # dependency of python3-buildstream).
   buildstream bubblewrap
   systemd # systemd-analyze checks the unit the .deb installs (deb.sh); without systemd-sysv, not init
+  # tests/integration/mirror.sh: nginx serves the upstream apt repository (the test runs its own,
+  # on a free port; Debian's service is never used), apt-ftparchive (apt-utils) makes its indexes
+  nginx apt-utils
   lld # links the test binaries about 5x faster than GNU ld; a build without it uses GNU ld
 )
 fuzz_pkgs=(clang-14 libclang-rt-14-dev)

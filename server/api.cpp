@@ -64,6 +64,8 @@ unsigned status_of(const Error& error) {
     return 413;
   case Errc::conflict:
     return 409;
+  case Errc::upstream:
+    return 502;
   case Errc::busy:
   case Errc::timeout:
   case Errc::would_block:

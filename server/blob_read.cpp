@@ -175,6 +175,9 @@ void add_blob_fields(ResponseHead& head, const BlobResponse& response) {
   if (response.zstd) {
     head.field("Content-Encoding", "zstd");
   }
+  if (!response.mirror.empty()) {
+    head.field("X-Ingot-Mirror", response.mirror);
+  }
   head.field("Content-Type", "application/octet-stream")
       .field("Accept-Ranges", "bytes")
       .quoted_hex_field("ETag", response.digest.hash)

@@ -29,6 +29,8 @@ struct BlobResponse {
   cas::Digest digest;    // the blob's: its size, and the ETag
   ByteRange range;       // 206: the bytes sent
   bool zstd = false;     // the stored zstd frame as it is, with Content-Encoding: zstd
+  // GET /mirror/…: how it was answered (hit, miss, revalidated, stale), sent as X-Ingot-Mirror.
+  std::string_view mirror;
   std::unique_ptr<cas::BlobReader> reader; // the body: reader->length() bytes
 };
 

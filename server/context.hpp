@@ -17,9 +17,19 @@ namespace ingot::server {
 
 struct ServerContext {
   ServerContext(const ServerOptions& o, cas::Store& s, const std::filesystem::path& data_dir,
-                std::unique_ptr<Releases> r)
+                std::unique_ptr<Releases> r, std::shared_ptr<Upstreams> upstreams)
       : options(o), auth(data_dir, o.anonymous), releases(std::move(r)),
-        ops(s, metrics, releases.get(), OpsOptions{o.max_blob_size, o.nix_priority, o.version}) {}
+        ops(s, metrics, releases.get(),
+            OpsOptions{o.max_blob_size, o.nix_priority, o.version,
+                       MirrorOptions{mirror_names(o), o.mirror_ttl, std::move(upstreams)}}) {}
+
+  static std::vector<std::string> mirror_names(const ServerOptions& o) {
+    std::vector<std::string> names;
+    for (const auto& m : o.mirrors) {
+      names.push_back(m.name);
+    }
+    return names;
+  }
 
   const ServerOptions options;
   Authenticator auth;
@@ -30,6 +40,8 @@ struct ServerContext {
   std::atomic<bool> draining{false};
   // Runs work that waits for the disk (fsync) off the I/O threads.
   std::function<void(std::function<void()>)> run_blocking;
+  // Runs work that waits for an upstream server (Waits::upstream), on a pool of its own.
+  std::function<void(std::function<void()>)> run_upstream;
 
   // Each live session registers how to close it if it is idle, for a graceful drain.
   std::mutex sessions_mutex;

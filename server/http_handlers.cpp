@@ -5,6 +5,8 @@
 #include "server/releases.hpp"
 #include "util/size.hpp"
 
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 namespace ingot::server::http_handlers {
@@ -200,6 +202,27 @@ HttpReply nix_pin(Ops& ops, const Caller& caller, HttpRequest& request) {
 
 HttpReply nix_unpin(Ops& ops, const Caller& caller, HttpRequest& request) {
   return empty_ok(ops.unpin_nix(caller, request.route.hash32));
+}
+
+// The expected SHA-256, from ?sha256= or X-Checksum-Sha256 (Artifactory's and Nexus's header).
+HttpReply read_mirror(Ops& ops, const Caller& caller, HttpRequest& request) {
+  std::string expected_hex = query_param(request.route.query, "sha256");
+  if (expected_hex.empty()) {
+    expected_hex = std::string(request.checksum_sha256);
+  }
+  std::optional<cas::Hash> expected;
+  if (!expected_hex.empty()) {
+    for (char& c : expected_hex) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    auto hash = cas::parse_hash(expected_hex);
+    if (!hash) {
+      return error_response(400, "sha256 must be 64 hex digits, not '" + expected_hex + "'");
+    }
+    expected = *hash;
+  }
+  return reply(
+      ops.read_mirror(caller, request.route, {request.range, request.accept_encoding}, expected));
 }
 
 } // namespace ingot::server::http_handlers

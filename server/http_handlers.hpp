@@ -26,6 +26,7 @@ struct HttpRequest {
   std::string_view body;              // BodyKind::json: the whole body
   std::unique_ptr<UploadSink> upload; // BodyKind::stream: the sink the body went into
   std::string_view host;              // the Host header, as sent (the page at / names it)
+  std::string_view checksum_sha256;   // X-Checksum-Sha256 (the mirror's expected digest)
   bool tls = false;                   // the request came over HTTPS
 };
 
@@ -77,6 +78,8 @@ HttpReply get_narinfo(Ops&, const Caller&, HttpRequest&);
 HttpReply put_narinfo(Ops&, const Caller&, HttpRequest&);
 HttpReply nix_pin(Ops&, const Caller&, HttpRequest&);
 HttpReply nix_unpin(Ops&, const Caller&, HttpRequest&);
+
+HttpReply read_mirror(Ops&, const Caller&, HttpRequest&); // GET and HEAD /mirror/NAME/PATH
 
 } // namespace http_handlers
 

@@ -8,7 +8,9 @@
 #include "util/percent.hpp"
 #include "util/utf8.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace ingot::server {
 
@@ -69,6 +71,55 @@ Result<std::string> checked_key(std::string key) {
     }
   }
   return key;
+}
+
+// /mirror/NAME/PATH: NAME a plain name; PATH decoded like a kv key (no empty, "." or ".."
+// segment, no control character), and sent to the upstream as it came, so it must not hide a
+// '/' or a '\\' in an escape ("a%2Fb" would name another file there than here).
+Result<Route> parse_mirror(std::string_view rest) {
+  const auto slash = rest.find('/');
+  const auto name = rest.substr(0, slash);
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      })) {
+    return bad("mirror name must be 1 to 64 letters, digits, '-', '_' or '.': /mirror/NAME/PATH");
+  }
+  if (slash == std::string_view::npos || slash + 1 == rest.size()) {
+    return bad("no path after /mirror/" + std::string(name) + "/");
+  }
+  // "." segments are dropped: apt asks for /mirror/NAME/./Release with a flat repository.
+  std::string raw;
+  bool first = true;
+  for (std::size_t at = slash + 1; at <= rest.size();) {
+    const auto end = std::min(rest.find('/', at), rest.size());
+    const auto segment = rest.substr(at, end - at);
+    if (segment != ".") {
+      raw += (first ? "" : "/") + std::string(segment);
+      first = false;
+    }
+    at = end + 1;
+  }
+  for (std::size_t i = 0; i + 2 < raw.size(); ++i) {
+    if (raw[i] == '%' && ((raw[i + 1] == '2' && (raw[i + 2] == 'f' || raw[i + 2] == 'F')) ||
+                          (raw[i + 1] == '5' && (raw[i + 2] == 'c' || raw[i + 2] == 'C')))) {
+      return bad("mirror path has an escaped '/' or '\\' (%2F, %5C)");
+    }
+  }
+  auto key = decode_path(raw);
+  if (!key) {
+    return std::move(key).error();
+  }
+  auto checked = checked_key(std::move(*key));
+  if (!checked) {
+    return bad("mirror path " + std::string(rest.substr(slash + 1)) +
+               ": an empty or '..' segment, a control character, or over 1 KiB");
+  }
+  Route r;
+  r.kind = RouteKind::mirror;
+  r.mirror = std::string(name);
+  r.key = std::move(*checked);
+  r.raw = std::move(raw);
+  return r;
 }
 
 Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view what) {
@@ -292,6 +343,10 @@ constexpr MethodRow k_nix_pins_methods[] = {
     {"PUT", Op::nix_pin, none, h::nix_pin},
     {"DELETE", Op::nix_pin, none, h::nix_unpin},
 };
+constexpr MethodRow k_mirror_methods[] = {
+    {"GET", Op::read_mirror, none, h::read_mirror},
+    {"HEAD", Op::read_mirror, none, h::read_mirror},
+};
 // Read like /v1/stats: with the default --anonymous read, anyone sees it.
 constexpr MethodRow k_status_page_methods[] = {
     {"GET", Op::status_page, none, h::status_page},
@@ -379,6 +434,13 @@ constexpr RouteRow k_routes[] = {
      "/v1/nix/pins/",
      parse_nix_pin,
      k_nix_pins_methods},
+    {RouteKind::mirror,
+     "mirror",
+     "/mirror/{name}/{path…}",
+     {},
+     "/mirror/",
+     parse_mirror,
+     k_mirror_methods},
     {RouteKind::status_page, "status page", "/", "/", {}, nullptr, k_status_page_methods},
 };
 

@@ -34,6 +34,7 @@ enum class RouteKind {
   nix_narinfo,    // /nix/<hash32>.narinfo
   nix,            // /nix/nar/<file>, /nix/<hash32>.ls, /nix/log/<drv>, /nix/realisations/<id>.doi
   nix_pins,       // /v1/nix/pins/<hash32>
+  mirror,         // /mirror/<name>/<path> (server/ops/mirror.hpp)
   status_page,    // exactly "/": the HTML page a browser gets (server/status_page.hpp)
 };
 
@@ -53,6 +54,10 @@ struct Route {
   std::string hash32;
   cas::Digest digest{}; // trees
   std::string query;    // after '?', undecoded
+  // mirror: the mirror's name; `key` is the path below it, decoded, and `raw` as it was sent
+  // (what the upstream is asked for).
+  std::string mirror;
+  std::string raw;
   // kv: the target ended in '/', the WebDAV spelling of a collection (RFC 4918 5.2).
   bool collection = false;
   // nix: a nar whose file name carries the SHA-256 of its bytes (nix writes

@@ -2,6 +2,7 @@
 
 #include "server/context.hpp"
 #include "server/grpc/front_end.hpp"
+#include "server/mirror_upstreams.hpp"
 #include "server/session.hpp"
 #include "server/tls.hpp"
 #include "util/thread_role.hpp"
@@ -33,6 +34,9 @@ using tcp = net::ip::tcp;
 // Commits that fsync run here: enough for the disk to have several flushes in flight while
 // the I/O threads go on serving.
 constexpr std::size_t k_blocking_threads = 8;
+// Threads that wait for upstreams (--mirror): a fetch mostly waits for the network, and each
+// request for a path being fetched waits for that fetch; more misses at once queue here.
+constexpr std::size_t k_upstream_threads = 16;
 
 const std::string& busy_response() {
   static const std::string body = "server is at its connection limit; retry soon\n";
@@ -46,12 +50,14 @@ const std::string& busy_response() {
 class BeastServer final : public Server {
 public:
   BeastServer(const ServerOptions& options, cas::Store& store,
-              const std::filesystem::path& data_dir, std::unique_ptr<Releases> releases)
-      : m_ctx(options, store, data_dir, std::move(releases)),
+              const std::filesystem::path& data_dir, std::unique_ptr<Releases> releases,
+              std::shared_ptr<Upstreams> upstreams)
+      : m_ctx(options, store, data_dir, std::move(releases), std::move(upstreams)),
         m_threads(options.threads != 0 ? options.threads
                                        : std::max(1u, std::thread::hardware_concurrency())),
         m_ios(make_contexts(m_threads)), m_io(*m_ios.front()), m_signals(m_io, SIGINT, SIGTERM),
-        m_reload(m_io), m_drain_timer(m_io), m_blocking(k_blocking_threads) {
+        m_reload(m_io), m_drain_timer(m_io), m_blocking(k_blocking_threads),
+        m_upstream(k_upstream_threads) {
     // A write to a connection the peer has reset raises SIGPIPE, whose default ends the
     // process. Asio's writes pass MSG_NOSIGNAL, but sendfile(2) has no such flag: a client
     // that drops a download midway must cost that download only.
@@ -63,6 +69,9 @@ public:
     // thread: one eviction there would stall every connection of that thread.
     m_ctx.run_blocking = [this](std::function<void()> work) {
       net::post(m_blocking, std::move(work));
+    };
+    m_ctx.run_upstream = [this](std::function<void()> work) {
+      net::post(m_upstream, std::move(work));
     };
   }
 
@@ -151,6 +160,7 @@ public:
     if (m_grpc_shutdown.joinable()) {
       m_grpc_shutdown.join(); // gRPC calls end on the blocking pool: it still runs
     }
+    m_upstream.join(); // fetches under way finish (each within its timeout)
     m_blocking.join(); // commits under way finish; their replies have nowhere to go now
   }
 
@@ -345,6 +355,7 @@ private:
   // Declared last, so destroyed (and joined) first, while the store and sessions' context
   // are still there for the commits it finishes.
   net::thread_pool m_blocking;
+  net::thread_pool m_upstream;
 };
 
 } // namespace
@@ -355,7 +366,12 @@ Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options, cas
   if (!releases) {
     return std::move(releases).error();
   }
-  auto server = std::make_unique<BeastServer>(options, store, data_dir, std::move(*releases));
+  auto upstreams = make_upstreams(options.mirrors, options.read_timeout);
+  if (!upstreams) {
+    return std::move(upstreams).error();
+  }
+  auto server = std::make_unique<BeastServer>(options, store, data_dir, std::move(*releases),
+                                              std::move(*upstreams));
   INGOT_TRY(server->listen());
   return std::unique_ptr<Server>(std::move(server));
 }

@@ -22,6 +22,12 @@ struct ListenAddress {
   std::uint16_t port = 0; // 0 picks a free port
 };
 
+// --mirror NAME=URL: an upstream served at /mirror/NAME/ (server/ops/mirror.hpp).
+struct MirrorSpec {
+  std::string name;
+  std::string url; // http:// or https://, with or without a path
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080; // 0 picks a free port (see Server::port())
@@ -66,6 +72,10 @@ struct ServerOptions {
   unsigned nix_priority = 40;
   // The version the page at / shows, e.g. "0.1.0 (commit abc1234)"; empty: the project's.
   std::string version;
+  // Upstreams served at /mirror/NAME/, and how long a repository index is served before it is
+  // checked with its upstream again.
+  std::vector<MirrorSpec> mirrors;
+  std::chrono::seconds mirror_ttl{300};
 };
 
 class Server {

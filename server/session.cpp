@@ -193,6 +193,11 @@ void Session::run_handler() {
   if (waits == Waits::never) {
     return send_reply(call_handler());
   }
+  if (waits == Waits::upstream) {
+    // Another server may take long: a pool of its own (server.cpp), so the store's is free.
+    return off_io([this] { return call_handler(); },
+                  [this](HttpReply reply) { send_reply(std::move(reply)); }, m_ctx.run_upstream);
+  }
   if (waits == Waits::memory_first) {
     // Most small reads are answered from memory: the trip to the blocking pool is only for
     // those that would wait for the disk.
@@ -220,6 +225,7 @@ HttpRequest Session::request() {
           m_json,
           std::move(m_upload),
           field(http::field::host),
+          field("X-Checksum-Sha256"),
           m_stream.tls()};
 }
 

@@ -59,6 +59,10 @@ private:
     const auto value = m_parser->get()[name];
     return {value.data(), value.size()};
   }
+  std::string_view field(std::string_view name) const {
+    const auto value = m_parser->get()[beast::string_view(name.data(), name.size())];
+    return {value.data(), value.size()};
+  }
 
   void on_handshake(beast::error_code ec);
   void read_header();
@@ -80,17 +84,21 @@ private:
   // callables are copied into a std::function, so they capture nothing move-only.
   template <class Work, class Then>
   void off_io(Work work, Then then) {
-    if (!m_ctx.run_blocking) {
+    off_io(std::move(work), std::move(then), m_ctx.run_blocking);
+  }
+  // The same, on `pool` (ServerContext::run_upstream for Waits::upstream).
+  template <class Work, class Then>
+  void off_io(Work work, Then then, const std::function<void(std::function<void()>)>& pool) {
+    if (!pool) {
       return then(work());
     }
-    m_ctx.run_blocking(
-        [self = shared_from_this(), work = std::move(work), then = std::move(then)]() mutable {
-          auto result = work();
-          net::post(self->m_stream.get_executor(),
-                    [self, then = std::move(then), result = std::move(result)]() mutable {
-                      then(std::move(result));
-                    });
-        });
+    pool([self = shared_from_this(), work = std::move(work), then = std::move(then)]() mutable {
+      auto result = work();
+      net::post(self->m_stream.get_executor(),
+                [self, then = std::move(then), result = std::move(result)]() mutable {
+                  then(std::move(result));
+                });
+    });
   }
 
   // Streams the request body through `consume` and then calls `finish`; answers

@@ -10,6 +10,9 @@
 #include "tools/version.hpp"
 #include "util/size.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -48,6 +51,8 @@ struct ServeArgs {
   std::string grpc_tls_key;
   std::string grpc_client_ca;
   std::string grpc_client_cert_scopes = "read,write";
+  std::vector<std::string> mirrors;
+  unsigned mirror_ttl_s = 300;
 };
 
 int usage_error(const std::string& message) {
@@ -154,6 +159,21 @@ int cmd_serve(const ServeArgs& a) {
   }
   options.signing_keys.assign(a.signing_keys.begin(), a.signing_keys.end());
   options.nix_priority = a.nix_priority;
+  for (const auto& m : a.mirrors) {
+    const auto eq = m.find('=');
+    const auto name = m.substr(0, eq == std::string::npos ? 0 : eq);
+    const bool plain =
+        !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+        });
+    if (eq == std::string::npos || !plain || eq + 1 == m.size()) {
+      return usage_error("--mirror wants NAME=URL (NAME: letters, digits, '-', '_', '.'), e.g. "
+                         "--mirror debian=https://deb.debian.org/debian, not '" +
+                         m + "'");
+    }
+    options.mirrors.push_back({name, m.substr(eq + 1)});
+  }
+  options.mirror_ttl = std::chrono::seconds(a.mirror_ttl_s);
 
   cas::StoreOptions store_options;
   store_options.dir = a.data;
@@ -282,6 +302,16 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
       ->add_option("--nix-priority", serve_args.nix_priority,
                    "Priority in /nix/nix-cache-info: Nix tries substituters with lower "
                    "numbers first (cache.nixos.org is 40)")
+      ->capture_default_str();
+  serve->add_option("--mirror", serve_args.mirrors,
+                    "NAME=URL: serve the upstream URL at /mirror/NAME/ (repeatable): each file "
+                    "is fetched once, then served from the store, and still when the upstream "
+                    "fails; e.g. debian=https://deb.debian.org/debian");
+  serve
+      ->add_option("--mirror-ttl", serve_args.mirror_ttl_s,
+                   "Seconds a mirrored repository index (Release, Packages*, *.db, *.json, ...) "
+                   "is served before it is checked with its upstream again; other files never "
+                   "change")
       ->capture_default_str();
   serve
       ->add_option("--compression", serve_args.compression,

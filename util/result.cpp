@@ -28,6 +28,8 @@ std::string_view to_string(Errc code) {
     return "conflict";
   case Errc::would_block:
     return "would block";
+  case Errc::upstream:
+    return "upstream failed";
   }
   return "error";
 }

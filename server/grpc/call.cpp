@@ -22,6 +22,7 @@ grpc::StatusCode status_code(Errc code) {
     return grpc::StatusCode::DEADLINE_EXCEEDED;
   case Errc::busy:
   case Errc::would_block:
+  case Errc::upstream:
     return grpc::StatusCode::UNAVAILABLE;
   case Errc::too_large:
     // Over --max-blob-size or a batch limit: the request, not the server, must change.

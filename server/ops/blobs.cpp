@@ -91,6 +91,20 @@ Result<std::uint64_t> Ops::stat_blob(const Caller& caller, const Route& route) {
   return info->digest.size;
 }
 
+namespace {
+
+// The mirror keeps its records as kv entries under mirror/ (server/ops/mirror.cpp): readable
+// like any kv key, written by the mirror alone, so that no kv writer can swap what it serves.
+Result<void> not_the_mirrors(const Route& route) {
+  if (route.kind == RouteKind::kv && route.key.starts_with("mirror/")) {
+    return make_error(Errc::forbidden, "kv keys under mirror/ are written by the mirror "
+                                       "(--mirror) alone: choose another key");
+  }
+  return {};
+}
+
+} // namespace
+
 Result<std::unique_ptr<UploadSink>> Ops::open_upload(const Caller& caller, const Route& route,
                                                      BodyEncoding encoding,
                                                      std::optional<std::uint64_t> content_length) {
@@ -98,6 +112,7 @@ Result<std::unique_ptr<UploadSink>> Ops::open_upload(const Caller& caller, const
   if (!is_blob_route(route)) {
     return not_a_blob_route(route);
   }
+  INGOT_TRY(not_the_mirrors(route));
   return UploadSink::open(m_store, route, encoding, content_length, m_options.max_blob_size);
 }
 
@@ -129,6 +144,7 @@ Result<void> Ops::remove_blob(const Caller& caller, const Route& route) {
   if (!is_blob_route(route)) {
     return not_a_blob_route(route);
   }
+  INGOT_TRY(not_the_mirrors(route));
   if (const auto ns = namespace_of(route.kind)) {
     return m_store.ns_remove(*ns, route.key);
   }

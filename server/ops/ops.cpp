@@ -48,7 +48,10 @@ Ops::Ops(cas::Store& store, Metrics& metrics, Releases* releases, OpsOptions opt
       m_nix(std::make_unique<NixCache>(store,
                                        releases != nullptr ? releases->signing_keys()
                                                            : std::span<const sign::SecretKey>{},
-                                       options.nix_priority)) {}
+                                       options.nix_priority)),
+      m_mirror(options.mirror.upstreams && !options.mirror.names.empty()
+                   ? std::make_unique<MirrorCache>(store, options.mirror, options.max_blob_size)
+                   : nullptr) {}
 
 Ops::~Ops() = default;
 

@@ -13,6 +13,7 @@
 #include "server/auth.hpp"
 #include "server/blob_read.hpp"
 #include "server/metrics.hpp"
+#include "server/ops/mirror.hpp"
 #include "server/status_page.hpp"
 #include "server/upload.hpp"
 
@@ -69,7 +70,8 @@ struct Caller {
   X(nix_cache_info, 0, never)                                                                      \
   X(read_narinfo, k_scope_read, memory_first)                                                      \
   X(write_narinfo, k_scope_write, may)                                                             \
-  X(nix_pin, k_scope_write, may)
+  X(nix_pin, k_scope_write, may)                                                                   \
+  X(read_mirror, k_scope_read, upstream)
 
 enum class Op : std::uint8_t {
 #define INGOT_OP_ENUM(name, scope, waits) name,
@@ -84,6 +86,9 @@ enum class Waits {
   // (cas/read_tier.hpp): it answers from memory or fails with Errc::would_block, and is then
   // run again where it may wait. For the small reads caches live on.
   memory_first,
+  // May wait for another server (an upstream of --mirror): run on a pool of its own, so that
+  // a slow upstream never holds the threads the store's work runs on.
+  upstream,
 };
 
 std::string_view to_string(Op op); // "read_blob", …
@@ -123,6 +128,7 @@ struct OpsOptions {
   // What the page at / names as the version (`ingot --version`'s, with the commit); empty:
   // the project version alone.
   std::string version;
+  MirrorOptions mirror; // --mirror, --mirror-ttl
 };
 
 class Ops {
@@ -199,6 +205,13 @@ public:
   [[nodiscard]] Result<std::size_t> pin_nix(const Caller& caller, std::string_view hash32);
   [[nodiscard]] Result<void> unpin_nix(const Caller& caller, std::string_view hash32);
 
+  // --- the upstream mirror (server/ops/mirror.hpp) ---
+  // GET /mirror/NAME/PATH: the upstream's file, from the store or fetched now; with
+  // `expected`, exactly those bytes or Errc::upstream naming both digests.
+  [[nodiscard]] Result<BlobResponse> read_mirror(const Caller& caller, const Route& route,
+                                                 const ReadRequest& request,
+                                                 const std::optional<cas::Hash>& expected);
+
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
   [[nodiscard]] Result<cas::GcReport> gc(const Caller& caller, const cas::GcOptions& options);
@@ -220,6 +233,7 @@ private:
   Releases* m_releases;
   OpsOptions m_options;
   std::unique_ptr<NixCache> m_nix;
+  std::unique_ptr<MirrorCache> m_mirror; // null without --mirror
 };
 
 } // namespace ingot::server

@@ -103,6 +103,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(again && again->kind == RouteKind::trees && again->digest == route->digest);
     break;
   }
+  case RouteKind::mirror: {
+    // What the upstream is asked for hides no '/' or '\\' and has no "." segment; the key is
+    // a plain key, and names the same file spelt plainly.
+    check_key_segments(route->key);
+    FUZZ_CHECK(!route->mirror.empty());
+    for (const auto* hidden : {"%2f", "%2F", "%5c", "%5C"}) {
+      FUZZ_CHECK(route->raw.find(hidden) == std::string::npos);
+    }
+    FUZZ_CHECK(route->raw != "." && !route->raw.starts_with("./") &&
+               route->raw.find("/./") == std::string::npos && !route->raw.ends_with("/."));
+    auto again = parse_route("/mirror/" + route->mirror + "/" + encode(route->key));
+    FUZZ_CHECK(again && again->kind == RouteKind::mirror && again->key == route->key &&
+               again->mirror == route->mirror);
+    break;
+  }
   case RouteKind::nix_narinfo:
   case RouteKind::nix_pins:
     FUZZ_CHECK(route->hash32.size() == 32);

@@ -64,6 +64,17 @@ TEST_F(OpsTest, AnUploadToKvWritesTheBlobAndTheEntry) {
   EXPECT_EQ(entry->value, *r);
 }
 
+TEST_F(OpsTest, KvKeysUnderMirrorAreTheMirrorsAlone) {
+  auto r = upload(m_admin, route("/kv/mirror/deb/Release"), "swapped");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::forbidden);
+  EXPECT_NE(r.error().message.find("--mirror"), std::string::npos) << r.error().message;
+  auto removed = m_ops->remove_blob(m_admin, route("/kv/mirror/deb/Release"));
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code, Errc::forbidden);
+  EXPECT_TRUE(upload(m_admin, route("/kv/mirrors/other"), "fine")); // only mirror/ itself
+}
+
 TEST_F(OpsTest, AnUploadOverTheBlobLimitIsTooLarge) {
   const std::string big(2048, 'x'); // OpsOptions{1024} in SetUp
   auto r = upload(m_admin, route("/kv/big"), big);

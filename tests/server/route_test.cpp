@@ -406,5 +406,35 @@ TEST(RouteTest, KindsHaveDistinctNames) {
   }
 }
 
+TEST(RouteTest, MirrorPathsAreCheckedAndDotSegmentsDropped) {
+  auto r = parse_route("/mirror/deb/./pool/main/a_1%3a2.0_all.deb?sha256=ab");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->kind, RouteKind::mirror);
+  EXPECT_EQ(r->mirror, "deb");
+  EXPECT_EQ(r->key, "pool/main/a_1:2.0_all.deb");   // decoded: the entry's name
+  EXPECT_EQ(r->raw, "pool/main/a_1%3a2.0_all.deb"); // as sent: what the upstream is asked
+  EXPECT_EQ(r->query, "sha256=ab");
+  for (const char* bad : {"/mirror/deb/a/../b", "/mirror/deb/a//b", "/mirror/deb/a%2Fb",
+                          "/mirror/deb/a%5cb", "/mirror/deb/", "/mirror/deb", "/mirror/d%20b/x",
+                          "/mirror//x", "/mirror/deb/%2e%2e/x", "/mirror/deb/a%00b"}) {
+    auto refused = parse_route(bad);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().code, Errc::invalid_argument) << bad;
+  }
+}
+
+TEST(RouteTest, RepositoryIndexesAreTheMutableMirrorPaths) {
+  for (const char* path : {"dists/bookworm/InRelease", "./Release", "Release.gpg",
+                           "dists/x/main/binary-amd64/Packages.xz", "Sources.gz",
+                           "core/os/x86_64/core.db", "simple/index.json", "repodata/repomd.xml",
+                           "dists/x/main/i18n/Translation-en", "dists/x/main/Contents-amd64.gz"}) {
+    EXPECT_TRUE(is_mutable_path(path)) << path;
+  }
+  for (const char* path : {"pool/main/a/a_1.0_all.deb", "Release.txt", "x/Packages-notes/a.deb",
+                           "core/os/x86_64/a-1.0.pkg.tar.zst", "repodata/abc-primary.xml.gz"}) {
+    EXPECT_FALSE(is_mutable_path(path)) << path;
+  }
+}
+
 } // namespace
 } // namespace ingot::server

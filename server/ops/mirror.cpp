@@ -1,0 +1,326 @@
+#include "server/ops/mirror.hpp"
+
+#include "server/ops/ops.hpp"
+#include "server/route.hpp"
+#include "util/hex.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace ingot::server {
+
+// What is stored of one fetched path: the kv entry "mirror/NAME/PATH" names a small JSON blob
+// with the content's digest and what revalidation needs. GC may evict the content and keep
+// the record (or drop both): a record whose content is gone is a miss.
+struct MirrorCache::Record {
+  bool gone = false; // the upstream answered 404 or 410: remembered, as apt needs (below)
+  cas::Digest digest;
+  std::string url;
+  std::string etag;
+  std::string last_modified;
+  std::int64_t fetched_unix_ms = 0;
+};
+
+struct MirrorCache::Fetched {
+  Record record;
+  std::string_view state; // miss, revalidated or stale
+};
+
+// A fetch under way: whoever asks for the same path meanwhile waits for its outcome.
+struct MirrorCache::Flight {
+  std::mutex mutex;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::optional<Result<Fetched>> outcome;
+};
+
+namespace {
+
+std::int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view file_name(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool ends_with_any(std::string_view name, std::initializer_list<std::string_view> suffixes) {
+  return std::any_of(suffixes.begin(), suffixes.end(),
+                     [&](std::string_view s) { return name.ends_with(s); });
+}
+
+// Bytes of a 2xx answer, streamed into a blob; over the limit is an error, not a truncation.
+class Collector final : public UpstreamBody {
+public:
+  Collector(cas::Store& store, std::uint64_t max_size) : m_store(store), m_max_size(max_size) {}
+
+  Result<void> restart() override {
+    auto writer = m_store.begin_write();
+    if (!writer) {
+      return std::move(writer).error();
+    }
+    m_writer = std::move(*writer);
+    m_size = 0;
+    return {};
+  }
+
+  Result<void> write(ByteView bytes) override {
+    if (!m_writer) {
+      INGOT_TRY(restart());
+    }
+    m_size += bytes.size();
+    if (m_size > m_max_size) {
+      return make_error(Errc::too_large, "the file is larger than --max-blob-size (" +
+                                             std::to_string(m_max_size) + " bytes)");
+    }
+    return m_writer->append(bytes);
+  }
+
+  // The blob, committed: the bytes as they came (also an empty body).
+  Result<cas::Digest> commit() {
+    if (!m_writer) {
+      INGOT_TRY(restart());
+    }
+    return m_writer->commit();
+  }
+
+private:
+  cas::Store& m_store;
+  std::uint64_t m_max_size;
+  std::unique_ptr<cas::BlobWriter> m_writer;
+  std::uint64_t m_size = 0;
+};
+
+} // namespace
+
+bool is_mutable_path(std::string_view path) {
+  const auto name = file_name(path);
+  return name == "Release" || name == "InRelease" || name == "Release.gpg" ||
+         name == "repomd.xml" || name.starts_with("Packages") || name.starts_with("Sources") ||
+         name.starts_with("Contents-") || name.starts_with("Translation-") ||
+         ends_with_any(name, {".db", ".json"});
+}
+
+MirrorCache::MirrorCache(cas::Store& store, MirrorOptions options, std::uint64_t max_blob_size)
+    : m_store(store), m_options(std::move(options)), m_max_blob_size(max_blob_size) {}
+
+Result<std::optional<MirrorCache::Record>> MirrorCache::load(const std::string& entry) {
+  auto found = m_store.ns_get(cas::Namespace::kv, entry);
+  if (!found) {
+    if (found.error().code == Errc::not_found) {
+      return std::optional<Record>();
+    }
+    return std::move(found).error();
+  }
+  auto text = m_store.get(found->value.hash);
+  if (!text) {
+    if (text.error().code == Errc::not_found) {
+      return std::optional<Record>(); // evicted: fetched again
+    }
+    return std::move(text).error();
+  }
+  const auto json = nlohmann::json::parse(*text, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return std::optional<Record>(); // not one of ours: fetched again, and replaced
+  }
+  if (json.value("gone", false)) {
+    return std::optional<Record>(Record{
+        true, {}, json.value("url", ""), "", "", json.value("fetched_unix_ms", std::int64_t{0})});
+  }
+  auto digest = cas::parse_digest(json.value("sha256", ""), json.value("size", std::uint64_t{0}));
+  if (!digest) {
+    return std::optional<Record>();
+  }
+  return std::optional<Record>(Record{false, *digest, json.value("url", ""), json.value("etag", ""),
+                                      json.value("last_modified", ""),
+                                      json.value("fetched_unix_ms", std::int64_t{0})});
+}
+
+Result<void> MirrorCache::save(const std::string& entry, const Record& record) {
+  nlohmann::json json{{"url", record.url}, {"fetched_unix_ms", record.fetched_unix_ms}};
+  if (record.gone) {
+    json["gone"] = true;
+  } else {
+    json["sha256"] = record.digest.hex();
+    json["size"] = record.digest.size;
+    json["etag"] = record.etag;
+    json["last_modified"] = record.last_modified;
+  }
+  const auto text = json.dump();
+  auto stored = m_store.put(as_bytes(text));
+  if (!stored) {
+    return std::move(stored).error();
+  }
+  return m_store.ns_put(cas::Namespace::kv, entry, *stored);
+}
+
+Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view key,
+                                       std::string_view raw, const ReadRequest& request,
+                                       const std::optional<cas::Hash>& expected) {
+  if (std::find(m_options.names.begin(), m_options.names.end(), name) == m_options.names.end()) {
+    std::string names;
+    for (const auto& n : m_options.names) {
+      names += (names.empty() ? "" : ", ") + n;
+    }
+    return make_error(Errc::not_found, "no mirror named '" + std::string(name) + "' (configured: " +
+                                           (names.empty() ? "none; add --mirror NAME=URL" : names) +
+                                           ")");
+  }
+  const std::string entry = "mirror/" + std::string(name) + "/" + std::string(key);
+  auto prior = load(entry);
+  if (!prior) {
+    return std::move(prior).error();
+  }
+  if (*prior && !(*prior)->gone && !m_store.contains((*prior)->digest.hash)) {
+    prior->reset(); // the content was evicted
+  }
+  const auto open = [&](const Record& record, std::string_view state) -> Result<BlobResponse> {
+    if (record.gone) {
+      // An unsigned apt repository has no InRelease: apt asks, gets 404, and goes on to
+      // Release. Were that 404 a 502 while the upstream is down, apt would stop there.
+      return make_error(Errc::not_found, "upstream " + record.url + " has no such file (" +
+                                             std::string(state) + ")");
+    }
+    auto blob = open_blob(m_store, record.digest.hash, request);
+    if (blob) {
+      blob->mirror = state;
+    }
+    return blob;
+  };
+  if (*prior && (!expected || (!(*prior)->gone && *expected == (*prior)->digest.hash))) {
+    const auto age = std::chrono::milliseconds(now_unix_ms() - (*prior)->fetched_unix_ms);
+    if (!is_mutable_path(key) || age < m_options.ttl) {
+      return open(**prior, "hit");
+    }
+  }
+  auto fetched = fetch(name, entry, raw, *prior, expected);
+  if (!fetched) {
+    return std::move(fetched).error();
+  }
+  auto blob = open(fetched->record, fetched->state);
+  if (!blob && blob.error().code == Errc::not_found && !fetched->record.gone) {
+    // Evicted between its fetch and this read (a cache far smaller than its traffic).
+    return make_error(Errc::busy, "the file was evicted as soon as it was fetched; retry");
+  }
+  return blob;
+}
+
+Result<MirrorCache::Fetched> MirrorCache::fetch(std::string_view name, const std::string& entry,
+                                                std::string_view raw,
+                                                const std::optional<Record>& prior,
+                                                const std::optional<cas::Hash>& expected) {
+  // Only one fetch of a path at a time, and only one for requests with no expected digest
+  // (one with an expected digest must see bytes that match it, so it does not share).
+  const std::string flight_key = entry + (expected ? "?" + to_hex(*expected) : std::string());
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(m_mutex);
+    auto& slot = m_flights[flight_key];
+    if (!slot) {
+      slot = std::make_shared<Flight>();
+      leader = true;
+    }
+    flight = slot;
+  }
+  if (!leader) {
+    std::unique_lock lock(flight->mutex);
+    flight->done_cv.wait(lock, [&] { return flight->done; });
+    return *flight->outcome;
+  }
+  auto outcome = fetch_once(name, entry, raw, prior, expected);
+  {
+    std::lock_guard lock(m_mutex);
+    m_flights.erase(flight_key);
+  }
+  {
+    std::lock_guard lock(flight->mutex);
+    flight->outcome = outcome;
+    flight->done = true;
+  }
+  flight->done_cv.notify_all();
+  return outcome;
+}
+
+Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
+                                                     const std::string& entry, std::string_view raw,
+                                                     const std::optional<Record>& prior,
+                                                     const std::optional<cas::Hash>& expected) {
+  auto& upstreams = *m_options.upstreams;
+  const auto url = upstreams.url(name, raw);
+  // A stored copy that matches what is expected may be revalidated; one that does not is
+  // fetched whole.
+  // A copy to fall back on: stored bytes (matching what is expected), or a remembered 404.
+  const bool usable = prior && (!expected || (!prior->gone && *expected == prior->digest.hash));
+  const bool has_bytes = usable && !prior->gone;
+  UpstreamGet get{std::string(raw), has_bytes ? prior->etag : "",
+                  has_bytes ? prior->last_modified : ""};
+  Collector body(m_store, m_max_blob_size);
+  auto answer = upstreams.get(name, get, body);
+  const auto stale = [&](const std::string& why) -> Result<Fetched> {
+    std::fprintf(stderr, "ingot: mirror: %s: %s; serving the copy fetched before\n", url.c_str(),
+                 why.c_str());
+    return Fetched{*prior, "stale"};
+  };
+  if (!answer) {
+    const auto why = answer.error().code == Errc::too_large
+                         ? answer.error().message
+                         : "unreachable: " + answer.error().message;
+    if (usable) {
+      return stale(why);
+    }
+    return make_error(Errc::upstream, "upstream " + url + " " + why);
+  }
+  const auto status = answer->status;
+  if (status == 304 && has_bytes) {
+    Record record = *prior;
+    record.fetched_unix_ms = now_unix_ms();
+    INGOT_TRY(save(entry, record));
+    return Fetched{record, "revalidated"};
+  }
+  if (status / 100 == 2) {
+    auto digest = body.commit();
+    if (!digest) {
+      return std::move(digest).error();
+    }
+    if (expected && digest->hash != *expected) {
+      return make_error(Errc::upstream, "upstream " + url + " sent bytes with sha256 " +
+                                            digest->hex() + ", not the expected " +
+                                            to_hex(*expected) + "; nothing was recorded");
+    }
+    Record record{false, *digest, url, answer->etag, answer->last_modified, now_unix_ms()};
+    INGOT_TRY(save(entry, record));
+    return Fetched{record, "miss"};
+  }
+  if ((status == 404 || status == 410) && !has_bytes) {
+    // Remembered, so that it is still a 404 when the upstream is down.
+    Record record{true, {}, url, "", "", now_unix_ms()};
+    if (!expected) {
+      INGOT_TRY(save(entry, record));
+    }
+    return Fetched{record, "miss"};
+  }
+  if (usable) {
+    return stale("answered " + std::to_string(status));
+  }
+  return make_error(Errc::upstream, "upstream " + url + " answered " + std::to_string(status));
+}
+
+Result<BlobResponse> Ops::read_mirror(const Caller& caller, const Route& route,
+                                      const ReadRequest& request,
+                                      const std::optional<cas::Hash>& expected) {
+  INGOT_TRY(enter(caller, Op::read_mirror));
+  if (!m_mirror) {
+    return make_error(Errc::not_found,
+                      "no mirror is configured: ingot serve --mirror NAME=URL serves one at "
+                      "/mirror/NAME/");
+  }
+  return m_mirror->read(route.mirror, route.key, route.raw, request, expected);
+}
+
+} // namespace ingot::server

@@ -1,0 +1,101 @@
+// The upstream mirror (ARCHITECTURE.md "Mirror"): GET /mirror/NAME/PATH answers with what the
+// upstream configured as NAME (--mirror NAME=URL) has at PATH, fetched once and then served
+// from the store; repository indexes are revalidated after --mirror-ttl; when the upstream
+// fails, the stored copy is served. The policy lives here; the HTTP client that reaches the
+// upstreams is the server's (server/mirror_upstreams.cpp), behind `Upstreams`.
+#pragma once
+
+#include "cas/store.hpp"
+#include "server/blob_read.hpp"
+#include "util/bytes.hpp"
+#include "util/result.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ingot::server {
+
+// One GET of an upstream, conditional when a copy is stored.
+struct UpstreamGet {
+  std::string path; // below the mirror's URL, percent-encoded as the client sent it
+  std::string if_none_match;
+  std::string if_modified_since;
+};
+
+struct UpstreamAnswer {
+  unsigned status = 0;
+  std::string etag;
+  std::string last_modified;
+};
+
+// Takes a 2xx body as it arrives; restarted if the transport tries again.
+class UpstreamBody {
+public:
+  virtual ~UpstreamBody() = default;
+  [[nodiscard]] virtual Result<void> restart() = 0;
+  [[nodiscard]] virtual Result<void> write(ByteView bytes) = 0;
+};
+
+class Upstreams {
+public:
+  virtual ~Upstreams() = default;
+  // Errc::io or Errc::timeout when the upstream cannot be reached or stops answering, the
+  // body's own error as it is; any HTTP status is an answer. Called from several threads.
+  [[nodiscard]] virtual Result<UpstreamAnswer> get(std::string_view mirror, const UpstreamGet& get,
+                                                   UpstreamBody& body) = 0;
+  // The URL a path of a mirror is fetched from, for messages and records.
+  virtual std::string url(std::string_view mirror, std::string_view path) const = 0;
+};
+
+struct MirrorOptions {
+  std::vector<std::string> names; // the configured mirrors
+  std::chrono::seconds ttl{300};  // how long a mutable path is served before revalidation
+  std::shared_ptr<Upstreams> upstreams;
+};
+
+// Repository indexes, which change in place at the same path: Release, InRelease,
+// Release.gpg, Packages*, Sources*, Contents-*, Translation-*, *.db, *.json, repomd.xml.
+// Every other path is immutable once fetched (a package file never changes under its name).
+bool is_mutable_path(std::string_view path);
+
+class MirrorCache {
+public:
+  MirrorCache(cas::Store& store, MirrorOptions options, std::uint64_t max_blob_size);
+
+  // `name`: a configured mirror; `key`: the decoded path (the entry's name); `raw`: the path
+  // as sent, asked of the upstream; `expected`: the SHA-256 the caller requires, if any.
+  [[nodiscard]] Result<BlobResponse> read(std::string_view name, std::string_view key,
+                                          std::string_view raw, const ReadRequest& request,
+                                          const std::optional<cas::Hash>& expected);
+
+private:
+  struct Record;
+  struct Flight;
+  struct Fetched;
+
+  [[nodiscard]] Result<std::optional<Record>> load(const std::string& entry);
+  [[nodiscard]] Result<void> save(const std::string& entry, const Record& record);
+  [[nodiscard]] Result<Fetched> fetch(std::string_view name, const std::string& entry,
+                                      std::string_view raw, const std::optional<Record>& prior,
+                                      const std::optional<cas::Hash>& expected);
+  [[nodiscard]] Result<Fetched> fetch_once(std::string_view name, const std::string& entry,
+                                           std::string_view raw, const std::optional<Record>& prior,
+                                           const std::optional<cas::Hash>& expected);
+
+  cas::Store& m_store;
+  MirrorOptions m_options;
+  std::uint64_t m_max_blob_size;
+  // Fetches under way, by entry: a second request for the same path waits for the first.
+  std::mutex m_mutex;
+  std::map<std::string, std::shared_ptr<Flight>, std::less<>> m_flights;
+};
+
+} // namespace ingot::server

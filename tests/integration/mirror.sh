@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# `ingot serve --mirror NAME=URL` (issue 21) as apt meets it. The upstream is a flat apt
+# repository of two tiny packages served by nginx on a free loopback port; apt-get runs with
+# its own config, sources, state and cache in the temp dir (the machine's apt is never read or
+# touched). Checks, in order: apt-get update and a --download-only install through the mirror
+# (the .deb a miss, then hits); the same with nginx stopped (stale Release and Packages, the
+# stored .deb; a path never fetched is a 502 naming the upstream); after a restart a mutable
+# path is revalidated by a conditional GET; checked downloads (?sha256=, X-Checksum-Sha256):
+# a wrong digest is a 502 naming both digests and records nothing; 20 concurrent misses of one
+# path make one upstream request; an unknown mirror and bad paths. The nginx access log is
+# the witness for what reached the upstream.
+source "$(dirname "$0")/lib.sh"
+
+for tool in nginx apt-get apt-ftparchive; do
+  command -v "$tool" >/dev/null ||
+    skip "$tool is not installed (scripts/deps.sh test installs nginx and apt-utils)"
+done
+for tool in dpkg-deb gzip ss; do
+  command -v "$tool" >/dev/null || fail "$tool is needed and is not installed (scripts/deps.sh test)"
+done
+
+DATA="$TMP/data"
+UP="$TMP/upstream" # nginx's root: the apt repository and a few plain files
+NGX="$TMP/nginx"   # nginx's prefix: config, logs, temp dirs
+APT="$TMP/apt"     # apt's whole world
+NGINX_PID=
+NGINX_PORT=
+
+# --- nginx ------------------------------------------------------------------------------------
+
+# nginx_conf PORT: nginx.conf for the upstream on 127.0.0.1:PORT. One process (master_process
+# off): the exit trap's SIGKILL then leaves no orphaned worker behind, and the access log is
+# written in the order requests end (upstream_gets relies on it). The log has the normalised
+# path ($uri) beside the request line: apt asks a flat repository for /./Release. Every path nginx would write
+# to is under $NGX: Debian's build defaults to /var/lib/nginx and /var/log/nginx.
+nginx_conf() {
+  cat >"$NGX/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log info;
+events {
+  worker_connections 256;
+}
+http {
+  types { }
+  default_type application/octet-stream;
+  log_format requests '\$status \$request_method \$uri "\$request"';
+  access_log $NGX/access.log requests;
+  client_body_temp_path $NGX/body;
+  proxy_temp_path $NGX/proxy;
+  fastcgi_temp_path $NGX/fastcgi;
+  uwsgi_temp_path $NGX/uwsgi;
+  scgi_temp_path $NGX/scgi;
+  server {
+    listen 127.0.0.1:$1;
+    root $UP;
+    autoindex off;
+  }
+}
+EOF
+}
+
+# nginx_try PORT: starts nginx on PORT and waits (at most 20 s) until it answers there; returns
+# 1 when it exits first (the port was taken). Sets NGINX_PID.
+nginx_try() {
+  local port=$1 deadline=$((SECONDS + 20))
+  nginx_conf "$port"
+  nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 2>>"$NGX/stderr.log" &
+  NGINX_PID=$!
+  _PIDS+=("$NGINX_PID")
+  until curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$port/Release"; do
+    if ! kill -0 "$NGINX_PID" 2>/dev/null; then
+      wait "$NGINX_PID" 2>/dev/null || true
+      return 1
+    fi
+    [[ $SECONDS -lt $deadline ]] ||
+      fail "nginx (pid $NGINX_PID) did not answer on port $port within 20 s: $(tail -n 5 "$NGX/error.log")"
+    sleep 0.05
+  done
+}
+
+# start_nginx: nginx on a free loopback port, chosen as bench/lib.sh does (a random port that
+# ss shows unused; another one if nginx still cannot bind it). Sets NGINX_PID and NGINX_PORT.
+start_nginx() {
+  local port
+  mkdir -p "$NGX"
+  for _ in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 30000))
+    [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]] || continue
+    if nginx_try "$port"; then
+      NGINX_PORT=$port
+      return 0
+    fi
+  done
+  fail "nginx did not start on any of 8 free ports: $(tail -n 5 "$NGX/error.log" "$NGX/stderr.log")"
+}
+
+# stop_nginx: SIGTERM, waits for it to exit, and checks that its port now refuses connections.
+stop_nginx() {
+  kill -TERM "$NGINX_PID" || fail "nginx (pid $NGINX_PID) is not running"
+  wait_exit "$NGINX_PID" 20
+  local rc=0
+  curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$NGINX_PORT/Release" || rc=$?
+  [[ $rc -eq 7 ]] || fail "after nginx exited, port $NGINX_PORT still answers (curl exit $rc, expected 7)"
+}
+
+# upstream_gets PATH: how many GETs of PATH the upstream has logged. A request to nginx of its
+# own comes first, and its line is waited for: with one nginx process, every request that ended
+# before it is then in the log. (Called in $(...): the mark is unique without a counter.)
+upstream_gets() {
+  local mark deadline=$((SECONDS + 20))
+  mark="/mark-$(date +%s%N)"
+  curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$NGINX_PORT$mark" ||
+    fail "nginx does not answer on port $NGINX_PORT"
+  until grep -qF " GET $mark \"" "$NGX/access.log"; do
+    [[ $SECONDS -lt $deadline ]] || fail "nginx did not log GET $mark within 20 s"
+    sleep 0.05
+  done
+  grep -cF " GET $1 \"" "$NGX/access.log" || true
+}
+
+# --- apt --------------------------------------------------------------------------------------
+
+# apt's config comes from APT_CONFIG alone: Dir::Etc::Parts and Dir::Etc::Main are set there,
+# before apt would read /etc/apt/apt.conf.d (whose hooks, docker-clean's for one, must not run).
+# No retries: a failed fetch must show at once, not after apt's back-off.
+mkdir -p "$APT/etc/apt.conf.d" "$APT/etc/sources.list.d" "$APT/etc/preferences.d" \
+  "$APT/etc/trusted.gpg.d" "$APT/state" "$APT/cache" "$APT/log"
+: >"$APT/status"
+cat >"$APT/apt.conf" <<EOF
+Dir::Etc::Main "/dev/null";
+Dir::Etc::Parts "$APT/etc/apt.conf.d";
+Dir::Etc::SourceList "$APT/etc/sources.list";
+Dir::Etc::SourceParts "$APT/etc/sources.list.d";
+Dir::Etc::Preferences "$APT/etc/preferences";
+Dir::Etc::PreferencesParts "$APT/etc/preferences.d";
+Dir::Etc::Trusted "$APT/etc/trusted.gpg";
+Dir::Etc::TrustedParts "$APT/etc/trusted.gpg.d";
+Dir::State "$APT/state";
+Dir::State::status "$APT/status";
+Dir::Cache "$APT/cache";
+Dir::Log "$APT/log";
+Debug::NoLocking "true";
+APT::Sandbox::User "root";
+Acquire::Retries "0";
+Acquire::Languages "none";
+Acquire::http::Proxy::127.0.0.1 "DIRECT";
+EOF
+export APT_CONFIG="$APT/apt.conf"
+
+# apt_clean: no lists, no downloaded packages: the next update and install fetch everything.
+apt_clean() {
+  rm -rf "$APT/state/lists" "$APT/cache"
+  mkdir -p "$APT/state/lists/partial" "$APT/cache/archives/partial"
+}
+
+# apt_get NAME BASE_URL ARGS...: apt-get ARGS with the repository at BASE_URL as the only
+# source; its output in $TMP/NAME.log. Fails unless it exits 0 with no error or warning.
+apt_get() {
+  local name=$1 base=$2
+  shift 2
+  printf 'deb [trusted=yes] %s ./\n' "$base" >"$APT/etc/sources.list"
+  local rc=0
+  timeout 120 apt-get -q "$@" >"$TMP/$name.log" 2>&1 || rc=$?
+  [[ $rc -eq 0 ]] || fail "apt-get $* ($base) exited $rc, expected 0: $(tail -n 8 "$TMP/$name.log")"
+  if grep -qE '^(E|W|Err):' "$TMP/$name.log"; then
+    fail "apt-get $* ($base) reported: $(grep -E '^(E|W|Err):' "$TMP/$name.log" | head -n 5)"
+  fi
+}
+
+# apt_fetch NAME BASE_URL: from clean lists and cache, apt-get update, then a --download-only
+# install of ingot-mirror-demo-a; checks the .deb it downloaded against the upstream's.
+apt_fetch() {
+  local name=$1 base=$2 deb=ingot-mirror-demo-a_1.0_all.deb
+  apt_clean
+  apt_get "$name-update" "$base" update
+  compgen -G "$APT/state/lists/*Packages" >/dev/null ||
+    fail "apt-get update ($base) stored no Packages list: $(ls "$APT/state/lists")"
+  apt_get "$name-install" "$base" install --download-only -y ingot-mirror-demo-a
+  [[ -f $APT/cache/archives/$deb ]] ||
+    fail "apt-get install --download-only ($base) left no $deb: $(ls "$APT/cache/archives")"
+  cmp -s "$APT/cache/archives/$deb" "$UP/pool/$deb" ||
+    fail "the $deb apt downloaded from $base differs from the upstream's"
+}
+
+# --- the mirror -------------------------------------------------------------------------------
+
+# expect_mirror STATUS METHOD PATH STATE [curl options...]: expect, and the answer's
+# X-Ingot-Mirror header is STATE.
+expect_mirror() {
+  local want=$1 method=$2 path=$3 state=$4
+  shift 4
+  expect "$want" "$method" "$path" "$@"
+  [[ $(header X-Ingot-Mirror) == "$state" ]] ||
+    fail "$method $path: X-Ingot-Mirror is '$(header X-Ingot-Mirror)', expected '$state'"
+  ok "  X-Ingot-Mirror: $state"
+}
+
+# wait_mirror_state PATH STATE ALLOWED_REGEX SECONDS: GETs PATH until X-Ingot-Mirror is STATE
+# (a TTL must pass first), failing on a state outside ALLOWED_REGEX or after SECONDS.
+wait_mirror_state() {
+  local path=$1 state=$2 allowed=$3 limit=$4 deadline=$((SECONDS + $4)) got
+  while :; do
+    req GET "$path"
+    got=$(header X-Ingot-Mirror)
+    [[ $STATUS == 200 ]] || fail "GET $path: $STATUS, expected 200 ($got): $(head -c 300 "$BODY")"
+    [[ $got == "$state" ]] && break
+    [[ $got =~ ^($allowed)$ ]] || fail "GET $path: X-Ingot-Mirror '$got', expected $state or $allowed"
+    [[ $SECONDS -lt $deadline ]] || fail "GET $path: still '$got' after $limit s, expected $state"
+    sleep 0.1
+  done
+  ok "GET $path -> 200, X-Ingot-Mirror: $state"
+}
+
+# =============================================================================================
+
+step "a flat apt repository of two packages, served by nginx"
+mkdir -p "$UP/pool" "$UP/extra"
+for p in a b; do
+  pkg="$TMP/pkg-$p"
+  mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/ingot-mirror-demo-$p"
+  cat >"$pkg/DEBIAN/control" <<EOF
+Package: ingot-mirror-demo-$p
+Version: 1.0
+Architecture: all
+Maintainer: Ingot tests <tests@ingot.invalid>
+Description: package $p of Ingot's mirror test
+EOF
+  printf 'ingot mirror demo %s\n' "$p" >"$pkg/usr/share/ingot-mirror-demo-$p/hello.txt"
+  dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$UP/pool/ingot-mirror-demo-${p}_1.0_all.deb" \
+    >"$TMP/dpkg-deb-$p.log" 2>&1 || fail "dpkg-deb --build $p: $(cat "$TMP/dpkg-deb-$p.log")"
+done
+(cd "$UP" && apt-ftparchive packages pool >Packages) 2>"$TMP/ftparchive.err" ||
+  fail "apt-ftparchive packages: $(cat "$TMP/ftparchive.err")"
+gzip -9nk "$UP/Packages"
+# Written beside, then moved in: apt-ftparchive would list a Release being written in the dir.
+(cd "$UP" && apt-ftparchive release . >"$TMP/Release") 2>"$TMP/ftparchive.err" ||
+  fail "apt-ftparchive release: $(cat "$TMP/ftparchive.err")"
+mv "$TMP/Release" "$UP/Release"
+[[ $(grep -c '^Package: ingot-mirror-demo-' "$UP/Packages") -eq 2 ]] ||
+  fail "Packages does not list both packages: $(cat "$UP/Packages")"
+grep -q ' Packages.gz$' "$UP/Release" || fail "Release does not list Packages.gz: $(cat "$UP/Release")"
+# Plain files, each fetched through the mirror by one step only.
+printf 'never fetched while the upstream is up\n' >"$UP/extra/unfetched.txt"
+random_file "$UP/extra/checked.bin" 65536
+random_file "$UP/extra/concurrent.bin" $((4 * 1024 * 1024))
+start_nginx
+NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+apt_fetch direct "$NGINX_URL"
+ok "nginx (pid $NGINX_PID) on $NGINX_URL; apt-get update and install --download-only straight from it work"
+
+step "ingot serve --mirror deb=$NGINX_URL --mirror-ttl 1"
+start_server "$DATA" --mirror "deb=$NGINX_URL" --mirror-ttl 1
+ok "serving on $URL"
+
+DEB_A=pool/ingot-mirror-demo-a_1.0_all.deb
+DEB_B=pool/ingot-mirror-demo-b_1.0_all.deb
+step "apt-get update and install --download-only through $URL/mirror/deb"
+apt_fetch mirror "$URL/mirror/deb"
+[[ $(upstream_gets "/$DEB_A") -eq 2 ]] ||
+  fail "the upstream logged $(upstream_gets "/$DEB_A") GETs of /$DEB_A, expected 2 (apt direct, the mirror)"
+ok "the lists and ingot-mirror-demo-a's .deb came through the mirror, the same bytes"
+# apt asks a flat repository ("deb URL ./") for URL/./Release: the "." must name the same file.
+req GET /mirror/deb/Release
+[[ $STATUS == 200 && $(header X-Ingot-Mirror) =~ ^(hit|revalidated)$ ]] ||
+  fail "GET /mirror/deb/Release: $STATUS '$(header X-Ingot-Mirror)', expected 200 and hit or revalidated: apt fetched it as /mirror/deb/./Release"
+ok "GET /mirror/deb/Release -> 200 $(header X-Ingot-Mirror): the file apt fetched as /mirror/deb/./Release"
+expect_mirror 200 HEAD "/mirror/deb/$DEB_A" hit
+expect_mirror 200 HEAD "/mirror/deb/$DEB_B" miss
+expect_mirror 200 HEAD "/mirror/deb/$DEB_B" hit
+expect_mirror 200 GET "/mirror/deb/$DEB_B" hit
+expect_body_file "$UP/$DEB_B"
+[[ $(upstream_gets "/$DEB_B") -eq 1 ]] ||
+  fail "the upstream logged $(upstream_gets "/$DEB_B") GETs of /$DEB_B, expected 1"
+ok "package b: one upstream GET, then served from the store with the upstream's bytes"
+
+step "nginx stopped: apt-get still works through the mirror (stale lists, stored .deb)"
+stop_nginx
+ok "nginx stopped; port $NGINX_PORT refuses connections"
+# Release is mutable and its 1 s TTL passes: first a hit, then stale.
+wait_mirror_state /mirror/deb/Release stale hit 20
+expect_body_file "$UP/Release"
+# The upstream has no InRelease (nor Release.gpg): apt asked, and the mirror passed on its 404.
+# apt stops an update at a 5xx for InRelease, so with the upstream down that 404 must stand.
+for f in InRelease Release.gpg; do
+  req GET "/mirror/deb/$f"
+  [[ $STATUS == 404 ]] ||
+    fail "GET /mirror/deb/$f: $STATUS, expected 404 (the upstream's answer before it went down): $(head -c 300 "$BODY")"
+  ok "GET /mirror/deb/$f -> 404: $(cat "$BODY")"
+done
+apt_fetch stale "$URL/mirror/deb"
+ok "apt-get update and install --download-only from clean lists and cache"
+expect_mirror 200 GET "/mirror/deb/$DEB_A" hit
+expect 502 GET /mirror/deb/extra/unfetched.txt
+grep -qF "$NGINX_URL" "$BODY" || fail "the 502 does not name the upstream $NGINX_URL: $(cat "$BODY")"
+ok "a path never fetched: $(cat "$BODY")"
+
+step "nginx restarted on port $NGINX_PORT: a mutable path is revalidated"
+nginx_try "$NGINX_PORT" || fail "nginx could not listen on port $NGINX_PORT again: $(tail -n 3 "$NGX/error.log")"
+ok "nginx (pid $NGINX_PID) back on $NGINX_URL"
+wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 20
+expect_body_file "$UP/Release"
+grep -qF '304 GET /Release "' "$NGX/access.log" ||
+  fail "the upstream answered no conditional GET of /Release with 304: $(grep -F /Release "$NGX/access.log")"
+[[ $(upstream_gets "/$DEB_A") -eq 2 ]] ||
+  fail "the upstream logged $(upstream_gets "/$DEB_A") GETs of /$DEB_A, expected 2: immutable paths are never asked again"
+ok "Release revalidated with a 304 from the upstream; the .deb was never asked again"
+
+step "checked downloads: ?sha256= and X-Checksum-Sha256"
+zeros=0000000000000000000000000000000000000000000000000000000000000000
+checked=$(sha256 "$UP/extra/checked.bin")
+expect 502 GET "/mirror/deb/extra/checked.bin?sha256=$zeros"
+{ grep -qF "$zeros" "$BODY" && grep -qF "$checked" "$BODY"; } ||
+  fail "the 502 does not name both the expected ($zeros) and the actual ($checked) digest: $(cat "$BODY")"
+ok "a wrong digest: $(cat "$BODY")"
+expect 502 GET /mirror/deb/extra/checked.bin -H "X-Checksum-Sha256: $zeros"
+grep -qF "$checked" "$BODY" || fail "the 502 does not name the actual digest $checked: $(cat "$BODY")"
+expect_mirror 200 GET /mirror/deb/extra/checked.bin miss
+expect_body_file "$UP/extra/checked.bin"
+[[ $(upstream_gets /extra/checked.bin) -eq 3 ]] ||
+  fail "the upstream logged $(upstream_gets /extra/checked.bin) GETs of /extra/checked.bin, expected 3: a wrong file must not be recorded"
+ok "nothing recorded under the path by a wrong digest: the next GET fetched anew"
+# The right digest, for a path not fetched yet: a miss, then a hit, the upstream's bytes.
+random_file "$UP/extra/checked-right.bin" 65536
+right=$(sha256 "$UP/extra/checked-right.bin")
+expect_mirror 200 GET "/mirror/deb/extra/checked-right.bin?sha256=$right" miss
+expect_body_file "$UP/extra/checked-right.bin"
+expect_mirror 200 GET /mirror/deb/extra/checked-right.bin hit -H "X-Checksum-Sha256: $right"
+expect_body_file "$UP/extra/checked-right.bin"
+ok "the right digest: the exact bytes, fetched once"
+
+step "20 concurrent misses of one path: all the same bytes, one upstream request"
+pids=()
+for i in $(seq 20); do
+  curl -sS --max-time 120 -o "$TMP/concurrent-$i.body" -w '%{http_code}' \
+    "$URL/mirror/deb/extra/concurrent.bin" >"$TMP/concurrent-$i.code" 2>"$TMP/concurrent-$i.err" &
+  pids+=("$!")
+done
+for i in $(seq 20); do
+  wait "${pids[$((i - 1))]}" || fail "concurrent GET $i: curl failed: $(cat "$TMP/concurrent-$i.err")"
+  [[ $(cat "$TMP/concurrent-$i.code") == 200 ]] ||
+    fail "concurrent GET $i: $(cat "$TMP/concurrent-$i.code"), expected 200: $(head -c 300 "$TMP/concurrent-$i.body")"
+  cmp -s "$TMP/concurrent-$i.body" "$UP/extra/concurrent.bin" ||
+    fail "concurrent GET $i: $(stat -c %s "$TMP/concurrent-$i.body") bytes that differ from the upstream's 4 MiB"
+done
+gets=$(upstream_gets /extra/concurrent.bin)
+[[ $gets -eq 1 ]] || fail "the upstream logged $gets GETs of /extra/concurrent.bin for 20 concurrent misses, expected 1"
+ok "20 x 200 with the upstream's 4 MiB; one upstream GET"
+
+step "an unknown mirror and bad paths"
+expect 404 GET /mirror/nope/x
+grep -qw deb "$BODY" || fail "the 404 for mirror 'nope' does not name the configured mirror 'deb': $(cat "$BODY")"
+ok "$(cat "$BODY")"
+expect 400 GET /mirror/deb/a/../b --path-as-is
+expect 400 GET /mirror/deb/a//b --path-as-is
+expect 400 GET /mirror/deb/a%2Fb
+expect 400 GET /mirror/deb/a%2fb
+upstream_gets /b >/dev/null # a barrier: every request so far is in the log
+[[ $(grep -cE ' GET /(a|b)' "$NGX/access.log") -eq 0 ]] ||
+  fail "a bad path reached the upstream: $(grep -E ' GET /(a|b)' "$NGX/access.log")"
+ok "none of them reached the upstream"
+stop_server
+ok "the server stopped cleanly"
