@@ -52,6 +52,14 @@ struct TransferCounters {
   std::uint64_t bytes_received = 0;
 };
 
+struct MirrorSnapshotInfo {
+  std::string ref;
+  cas::Digest root;
+  std::uint64_t files = 0;
+  std::uint64_t skipped = 0;
+  bool pinned = false;
+};
+
 class Client {
 public:
   // Checks the options; connects lazily, on the first request.
@@ -117,6 +125,10 @@ public:
   // returns how many blobs the pin holds; unpins it.
   [[nodiscard]] Result<std::uint64_t> pin_nix(std::string_view hash32);
   [[nodiscard]] Result<void> unpin_nix(std::string_view hash32);
+  // POST /v1/mirror/NAME/snapshots/SNAPSHOT: every file the mirror has fetched, as a tree
+  // under the ref mirror/NAME/SNAPSHOT.
+  [[nodiscard]] Result<MirrorSnapshotInfo> snapshot_mirror(std::string_view name,
+                                                           std::string_view snapshot, bool pin);
 
 private:
   Client(ClientOptions options, std::unique_ptr<Transport> transport);

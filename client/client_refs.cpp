@@ -189,4 +189,29 @@ Result<void> Client::unpin_nix(std::string_view hash32) {
   return {};
 }
 
+Result<MirrorSnapshotInfo> Client::snapshot_mirror(std::string_view name, std::string_view snapshot,
+                                                   bool pin) {
+  const std::string what = "snapshot " + std::string(snapshot) + " of mirror " + std::string(name);
+  auto j = json_answer(call(Request{Method::post,
+                                    "/v1/mirror/" + percent_encode_path(name) + "/snapshots/" +
+                                        percent_encode_path(snapshot) + (pin ? "?pin=1" : ""),
+                                    {},
+                                    {},
+                                    {}}),
+                       what);
+  if (!j) {
+    return std::move(j).error();
+  }
+  const auto& root = (*j)["root"];
+  auto digest = root.is_object() ? cas::parse_digest(root.value("hash", std::string()),
+                                                     root.value("size", std::uint64_t{0}))
+                                 : Result<cas::Digest>(make_error(Errc::corrupt, "no root"));
+  if (!digest) {
+    return make_error(Errc::corrupt, what + ": the answer has no root digest");
+  }
+  return MirrorSnapshotInfo{j->value("ref", std::string()), *digest,
+                            j->value("files", std::uint64_t{0}),
+                            j->value("skipped", std::uint64_t{0}), j->value("pinned", false)};
+}
+
 } // namespace ingot::client

@@ -225,4 +225,22 @@ HttpReply read_mirror(Ops& ops, const Caller& caller, HttpRequest& request) {
       ops.read_mirror(caller, request.route, {request.range, request.accept_encoding}, expected));
 }
 
+// POST /v1/mirror/NAME/snapshots/SNAPSHOT[?pin=1]
+HttpReply snapshot_mirror(Ops& ops, const Caller& caller, HttpRequest& request) {
+  const auto pin = query_param(request.route.query, "pin");
+  return reply(ops.snapshot_mirror(caller, request.route.mirror, request.route.snapshot,
+                                   pin == "1" || pin == "true" ? PinRef::yes : PinRef::no),
+               [](const MirrorSnapshot& made) {
+                 return SimpleResponse{
+                     200, "application/json",
+                     nlohmann::json{{"ref", made.ref},
+                                    {"root", {{"hash", made.root.hex()}, {"size", made.root.size}}},
+                                    {"files", made.files},
+                                    {"skipped", made.skipped},
+                                    {"pinned", made.pinned}}
+                             .dump() +
+                         "\n"};
+               });
+}
+
 } // namespace ingot::server::http_handlers

@@ -80,6 +80,7 @@ HttpReply nix_pin(Ops&, const Caller&, HttpRequest&);
 HttpReply nix_unpin(Ops&, const Caller&, HttpRequest&);
 
 HttpReply read_mirror(Ops&, const Caller&, HttpRequest&); // GET and HEAD /mirror/NAME/PATH
+HttpReply snapshot_mirror(Ops&, const Caller&, HttpRequest&);
 
 } // namespace http_handlers
 

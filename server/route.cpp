@@ -76,16 +76,48 @@ Result<std::string> checked_key(std::string key) {
 // /mirror/NAME/PATH: NAME a plain name; PATH decoded like a kv key (no empty, "." or ".."
 // segment, no control character), and sent to the upstream as it came, so it must not hide a
 // '/' or a '\\' in an escape ("a%2Fb" would name another file there than here).
-Result<Route> parse_mirror(std::string_view rest) {
+bool plain_name(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+// /v1/mirror/NAME/snapshots/SNAPSHOT
+Result<Route> parse_mirror_snapshot(std::string_view rest) {
   const auto slash = rest.find('/');
   const auto name = rest.substr(0, slash);
-  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-      })) {
+  constexpr std::string_view k_middle = "/snapshots/";
+  if (slash == std::string_view::npos || rest.substr(slash, k_middle.size()) != k_middle) {
+    return bad("expected /v1/mirror/NAME/snapshots/SNAPSHOT");
+  }
+  const auto snapshot = rest.substr(slash + k_middle.size());
+  if (!plain_name(name) || !plain_name(snapshot)) {
+    return bad("mirror and snapshot names are 1 to 64 letters, digits, '-', '_' or '.'");
+  }
+  Route r;
+  r.kind = RouteKind::mirror_snapshot;
+  r.mirror = std::string(name);
+  r.snapshot = std::string(snapshot);
+  return r;
+}
+
+Result<Route> parse_mirror(std::string_view rest) {
+  const auto slash = rest.find('/');
+  auto name = rest.substr(0, slash);
+  std::string_view snapshot;
+  if (const auto at = name.find('@'); at != std::string_view::npos) {
+    snapshot = name.substr(at + 1);
+    name = name.substr(0, at);
+    if (!plain_name(snapshot)) {
+      return bad("snapshot name must be 1 to 64 letters, digits, '-', '_' or '.': "
+                 "/mirror/NAME@SNAPSHOT/PATH");
+    }
+  }
+  if (!plain_name(name)) {
     return bad("mirror name must be 1 to 64 letters, digits, '-', '_' or '.': /mirror/NAME/PATH");
   }
   if (slash == std::string_view::npos || slash + 1 == rest.size()) {
-    return bad("no path after /mirror/" + std::string(name) + "/");
+    return bad("no path after /mirror/" + std::string(rest.substr(0, slash)) + "/");
   }
   // "." segments are dropped: apt asks for /mirror/NAME/./Release with a flat repository.
   std::string raw;
@@ -117,6 +149,7 @@ Result<Route> parse_mirror(std::string_view rest) {
   Route r;
   r.kind = RouteKind::mirror;
   r.mirror = std::string(name);
+  r.snapshot = std::string(snapshot);
   r.key = std::move(*checked);
   r.raw = std::move(raw);
   return r;
@@ -347,6 +380,9 @@ constexpr MethodRow k_mirror_methods[] = {
     {"GET", Op::read_mirror, none, h::read_mirror},
     {"HEAD", Op::read_mirror, none, h::read_mirror},
 };
+constexpr MethodRow k_mirror_snapshot_methods[] = {
+    {"POST", Op::mirror_snapshot, none, h::snapshot_mirror},
+};
 // Read like /v1/stats: with the default --anonymous read, anyone sees it.
 constexpr MethodRow k_status_page_methods[] = {
     {"GET", Op::status_page, none, h::status_page},
@@ -441,6 +477,13 @@ constexpr RouteRow k_routes[] = {
      "/mirror/",
      parse_mirror,
      k_mirror_methods},
+    {RouteKind::mirror_snapshot,
+     "mirror snapshot",
+     "/v1/mirror/{name}/snapshots/{snapshot}",
+     {},
+     "/v1/mirror/",
+     parse_mirror_snapshot,
+     k_mirror_snapshot_methods},
     {RouteKind::status_page, "status page", "/", "/", {}, nullptr, k_status_page_methods},
 };
 

@@ -30,12 +30,13 @@ enum class RouteKind {
   releases,     // /v1/releases/P[/V[/NAME…]]
   keys,
   audit,
-  nix_cache_info, // /nix/nix-cache-info
-  nix_narinfo,    // /nix/<hash32>.narinfo
-  nix,            // /nix/nar/<file>, /nix/<hash32>.ls, /nix/log/<drv>, /nix/realisations/<id>.doi
-  nix_pins,       // /v1/nix/pins/<hash32>
-  mirror,         // /mirror/<name>/<path> (server/ops/mirror.hpp)
-  status_page,    // exactly "/": the HTML page a browser gets (server/status_page.hpp)
+  nix_cache_info,  // /nix/nix-cache-info
+  nix_narinfo,     // /nix/<hash32>.narinfo
+  nix,             // /nix/nar/<file>, /nix/<hash32>.ls, /nix/log/<drv>, /nix/realisations/<id>.doi
+  nix_pins,        // /v1/nix/pins/<hash32>
+  mirror,          // /mirror/<name>[@<snapshot>]/<path> (server/ops/mirror.hpp)
+  mirror_snapshot, // /v1/mirror/<name>/snapshots/<snapshot>
+  status_page,     // exactly "/": the HTML page a browser gets (server/status_page.hpp)
 };
 
 // How many kinds there are (for tables indexed by kind): the last one plus one.
@@ -58,6 +59,7 @@ struct Route {
   // (what the upstream is asked for).
   std::string mirror;
   std::string raw;
+  std::string snapshot; // mirror: after '@' (empty: the live mirror); mirror_snapshot: its name
   // kv: the target ended in '/', the WebDAV spelling of a collection (RFC 4918 5.2).
   bool collection = false;
   // nix: a nar whose file name carries the SHA-256 of its bytes (nix writes

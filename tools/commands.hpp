@@ -50,6 +50,8 @@ int get_local(const std::string& data, const std::string& hex, const std::string
 void add_gc_commands(CLI::App& app, std::function<int()>& run);
 // Registers nix pin and unpin.
 void add_nix_commands(CLI::App& app, std::function<int()>& run);
+// `ingot mirror snapshot` (tools/mirror_commands.cpp).
+void add_mirror_commands(CLI::App& app, std::function<int()>& run);
 // Registers fsck.
 void add_fsck_command(CLI::App& app, std::function<int()>& run);
 // Registers serve, init and token.

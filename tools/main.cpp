@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   ingot::tools::add_release_commands(app, run);
   ingot::tools::add_gc_commands(app, run);
   ingot::tools::add_nix_commands(app, run);
+  ingot::tools::add_mirror_commands(app, run);
   ingot::tools::add_fsck_command(app, run);
 
   if (argc == 1) {

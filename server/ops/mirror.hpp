@@ -61,6 +61,20 @@ struct MirrorOptions {
   std::shared_ptr<Upstreams> upstreams;
 };
 
+// What `ingot mirror snapshot` made: the ref mirror/NAME/SNAPSHOT naming a tree of every file
+// the mirror had fetched.
+struct MirrorSnapshot {
+  std::string ref;
+  cas::Digest root;
+  std::size_t files = 0;
+  std::size_t skipped = 0; // a file whose name is also a directory's (a/b and a/b/c)
+  bool pinned = false;
+};
+
+inline std::string mirror_snapshot_ref(std::string_view name, std::string_view snapshot) {
+  return "mirror/" + std::string(name) + "/" + std::string(snapshot);
+}
+
 // Repository indexes, which change in place at the same path: Release, InRelease,
 // Release.gpg, Packages*, Sources*, Contents-*, Translation-*, *.db, *.json, repomd.xml.
 // Every other path is immutable once fetched (a package file never changes under its name).
@@ -75,6 +89,13 @@ public:
   [[nodiscard]] Result<BlobResponse> read(std::string_view name, std::string_view key,
                                           std::string_view raw, const ReadRequest& request,
                                           const std::optional<cas::Hash>& expected);
+  // GET /mirror/NAME@SNAPSHOT/PATH: the snapshot's file, never the upstream's.
+  [[nodiscard]] Result<BlobResponse> read_snapshot(std::string_view name, std::string_view snapshot,
+                                                   std::string_view key,
+                                                   const ReadRequest& request);
+  // A tree of every file fetched so far whose bytes are stored, in the store; its root.
+  [[nodiscard]] Result<MirrorSnapshot> build_snapshot(std::string_view name);
+  [[nodiscard]] Result<void> check_known(std::string_view name) const;
 
 private:
   struct Record;

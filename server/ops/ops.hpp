@@ -71,7 +71,8 @@ struct Caller {
   X(read_narinfo, k_scope_read, memory_first)                                                      \
   X(write_narinfo, k_scope_write, may)                                                             \
   X(nix_pin, k_scope_write, may)                                                                   \
-  X(read_mirror, k_scope_read, upstream)
+  X(read_mirror, k_scope_read, upstream)                                                           \
+  X(mirror_snapshot, k_scope_write, may)
 
 enum class Op : std::uint8_t {
 #define INGOT_OP_ENUM(name, scope, waits) name,
@@ -211,6 +212,10 @@ public:
   [[nodiscard]] Result<BlobResponse> read_mirror(const Caller& caller, const Route& route,
                                                  const ReadRequest& request,
                                                  const std::optional<cas::Hash>& expected);
+  // Freezes every file the mirror has fetched as a tree under the ref mirror/NAME/SNAPSHOT
+  // (pinned with PinRef::yes), which GET /mirror/NAME@SNAPSHOT/ serves and pull-tree fetches.
+  [[nodiscard]] Result<MirrorSnapshot> snapshot_mirror(const Caller& caller, std::string_view name,
+                                                       std::string_view snapshot, PinRef pin);
 
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);
@@ -227,6 +232,9 @@ private:
   [[nodiscard]] Result<void> enter(const Caller& caller, Op op) const;
   [[nodiscard]] Result<Releases*> releases_for(const Caller& caller, Op op) const;
   void count(Lookup where, bool hit);
+  // put_ref after its checks: the closure must be stored; pins it or unpins it.
+  [[nodiscard]] Result<RefView> write_ref(std::string_view name, const cas::Digest& digest,
+                                          PinRef pin);
 
   cas::Store& m_store;
   Metrics& m_metrics;

@@ -92,12 +92,32 @@ Result<RefList> Ops::list_refs(const Caller& caller, std::string_view prefix) {
   return list;
 }
 
+namespace {
+
+// Refs under mirror/ are the mirror's snapshots (`ingot mirror snapshot`): CI pins one and
+// trusts it, so no ref writer may replace or remove one.
+Result<void> not_a_snapshot(std::string_view name) {
+  if (name.starts_with("mirror/")) {
+    return make_error(Errc::forbidden,
+                      "refs under mirror/ are mirror snapshots: made by `ingot mirror snapshot`, "
+                      "never replaced; choose another name");
+  }
+  return {};
+}
+
+} // namespace
+
 Result<RefView> Ops::put_ref(const Caller& caller, std::string_view name, const cas::Digest& digest,
                              PinRef pin) {
   INGOT_TRY(enter(caller, Op::write_ref));
   if (name.empty()) {
     return needs_name("PUT");
   }
+  INGOT_TRY(not_a_snapshot(name));
+  return write_ref(name, digest, pin);
+}
+
+Result<RefView> Ops::write_ref(std::string_view name, const cas::Digest& digest, PinRef pin) {
   auto closure = ref_closure(m_store, digest);
   if (!closure) {
     // Naming a tree or blob that is not all there is the caller's mistake, not a miss.
@@ -132,6 +152,7 @@ Result<void> Ops::delete_ref(const Caller& caller, std::string_view name) {
   if (name.empty()) {
     return needs_name("DELETE");
   }
+  INGOT_TRY(not_a_snapshot(name));
   INGOT_TRY(m_store.ns_remove(cas::Namespace::ref, name));
   return m_store.unpin(ref_pin_name(name));
 }

@@ -113,11 +113,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     FUZZ_CHECK(route->raw != "." && !route->raw.starts_with("./") &&
                route->raw.find("/./") == std::string::npos && !route->raw.ends_with("/."));
-    auto again = parse_route("/mirror/" + route->mirror + "/" + encode(route->key));
+    const auto view =
+        route->snapshot.empty() ? route->mirror : route->mirror + "@" + route->snapshot;
+    auto again = parse_route("/mirror/" + view + "/" + encode(route->key));
     FUZZ_CHECK(again && again->kind == RouteKind::mirror && again->key == route->key &&
-               again->mirror == route->mirror);
+               again->mirror == route->mirror && again->snapshot == route->snapshot);
     break;
   }
+  case RouteKind::mirror_snapshot:
+    FUZZ_CHECK(!route->mirror.empty() && !route->snapshot.empty());
+    FUZZ_CHECK(route->mirror.find('/') == std::string::npos &&
+               route->snapshot.find('/') == std::string::npos);
+    break;
   case RouteKind::nix_narinfo:
   case RouteKind::nix_pins:
     FUZZ_CHECK(route->hash32.size() == 32);

@@ -7,8 +7,12 @@
 # stored .deb; a path never fetched is a 502 naming the upstream); after a restart a mutable
 # path is revalidated by a conditional GET; checked downloads (?sha256=, X-Checksum-Sha256):
 # a wrong digest is a 502 naming both digests and records nothing; 20 concurrent misses of one
-# path make one upstream request; an unknown mirror and bad paths. The nginx access log is
-# the witness for what reached the upstream.
+# path make one upstream request; an unknown mirror and bad paths. Then snapshots: `ingot
+# mirror snapshot deb good --pin` freezes what the mirror has fetched; the upstream publishes a
+# broken 2.0 that apt gets through /mirror/deb; apt through /mirror/deb@good gets 1.0 again
+# without a request to the upstream; `ingot pull-tree --ref mirror/deb/good` has the files;
+# refs under mirror/ are not writable with PUT. The nginx access log is the witness for what
+# reached the upstream.
 source "$(dirname "$0")/lib.sh"
 
 for tool in nginx apt-get apt-ftparchive; do
@@ -120,6 +124,18 @@ upstream_gets() {
   grep -cF " GET $1 \"" "$NGX/access.log" || true
 }
 
+# upstream_requests: how many requests the upstream has logged, upstream_gets's marks aside
+# (upstream_gets first, for its barrier).
+upstream_requests() {
+  upstream_gets /mark >/dev/null
+  grep -cvF ' GET /mark-' "$NGX/access.log" || true
+}
+
+# upstream_since COUNT: the upstream's log lines after the first COUNT, marks aside.
+upstream_since() {
+  grep -vF ' GET /mark-' "$NGX/access.log" | tail -n +$(($1 + 1)) | head -n 10
+}
+
 # --- apt --------------------------------------------------------------------------------------
 
 # apt's config comes from APT_CONFIG alone: Dir::Etc::Parts and Dir::Etc::Main are set there,
@@ -169,10 +185,11 @@ apt_get() {
   fi
 }
 
-# apt_fetch NAME BASE_URL: from clean lists and cache, apt-get update, then a --download-only
-# install of ingot-mirror-demo-a; checks the .deb it downloaded against the upstream's.
+# apt_fetch NAME BASE_URL [VERSION]: from clean lists and cache, apt-get update, then a
+# --download-only install of ingot-mirror-demo-a; checks that it downloaded VERSION's .deb (1.0
+# unless given) with the upstream's bytes.
 apt_fetch() {
-  local name=$1 base=$2 deb=ingot-mirror-demo-a_1.0_all.deb
+  local name=$1 base=$2 deb=ingot-mirror-demo-a_${3:-1.0}_all.deb
   apt_clean
   apt_get "$name-update" "$base" update
   compgen -G "$APT/state/lists/*Packages" >/dev/null ||
@@ -359,6 +376,133 @@ expect 400 GET /mirror/deb/a%2fb
 upstream_gets /b >/dev/null # a barrier: every request so far is in the log
 [[ $(grep -cE ' GET /(a|b)' "$NGX/access.log") -eq 0 ]] ||
   fail "a bad path reached the upstream: $(grep -E ' GET /(a|b)' "$NGX/access.log")"
+ok "none of them reached the upstream"
+
+DEB_A2=pool/ingot-mirror-demo-a_2.0_all.deb
+step "ingot mirror snapshot deb good --pin: what the mirror has fetched, frozen as a tree"
+WRITER=$(token_create "$DATA" read,write mirror-writer) || fail "ingot token create failed"
+READER=$(token_create "$DATA" read mirror-reader) || fail "ingot token create failed"
+[[ -n $WRITER && -n $READER ]] || fail "ingot token create printed no token"
+expect 403 POST /v1/mirror/deb/snapshots/bad -H "Authorization: Bearer $READER" --data ''
+ok "  a snapshot needs the write scope: $(cat "$BODY")"
+expect 404 GET /v1/refs/mirror/deb/bad
+cli snap-good mirror snapshot deb good --pin --server "$URL" --token "$WRITER"
+expect_rc 0 "ingot mirror snapshot deb good --pin"
+line=$(cat "$TMP/snap-good.out")
+[[ $line =~ ^mirror/deb/good:\ ([0-9]+)\ files,\ tree\ ([0-9a-f]{64}/[0-9]+),\ pinned$ ]] ||
+  fail "ingot mirror snapshot printed '$line', expected 'mirror/deb/good: N files, tree HEX/SIZE, pinned'"
+GOOD_FILES=${BASH_REMATCH[1]}
+GOOD_ROOT=${BASH_REMATCH[2]}
+cli good-ref ref get --server "$URL" --json mirror/deb/good
+expect_rc 0 "ingot ref get --json mirror/deb/good"
+expect_json "$TMP/good-ref.out" "j['digest'] == '$GOOD_ROOT' and j['pinned'] is True" \
+  "the ref mirror/deb/good"
+ok "$line; the ref mirror/deb/good names that tree, pinned"
+# What CI pins must never change under its name: a second snapshot of that name is refused.
+cli snap-again mirror snapshot deb good --server "$URL" --token "$WRITER"
+[[ $RC -ne 0 ]] || fail "a second 'ingot mirror snapshot deb good' replaced the snapshot"
+grep -q "exists; snapshots are never replaced" "$TMP/snap-again.err" ||
+  fail "a second snapshot of one name: $(cat "$TMP/snap-again.err")"
+ok "a second snapshot named good is refused: $(head -c 150 "$TMP/snap-again.err")"
+before=$(upstream_requests)
+expect_mirror 200 GET "/mirror/deb@good/$DEB_A" snapshot
+expect_body_file "$UP/$DEB_A"
+expect_mirror 200 GET /mirror/deb@good/Release snapshot
+expect_body_file "$UP/Release"
+[[ $(upstream_requests) -eq $before ]] ||
+  fail "GETs of /mirror/deb@good/ reached the upstream: $(upstream_since "$before")"
+ok "/mirror/deb@good/ serves the stored bytes, without a request to the upstream"
+
+step "the upstream breaks: ingot-mirror-demo-a 2.0, and apt gets it through /mirror/deb"
+pkg="$TMP/pkg-a2"
+mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/ingot-mirror-demo-a"
+cat >"$pkg/DEBIAN/control" <<EOF
+Package: ingot-mirror-demo-a
+Version: 2.0
+Architecture: all
+Maintainer: Ingot tests <tests@ingot.invalid>
+Description: package a of Ingot's mirror test, broken
+EOF
+printf 'ingot mirror demo a: broken\n' >"$pkg/usr/share/ingot-mirror-demo-a/hello.txt"
+dpkg-deb --root-owner-group -Zgzip --build "$pkg" "$UP/$DEB_A2" >"$TMP/dpkg-deb-a2.log" 2>&1 ||
+  fail "dpkg-deb --build a 2.0: $(cat "$TMP/dpkg-deb-a2.log")"
+# The indexes made as step 1 made them, each written beside and then moved in. The old
+# Release is moved out first (and kept): apt-ftparchive release lists a Release in the dir.
+(cd "$UP" && apt-ftparchive packages pool >"$TMP/Packages") 2>"$TMP/ftparchive.err" ||
+  fail "apt-ftparchive packages: $(cat "$TMP/ftparchive.err")"
+gzip -9nc "$TMP/Packages" >"$TMP/Packages.gz"
+mv "$TMP/Packages" "$TMP/Packages.gz" "$UP/"
+mv "$UP/Release" "$TMP/Release-good"
+(cd "$UP" && apt-ftparchive release . >"$TMP/Release") 2>"$TMP/ftparchive.err" ||
+  fail "apt-ftparchive release: $(cat "$TMP/ftparchive.err")"
+mv "$TMP/Release" "$UP/Release"
+{ [[ $(grep -c '^Package: ingot-mirror-demo-a$' "$UP/Packages") -eq 2 ]] && grep -q '^Version: 2\.0$' "$UP/Packages"; } ||
+  fail "Packages does not list ingot-mirror-demo-a 1.0 and 2.0: $(cat "$UP/Packages")"
+grep -q ' Release$' "$UP/Release" && fail "the new Release lists a Release: $(cat "$UP/Release")"
+cmp -s "$UP/Release" "$TMP/Release-good" && fail "the new Release is the same as the old one"
+ok "the upstream's Packages lists ingot-mirror-demo-a 1.0 and 2.0 (2.0 broken)"
+# Release's 1 s TTL passes: then the mirror fetches the new one (a miss: new bytes).
+wait_mirror_state /mirror/deb/Release miss hit 20
+expect_body_file "$UP/Release"
+apt_fetch broken "$URL/mirror/deb" 2.0
+deb2="$APT/cache/archives/${DEB_A2#pool/}"
+version=$(dpkg-deb -f "$deb2" Version) || fail "dpkg-deb -f $deb2 Version failed"
+[[ $version == 2.0 ]] || fail "the .deb apt downloaded is version '$version', expected 2.0"
+payload=$(dpkg-deb --fsys-tarfile "$deb2" | tar -xOf - ./usr/share/ingot-mirror-demo-a/hello.txt) ||
+  fail "cannot read hello.txt from $deb2"
+[[ $payload == *broken* ]] || fail "the 2.0 .deb's hello.txt is '$payload', expected the broken one"
+ok "apt-get through /mirror/deb now downloads ingot-mirror-demo-a 2.0, the broken payload"
+
+step "roll back: apt-get through $URL/mirror/deb@good gets 1.0, the upstream untouched"
+before=$(upstream_requests)
+apt_fetch rollback "$URL/mirror/deb@good"
+[[ ! -e $APT/cache/archives/${DEB_A2#pool/} ]] ||
+  fail "apt-get through /mirror/deb@good downloaded the 2.0 .deb: $(ls "$APT/cache/archives")"
+expect_mirror 200 GET /mirror/deb@good/Release snapshot
+expect_body_file "$TMP/Release-good"
+after=$(upstream_requests)
+[[ $after -eq $before ]] ||
+  fail "the upstream logged $((after - before)) requests while apt ran through /mirror/deb@good, expected none: $(upstream_since "$before")"
+ok "apt-get update and install --download-only: 1.0 with the original bytes, no upstream request"
+
+step "ingot pull-tree --ref mirror/deb/good: the snapshot as files"
+cli pull-good pull-tree --server "$URL" -q --ref mirror/deb/good "$TMP/pulled-good"
+expect_rc 0 "ingot pull-tree --ref mirror/deb/good"
+cmp -s "$TMP/pulled-good/$DEB_A" "$UP/$DEB_A" || fail "pull-tree: $DEB_A is missing or differs from the upstream's 1.0"
+cmp -s "$TMP/pulled-good/$DEB_B" "$UP/$DEB_B" || fail "pull-tree: $DEB_B is missing or differs from the upstream's"
+cmp -s "$TMP/pulled-good/Release" "$TMP/Release-good" || fail "pull-tree: Release is missing or not the snapshot's"
+for f in extra/checked.bin extra/checked-right.bin extra/concurrent.bin; do
+  cmp -s "$TMP/pulled-good/$f" "$UP/$f" || fail "pull-tree: $f is missing or differs from the upstream's"
+done
+compgen -G "$TMP/pulled-good/Packages*" >/dev/null || fail "pull-tree: no Packages index: $(ls "$TMP/pulled-good")"
+# Remembered 404s, failed fetches and what was fetched after the snapshot are not in it.
+for f in InRelease Release.gpg extra/unfetched.txt "$DEB_A2"; do
+  [[ ! -e $TMP/pulled-good/$f ]] || fail "pull-tree: the snapshot has $f"
+done
+files=$(find "$TMP/pulled-good" -type f | wc -l)
+[[ $files -eq $GOOD_FILES ]] ||
+  fail "pull-tree wrote $files files, the snapshot said $GOOD_FILES: $(cd "$TMP/pulled-good" && find . -type f)"
+ok "$files files, the .debs with the original bytes; no remembered 404, nothing fetched since"
+
+step "refs under mirror/ are the snapshots' alone; unknown snapshots and files are 404s"
+before=$(upstream_requests)
+for ref in evil good; do
+  expect 403 PUT "/v1/refs/mirror/deb/$ref" -H "Authorization: Bearer $WRITER" \
+    --data "{\"digest\":\"$GOOD_ROOT\",\"pinned\":false}"
+  ok "  $(cat "$BODY")"
+done
+expect 404 GET /v1/refs/mirror/deb/evil
+cli good-ref ref get --server "$URL" --json mirror/deb/good
+expect_rc 0 "ingot ref get --json mirror/deb/good"
+expect_json "$TMP/good-ref.out" "j['digest'] == '$GOOD_ROOT' and j['pinned'] is True" \
+  "the ref mirror/deb/good after the refused PUT"
+expect 404 GET /mirror/deb@nosuch/Release
+grep -qw nosuch "$BODY" || fail "the 404 for snapshot 'nosuch' does not name it: $(cat "$BODY")"
+ok "  $(cat "$BODY")"
+expect 404 GET /mirror/deb@good/no/such/file
+grep -qw good "$BODY" || fail "the 404 for a file not in snapshot 'good' does not name it: $(cat "$BODY")"
+ok "  $(cat "$BODY")"
+[[ $(upstream_requests) -eq $before ]] || fail "these requests reached the upstream: $(upstream_since "$before")"
 ok "none of them reached the upstream"
 stop_server
 ok "the server stopped cleanly"
