@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -129,6 +130,9 @@ public:
   // under the ref mirror/NAME/SNAPSHOT.
   [[nodiscard]] Result<MirrorSnapshotInfo> snapshot_mirror(std::string_view name,
                                                            std::string_view snapshot, bool pin);
+  // PUT or DELETE /v1/mirror/NAME/overrides/PATH (admin scope).
+  [[nodiscard]] Result<void> override_mirror(std::string_view name, std::string_view path,
+                                             const std::optional<cas::Digest>& digest);
 
 private:
   Client(ClientOptions options, std::unique_ptr<Transport> transport);

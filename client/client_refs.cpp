@@ -214,4 +214,24 @@ Result<MirrorSnapshotInfo> Client::snapshot_mirror(std::string_view name, std::s
                             j->value("skipped", std::uint64_t{0}), j->value("pinned", false)};
 }
 
+Result<void> Client::override_mirror(std::string_view name, std::string_view path,
+                                     const std::optional<cas::Digest>& digest) {
+  const std::string target =
+      "/v1/mirror/" + percent_encode_path(name) + "/overrides/" + percent_encode_path(path);
+  const std::string what = "override of " + std::string(path) + " on mirror " + std::string(name);
+  auto response = digest ? call(Request{Method::put,
+                                        target,
+                                        "application/json",
+                                        nlohmann::json{{"digest", digest->to_string()}}.dump(),
+                                        {}})
+                         : call(Request{Method::del, target, {}, {}, {}});
+  if (!response) {
+    return std::move(response).error();
+  }
+  if (response->status / 100 != 2) {
+    return status_error(*response, what);
+  }
+  return {};
+}
+
 } // namespace ingot::client

@@ -243,4 +243,20 @@ HttpReply snapshot_mirror(Ops& ops, const Caller& caller, HttpRequest& request) 
                });
 }
 
+HttpReply override_mirror(Ops& ops, const Caller& caller, HttpRequest& request) {
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  const auto text = body.is_object() && body.contains("digest") && body["digest"].is_string()
+                        ? body["digest"].get<std::string>()
+                        : std::string();
+  auto digest = cas::parse_digest_text(text);
+  if (!digest) {
+    return error_response(400, "the body must be {\"digest\": \"<sha256 hex>/<size>\"}");
+  }
+  return empty_ok(ops.override_mirror(caller, request.route, *digest));
+}
+
+HttpReply remove_mirror_override(Ops& ops, const Caller& caller, HttpRequest& request) {
+  return empty_ok(ops.remove_mirror_override(caller, request.route));
+}
+
 } // namespace ingot::server::http_handlers

@@ -81,6 +81,8 @@ HttpReply nix_unpin(Ops&, const Caller&, HttpRequest&);
 
 HttpReply read_mirror(Ops&, const Caller&, HttpRequest&); // GET and HEAD /mirror/NAME/PATH
 HttpReply snapshot_mirror(Ops&, const Caller&, HttpRequest&);
+HttpReply override_mirror(Ops&, const Caller&, HttpRequest&); // {"digest":"<hex>/<size>"}
+HttpReply remove_mirror_override(Ops&, const Caller&, HttpRequest&);
 
 } // namespace http_handlers
 

@@ -413,6 +413,17 @@ SimpleResponse Releases::keys() const {
   return json_response({{"keys", list}});
 }
 
+Result<void>
+Releases::append_audit(std::string_view action,
+                       const std::vector<std::pair<std::string, std::string>>& fields) {
+  json entry{{"time_unix", static_cast<std::int64_t>(std::time(nullptr))},
+             {"action", std::string(action)}};
+  for (const auto& [name, value] : fields) {
+    entry[name] = value;
+  }
+  return m_impl->append_audit(entry);
+}
+
 SimpleResponse Releases::audit() const {
   std::ifstream in(m_impl->audit_path);
   std::ostringstream text;

@@ -51,6 +51,11 @@ public:
   // GET /v1/keys and GET /v1/audit.
   SimpleResponse keys() const;
   SimpleResponse audit() const;
+  // Appends an entry to the audit log (fsynced) for another operation that must be accounted
+  // for (a mirror override): `fields` are its string fields besides the time.
+  [[nodiscard]] Result<void>
+  append_audit(std::string_view action,
+               const std::vector<std::pair<std::string, std::string>>& fields);
 
   // The keys from --signing-key, the active one first. Live as long as this.
   std::span<const sign::SecretKey> signing_keys() const;

@@ -88,7 +88,7 @@ Result<Route> parse_mirror_snapshot(std::string_view rest) {
   const auto name = rest.substr(0, slash);
   constexpr std::string_view k_middle = "/snapshots/";
   if (slash == std::string_view::npos || rest.substr(slash, k_middle.size()) != k_middle) {
-    return bad("expected /v1/mirror/NAME/snapshots/SNAPSHOT");
+    return make_error(Errc::not_found, "not a snapshot"); // the next row's, or none
   }
   const auto snapshot = rest.substr(slash + k_middle.size());
   if (!plain_name(name) || !plain_name(snapshot)) {
@@ -98,6 +98,65 @@ Result<Route> parse_mirror_snapshot(std::string_view rest) {
   r.kind = RouteKind::mirror_snapshot;
   r.mirror = std::string(name);
   r.snapshot = std::string(snapshot);
+  return r;
+}
+
+// A path below a mirror, as sent (raw, for the upstream) and decoded (the entry's key).
+Result<std::pair<std::string, std::string>> mirror_path(std::string_view rest) {
+  // "." segments are dropped: apt asks for /mirror/NAME/./Release with a flat repository.
+  std::string raw;
+  bool first = true;
+  for (std::size_t at = 0; at <= rest.size();) {
+    const auto end = std::min(rest.find('/', at), rest.size());
+    const auto segment = rest.substr(at, end - at);
+    if (segment != ".") {
+      raw += (first ? "" : "/") + std::string(segment);
+      first = false;
+    }
+    at = end + 1;
+  }
+  // Some servers take '\\' for '/': neither it nor an escaped '/' may hide a path.
+  if (raw.find('\\') != std::string::npos) {
+    return bad("mirror path has a '\\'");
+  }
+  for (std::size_t i = 0; i + 2 < raw.size(); ++i) {
+    if (raw[i] == '%' && ((raw[i + 1] == '2' && (raw[i + 2] == 'f' || raw[i + 2] == 'F')) ||
+                          (raw[i + 1] == '5' && (raw[i + 2] == 'c' || raw[i + 2] == 'C')))) {
+      return bad("mirror path has an escaped '/' or '\\' (%2F, %5C)");
+    }
+  }
+  auto key = decode_path(raw);
+  if (!key) {
+    return std::move(key).error();
+  }
+  auto checked = checked_key(std::move(*key));
+  if (!checked) {
+    return bad("mirror path " + std::string(rest) +
+               ": an empty or '..' segment, a control character, or over 1 KiB");
+  }
+  return std::pair<std::string, std::string>(std::move(raw), std::move(*checked));
+}
+
+// /v1/mirror/NAME/overrides/PATH
+Result<Route> parse_mirror_override(std::string_view rest) {
+  const auto slash = rest.find('/');
+  const auto name = rest.substr(0, slash);
+  constexpr std::string_view k_middle = "/overrides/";
+  if (slash == std::string_view::npos || rest.substr(slash, k_middle.size()) != k_middle) {
+    return bad("expected /v1/mirror/NAME/snapshots/SNAPSHOT or /v1/mirror/NAME/overrides/PATH");
+  }
+  if (!plain_name(name)) {
+    return bad("mirror name must be 1 to 64 letters, digits, '-', '_' or '.'");
+  }
+  auto path = mirror_path(rest.substr(slash + k_middle.size()));
+  if (!path) {
+    return std::move(path).error();
+  }
+  Route r;
+  r.kind = RouteKind::mirror_override;
+  r.mirror = std::string(name);
+  r.key = std::move(path->second);
+  r.raw = std::move(path->first);
   return r;
 }
 
@@ -119,39 +178,16 @@ Result<Route> parse_mirror(std::string_view rest) {
   if (slash == std::string_view::npos || slash + 1 == rest.size()) {
     return bad("no path after /mirror/" + std::string(rest.substr(0, slash)) + "/");
   }
-  // "." segments are dropped: apt asks for /mirror/NAME/./Release with a flat repository.
-  std::string raw;
-  bool first = true;
-  for (std::size_t at = slash + 1; at <= rest.size();) {
-    const auto end = std::min(rest.find('/', at), rest.size());
-    const auto segment = rest.substr(at, end - at);
-    if (segment != ".") {
-      raw += (first ? "" : "/") + std::string(segment);
-      first = false;
-    }
-    at = end + 1;
-  }
-  for (std::size_t i = 0; i + 2 < raw.size(); ++i) {
-    if (raw[i] == '%' && ((raw[i + 1] == '2' && (raw[i + 2] == 'f' || raw[i + 2] == 'F')) ||
-                          (raw[i + 1] == '5' && (raw[i + 2] == 'c' || raw[i + 2] == 'C')))) {
-      return bad("mirror path has an escaped '/' or '\\' (%2F, %5C)");
-    }
-  }
-  auto key = decode_path(raw);
-  if (!key) {
-    return std::move(key).error();
-  }
-  auto checked = checked_key(std::move(*key));
-  if (!checked) {
-    return bad("mirror path " + std::string(rest.substr(slash + 1)) +
-               ": an empty or '..' segment, a control character, or over 1 KiB");
+  auto path = mirror_path(rest.substr(slash + 1));
+  if (!path) {
+    return std::move(path).error();
   }
   Route r;
   r.kind = RouteKind::mirror;
   r.mirror = std::string(name);
   r.snapshot = std::string(snapshot);
-  r.key = std::move(*checked);
-  r.raw = std::move(raw);
+  r.key = std::move(path->second);
+  r.raw = std::move(path->first);
   return r;
 }
 
@@ -383,6 +419,10 @@ constexpr MethodRow k_mirror_methods[] = {
 constexpr MethodRow k_mirror_snapshot_methods[] = {
     {"POST", Op::mirror_snapshot, none, h::snapshot_mirror},
 };
+constexpr MethodRow k_mirror_override_methods[] = {
+    {"PUT", Op::mirror_override, json, h::override_mirror},
+    {"DELETE", Op::mirror_override, none, h::remove_mirror_override},
+};
 // Read like /v1/stats: with the default --anonymous read, anyone sees it.
 constexpr MethodRow k_status_page_methods[] = {
     {"GET", Op::status_page, none, h::status_page},
@@ -484,6 +524,13 @@ constexpr RouteRow k_routes[] = {
      "/v1/mirror/",
      parse_mirror_snapshot,
      k_mirror_snapshot_methods},
+    {RouteKind::mirror_override,
+     "mirror override",
+     "/v1/mirror/{name}/overrides/{path…}",
+     {},
+     "/v1/mirror/",
+     parse_mirror_override,
+     k_mirror_override_methods},
     {RouteKind::status_page, "status page", "/", "/", {}, nullptr, k_status_page_methods},
 };
 

@@ -36,6 +36,7 @@ enum class RouteKind {
   nix_pins,        // /v1/nix/pins/<hash32>
   mirror,          // /mirror/<name>[@<snapshot>]/<path> (server/ops/mirror.hpp)
   mirror_snapshot, // /v1/mirror/<name>/snapshots/<snapshot>
+  mirror_override, // /v1/mirror/<name>/overrides/<path>
   status_page,     // exactly "/": the HTML page a browser gets (server/status_page.hpp)
 };
 

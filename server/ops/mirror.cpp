@@ -2,6 +2,7 @@
 
 #include "reapi.pb.h"
 #include "server/ops/ops.hpp"
+#include "server/releases.hpp"
 #include "server/route.hpp"
 #include "util/hex.hpp"
 
@@ -16,12 +17,14 @@ namespace ingot::server {
 // with the content's digest and what revalidation needs. GC may evict the content and keep
 // the record (or drop both): a record whose content is gone is a miss.
 struct MirrorCache::Record {
-  bool gone = false; // the upstream answered 404 or 410: remembered, as apt needs (below)
+  bool gone = false;       // the upstream answered 404 or 410: remembered, as apt needs (below)
+  bool overridden = false; // `ingot mirror override`: served as it is, never fetched
   cas::Digest digest;
   std::string url;
   std::string etag;
   std::string last_modified;
-  std::int64_t fetched_unix_ms = 0;
+  std::int64_t fetched_unix_ms = 0; // or, for an override, when it was set
+  std::string by;                   // an override: the token that set it
 };
 
 struct MirrorCache::Fetched {
@@ -188,16 +191,25 @@ Result<std::optional<MirrorCache::Record>> MirrorCache::load(const std::string& 
     return std::optional<Record>(); // not one of ours: fetched again, and replaced
   }
   if (json.value("gone", false)) {
-    return std::optional<Record>(Record{
-        true, {}, json.value("url", ""), "", "", json.value("fetched_unix_ms", std::int64_t{0})});
+    Record gone;
+    gone.gone = true;
+    gone.url = json.value("url", "");
+    gone.fetched_unix_ms = json.value("fetched_unix_ms", std::int64_t{0});
+    return std::optional<Record>(std::move(gone));
   }
   auto digest = cas::parse_digest(json.value("sha256", ""), json.value("size", std::uint64_t{0}));
   if (!digest) {
     return std::optional<Record>();
   }
-  return std::optional<Record>(Record{false, *digest, json.value("url", ""), json.value("etag", ""),
-                                      json.value("last_modified", ""),
-                                      json.value("fetched_unix_ms", std::int64_t{0})});
+  Record record;
+  record.overridden = json.value("override", false);
+  record.digest = *digest;
+  record.url = json.value("url", "");
+  record.etag = json.value("etag", "");
+  record.last_modified = json.value("last_modified", "");
+  record.fetched_unix_ms = json.value("fetched_unix_ms", std::int64_t{0});
+  record.by = json.value("by", "");
+  return std::optional<Record>(std::move(record));
 }
 
 Result<void> MirrorCache::save(const std::string& entry, const Record& record) {
@@ -205,6 +217,10 @@ Result<void> MirrorCache::save(const std::string& entry, const Record& record) {
   if (record.gone) {
     json["gone"] = true;
   } else {
+    if (record.overridden) {
+      json["override"] = true;
+      json["by"] = record.by;
+    }
     json["sha256"] = record.digest.hex();
     json["size"] = record.digest.size;
     json["etag"] = record.etag;
@@ -256,6 +272,16 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     }
     return blob;
   };
+  if (*prior && (*prior)->overridden) {
+    // Chosen by an admin: served as it is, whatever the upstream says.
+    if (expected && *expected != (*prior)->digest.hash) {
+      return make_error(Errc::upstream, "mirror " + std::string(name) + " serves " +
+                                            std::string(key) + " as " + (*prior)->digest.hex() +
+                                            " (ingot mirror override), not the expected " +
+                                            to_hex(*expected));
+    }
+    return open(**prior, "override");
+  }
   if (*prior && (!expected || (!(*prior)->gone && *expected == (*prior)->digest.hash))) {
     const auto age = std::chrono::milliseconds(now_unix_ms() - (*prior)->fetched_unix_ms);
     if (!is_mutable_path(key) || age < m_options.ttl) {
@@ -376,6 +402,36 @@ Result<MirrorSnapshot> MirrorCache::build_snapshot(std::string_view name) {
   return out;
 }
 
+Result<void> MirrorCache::set_override(std::string_view name, std::string_view key,
+                                       const cas::Digest& digest, std::string_view who) {
+  INGOT_TRY(check_known(name));
+  if (!m_store.contains(digest.hash)) {
+    return make_error(Errc::invalid_argument,
+                      "blob " + digest.to_string() + " is not stored: upload it first (ingot put)");
+  }
+  Record record;
+  record.overridden = true;
+  record.digest = digest;
+  record.url = m_options.upstreams->url(name, key);
+  record.fetched_unix_ms = now_unix_ms();
+  record.by = std::string(who);
+  return save("mirror/" + std::string(name) + "/" + std::string(key), record);
+}
+
+Result<void> MirrorCache::remove_override(std::string_view name, std::string_view key) {
+  INGOT_TRY(check_known(name));
+  const std::string entry = "mirror/" + std::string(name) + "/" + std::string(key);
+  auto record = load(entry);
+  if (!record) {
+    return std::move(record).error();
+  }
+  if (!*record || !(*record)->overridden) {
+    return make_error(Errc::not_found,
+                      "mirror " + std::string(name) + " has no override for " + std::string(key));
+  }
+  return m_store.ns_remove(cas::Namespace::kv, entry);
+}
+
 Result<MirrorCache::Fetched> MirrorCache::fetch(std::string_view name, const std::string& entry,
                                                 std::string_view raw,
                                                 const std::optional<Record>& prior,
@@ -459,13 +515,21 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
                                             digest->hex() + ", not the expected " +
                                             to_hex(*expected) + "; nothing was recorded");
     }
-    Record record{false, *digest, url, answer->etag, answer->last_modified, now_unix_ms()};
+    Record record;
+    record.digest = *digest;
+    record.url = url;
+    record.etag = answer->etag;
+    record.last_modified = answer->last_modified;
+    record.fetched_unix_ms = now_unix_ms();
     INGOT_TRY(save(entry, record));
     return Fetched{record, "miss"};
   }
   if ((status == 404 || status == 410) && !has_bytes) {
     // Remembered, so that it is still a 404 when the upstream is down.
-    Record record{true, {}, url, "", "", now_unix_ms()};
+    Record record;
+    record.gone = true;
+    record.url = url;
+    record.fetched_unix_ms = now_unix_ms();
     if (!expected) {
       INGOT_TRY(save(entry, record));
     }
@@ -517,6 +581,41 @@ Result<MirrorSnapshot> Ops::snapshot_mirror(const Caller& caller, std::string_vi
   INGOT_TRY(write_ref(made->ref, made->root, pin));
   made->pinned = pin == PinRef::yes;
   return made;
+}
+
+Result<void> Ops::override_mirror(const Caller& caller, const Route& route,
+                                  const cas::Digest& digest) {
+  INGOT_TRY(enter(caller, Op::mirror_override));
+  if (!m_mirror) {
+    return make_error(Errc::not_found, "no mirror is configured");
+  }
+  INGOT_TRY(m_mirror->set_override(route.mirror, route.key, digest, caller.name));
+  std::fprintf(stderr, "ingot: mirror: %s/%s is served as %s (override by %s)\n",
+               route.mirror.c_str(), route.key.c_str(), digest.to_string().c_str(),
+               caller.name.empty() ? "anonymous" : caller.name.c_str());
+  if (m_releases != nullptr) {
+    INGOT_TRY(m_releases->append_audit("mirror override", {{"token", caller.name},
+                                                           {"mirror", route.mirror},
+                                                           {"path", route.key},
+                                                           {"digest", digest.to_string()}}));
+  }
+  return {};
+}
+
+Result<void> Ops::remove_mirror_override(const Caller& caller, const Route& route) {
+  INGOT_TRY(enter(caller, Op::mirror_override));
+  if (!m_mirror) {
+    return make_error(Errc::not_found, "no mirror is configured");
+  }
+  INGOT_TRY(m_mirror->remove_override(route.mirror, route.key));
+  std::fprintf(stderr, "ingot: mirror: %s/%s override removed by %s\n", route.mirror.c_str(),
+               route.key.c_str(), caller.name.empty() ? "anonymous" : caller.name.c_str());
+  if (m_releases != nullptr) {
+    INGOT_TRY(m_releases->append_audit(
+        "mirror override removed",
+        {{"token", caller.name}, {"mirror", route.mirror}, {"path", route.key}}));
+  }
+  return {};
 }
 
 } // namespace ingot::server

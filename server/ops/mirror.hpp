@@ -95,6 +95,11 @@ public:
                                                    const ReadRequest& request);
   // A tree of every file fetched so far whose bytes are stored, in the store; its root.
   [[nodiscard]] Result<MirrorSnapshot> build_snapshot(std::string_view name);
+  // `ingot mirror override`: PATH is served as `digest` (stored), never fetched nor
+  // revalidated, until the override is removed; then it is fetched again.
+  [[nodiscard]] Result<void> set_override(std::string_view name, std::string_view key,
+                                          const cas::Digest& digest, std::string_view who);
+  [[nodiscard]] Result<void> remove_override(std::string_view name, std::string_view key);
   [[nodiscard]] Result<void> check_known(std::string_view name) const;
 
 private:

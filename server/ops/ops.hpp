@@ -72,7 +72,8 @@ struct Caller {
   X(write_narinfo, k_scope_write, may)                                                             \
   X(nix_pin, k_scope_write, may)                                                                   \
   X(read_mirror, k_scope_read, upstream)                                                           \
-  X(mirror_snapshot, k_scope_write, may)
+  X(mirror_snapshot, k_scope_write, may)                                                           \
+  X(mirror_override, k_scope_admin, may)
 
 enum class Op : std::uint8_t {
 #define INGOT_OP_ENUM(name, scope, waits) name,
@@ -216,6 +217,11 @@ public:
   // (pinned with PinRef::yes), which GET /mirror/NAME@SNAPSHOT/ serves and pull-tree fetches.
   [[nodiscard]] Result<MirrorSnapshot> snapshot_mirror(const Caller& caller, std::string_view name,
                                                        std::string_view snapshot, PinRef pin);
+  // The admin's fix for one path (`ingot mirror override`): served as `digest` until removed;
+  // both are written to the audit log.
+  [[nodiscard]] Result<void> override_mirror(const Caller& caller, const Route& route,
+                                             const cas::Digest& digest);
+  [[nodiscard]] Result<void> remove_mirror_override(const Caller& caller, const Route& route);
 
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);

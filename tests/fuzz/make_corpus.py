@@ -38,7 +38,9 @@ for i, t in enumerate([
         "/v1/releases/app/1.0/bin/app.tar", "/v1/releases/app/1.0:yank", "/v1/releases/:yank",
         "/v1/trees/" + HELLO + "/6", "/v1/trees/" + HELLO + "/18446744073709551615",
         "/v1/trees/" + HELLO + "/99999999999999999999", "/v1/trees/" + HELLO, "no-slash", "/",
-        "/kv/" + "a" * 300]):
+        "/kv/" + "a" * 300, "/mirror/deb/./dists/x/InRelease", "/mirror/deb@good/pool/a%3a1.deb",
+        "/mirror/deb/a\\p/1.0", "/mirror/deb/a%2Fb", "/v1/mirror/deb/snapshots/good?pin=1",
+        "/v1/mirror/deb/overrides/pool/a.deb"]):
     write("route", "%02d" % i, t)
 
 # --- http_fields: flags, size (1 or 8 bytes), Range line, Accept-Encoding ---

@@ -120,6 +120,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                again->mirror == route->mirror && again->snapshot == route->snapshot);
     break;
   }
+  case RouteKind::mirror_override:
+    check_key_segments(route->key);
+    FUZZ_CHECK(!route->mirror.empty());
+    break;
   case RouteKind::mirror_snapshot:
     FUZZ_CHECK(!route->mirror.empty() && !route->snapshot.empty());
     FUZZ_CHECK(route->mirror.find('/') == std::string::npos &&

@@ -504,5 +504,35 @@ grep -qw good "$BODY" || fail "the 404 for a file not in snapshot 'good' does no
 ok "  $(cat "$BODY")"
 [[ $(upstream_requests) -eq $before ]] || fail "these requests reached the upstream: $(upstream_since "$before")"
 ok "none of them reached the upstream"
+
+step "ingot mirror override: the hand-vendored fix for one path, audited, then removed"
+ADMIN=$(token_create "$DATA" read,write,admin mirror-admin) || fail "ingot token create failed"
+printf 'a fixed build of ingot-mirror-demo-a 2.0\n' >"$TMP/fixed.deb"
+cli put-fixed put "$TMP/fixed.deb" --server "$URL" --token "$WRITER"
+expect_rc 0 "ingot put fixed.deb"
+# ingot put prints "<sha256> <size> <name>"; an override takes "<sha256>/<size>".
+read -r fixed_hex fixed_size _ <"$TMP/put-fixed.out" || true
+[[ ${fixed_hex:-} =~ ^[0-9a-f]{64}$ && ${fixed_size:-} =~ ^[0-9]+$ ]] ||
+  fail "ingot put printed no digest: $(cat "$TMP/put-fixed.out")"
+FIXED=$fixed_hex/$fixed_size
+cli over-writer mirror override deb "$DEB_A2" --digest "$FIXED" --server "$URL" --token "$WRITER"
+[[ $RC -ne 0 ]] || fail "a write token set an override (it needs admin)"
+cli over mirror override deb "$DEB_A2" --digest "$FIXED" --server "$URL" --token "$ADMIN"
+expect_rc 0 "ingot mirror override deb $DEB_A2"
+before=$(upstream_requests)
+expect_mirror 200 GET "/mirror/deb/$DEB_A2" override
+cmp -s "$BODY" "$TMP/fixed.deb" || fail "the override serves other bytes than the fixed file"
+[[ $(upstream_requests) -eq $before ]] || fail "an overridden path reached the upstream: $(upstream_since "$before")"
+expect 200 GET /v1/audit -H "Authorization: Bearer $ADMIN"
+grep -q '"mirror override"' "$BODY" && grep -q "$DEB_A2" "$BODY" && grep -q mirror-admin "$BODY" ||
+  fail "the audit log does not record the override: $(tail -c 400 "$BODY")"
+ok "$(cat "$TMP/over.out"); served with no upstream request; in the audit log; a write token is refused"
+cli unover mirror override deb "$DEB_A2" --remove --server "$URL" --token "$ADMIN"
+expect_rc 0 "ingot mirror override deb $DEB_A2 --remove"
+expect 200 GET "/mirror/deb/$DEB_A2"
+[[ $(header X-Ingot-Mirror) == miss ]] || fail "after --remove: X-Ingot-Mirror '$(header X-Ingot-Mirror)', expected miss"
+cmp -s "$BODY" "$UP/$DEB_A2" || fail "after --remove, the path does not serve the upstream's bytes"
+ok "$(cat "$TMP/unover.out"); the upstream's file again"
+
 stop_server
 ok "the server stopped cleanly"
