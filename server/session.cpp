@@ -193,12 +193,7 @@ void Session::run_handler() {
   if (waits == Waits::never) {
     return send_reply(call_handler());
   }
-  if (waits == Waits::upstream) {
-    // Another server may take long: a pool of its own (server.cpp), so the store's is free.
-    return off_io([this] { return call_handler(); },
-                  [this](HttpReply reply) { send_reply(std::move(reply)); }, m_ctx.run_upstream);
-  }
-  if (waits == Waits::memory_first) {
+  if (waits == Waits::memory_first || waits == Waits::upstream) {
     // Most small reads are answered from memory: the trip to the blocking pool is only for
     // those that would wait for the disk.
     auto reply = [this] {
@@ -208,6 +203,11 @@ void Session::run_handler() {
     if (!reply.would_block) {
       return send_reply(std::move(reply));
     }
+  }
+  if (waits == Waits::upstream) {
+    // Another server may take long: a pool of its own (server.cpp), so the store's is free.
+    return off_io([this] { return call_handler(); },
+                  [this](HttpReply reply) { send_reply(std::move(reply)); }, m_ctx.run_upstream);
   }
   off_io([this] { return call_handler(); },
          [this](HttpReply reply) { send_reply(std::move(reply)); });

@@ -1,5 +1,6 @@
 #include "server/ops/mirror.hpp"
 
+#include "cas/read_tier.hpp"
 #include "reapi.pb.h"
 #include "server/ops/ops.hpp"
 #include "server/releases.hpp"
@@ -12,20 +13,6 @@
 #include <nlohmann/json.hpp>
 
 namespace ingot::server {
-
-// What is stored of one fetched path: the kv entry "mirror/NAME/PATH" names a small JSON blob
-// with the content's digest and what revalidation needs. GC may evict the content and keep
-// the record (or drop both): a record whose content is gone is a miss.
-struct MirrorCache::Record {
-  bool gone = false;       // the upstream answered 404 or 410: remembered, as apt needs (below)
-  bool overridden = false; // `ingot mirror override`: served as it is, never fetched
-  cas::Digest digest;
-  std::string url;
-  std::string etag;
-  std::string last_modified;
-  std::int64_t fetched_unix_ms = 0; // or, for an override, when it was set
-  std::string by;                   // an override: the token that set it
-};
 
 struct MirrorCache::Fetched {
   Record record;
@@ -172,6 +159,28 @@ MirrorCache::MirrorCache(cas::Store& store, MirrorOptions options, std::uint64_t
     : m_store(store), m_options(std::move(options)), m_max_blob_size(max_blob_size) {}
 
 Result<std::optional<MirrorCache::Record>> MirrorCache::load(const std::string& entry) {
+  {
+    std::lock_guard lock(m_records_mutex);
+    if (const auto cached = m_records.find(entry); cached != m_records.end()) {
+      return std::optional<Record>(cached->second);
+    }
+  }
+  auto loaded = load_stored(entry);
+  if (loaded && *loaded) {
+    remember(entry, **loaded);
+  }
+  return loaded;
+}
+
+void MirrorCache::remember(const std::string& entry, const Record& record) {
+  std::lock_guard lock(m_records_mutex);
+  if (m_records.size() >= k_max_cached_records) {
+    m_records.clear(); // simpler than an LRU, and rare: what is hot comes back at once
+  }
+  m_records.insert_or_assign(entry, record);
+}
+
+Result<std::optional<MirrorCache::Record>> MirrorCache::load_stored(const std::string& entry) {
   auto found = m_store.ns_get(cas::Namespace::kv, entry);
   if (!found) {
     if (found.error().code == Errc::not_found) {
@@ -231,7 +240,9 @@ Result<void> MirrorCache::save(const std::string& entry, const Record& record) {
   if (!stored) {
     return std::move(stored).error();
   }
-  return m_store.ns_put(cas::Namespace::kv, entry, *stored);
+  INGOT_TRY(m_store.ns_put(cas::Namespace::kv, entry, *stored));
+  remember(entry, record);
+  return {};
 }
 
 Result<void> MirrorCache::check_known(std::string_view name) const {
@@ -287,6 +298,10 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     if (!is_mutable_path(key) || age < m_options.ttl) {
       return open(**prior, "hit");
     }
+  }
+  if (cas::memory_only_reads()) {
+    // The upstream must be asked: never from a thread that may not wait.
+    return make_error(Errc::would_block, "the upstream must be asked");
   }
   auto fetched = fetch(name, entry, raw, *prior, expected);
   if (!fetched) {
@@ -428,6 +443,10 @@ Result<void> MirrorCache::remove_override(std::string_view name, std::string_vie
   if (!*record || !(*record)->overridden) {
     return make_error(Errc::not_found,
                       "mirror " + std::string(name) + " has no override for " + std::string(key));
+  }
+  {
+    std::lock_guard lock(m_records_mutex);
+    m_records.erase(entry);
   }
   return m_store.ns_remove(cas::Namespace::kv, entry);
 }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace ingot::server {
@@ -103,11 +104,26 @@ public:
   [[nodiscard]] Result<void> check_known(std::string_view name) const;
 
 private:
-  struct Record;
+  // What is stored of one fetched path: the kv entry "mirror/NAME/PATH" names a small JSON blob
+  // with the content's digest and what revalidation needs. GC may evict the content and keep
+  // the record (or drop both): a record whose content is gone is a miss.
+  struct Record {
+    bool gone = false;       // the upstream answered 404 or 410: remembered, as apt needs (read())
+    bool overridden = false; // `ingot mirror override`: served as it is, never fetched
+    cas::Digest digest;
+    std::string url;
+    std::string etag;
+    std::string last_modified;
+    std::int64_t fetched_unix_ms = 0; // or, for an override, when it was set
+    std::string by;                   // an override: the token that set it
+  };
   struct Flight;
   struct Fetched;
 
+  // The record of an entry: from memory, or read from the store and kept in memory.
   [[nodiscard]] Result<std::optional<Record>> load(const std::string& entry);
+  [[nodiscard]] Result<std::optional<Record>> load_stored(const std::string& entry);
+  void remember(const std::string& entry, const Record& record);
   [[nodiscard]] Result<void> save(const std::string& entry, const Record& record);
   [[nodiscard]] Result<Fetched> fetch(std::string_view name, const std::string& entry,
                                       std::string_view raw, const std::optional<Record>& prior,
@@ -122,6 +138,12 @@ private:
   // Fetches under way, by entry: a second request for the same path waits for the first.
   std::mutex m_mutex;
   std::map<std::string, std::shared_ptr<Flight>, std::less<>> m_flights;
+  // Records in memory: a hit then costs no index lookup nor JSON. Only this class writes
+  // them (kv writes under mirror/ are refused), so the copy here is never stale; GC may
+  // evict a record's content, which read() checks each time.
+  static constexpr std::size_t k_max_cached_records = 200'000;
+  std::mutex m_records_mutex;
+  std::unordered_map<std::string, Record> m_records;
 };
 
 } // namespace ingot::server

@@ -88,8 +88,9 @@ enum class Waits {
   // (cas/read_tier.hpp): it answers from memory or fails with Errc::would_block, and is then
   // run again where it may wait. For the small reads caches live on.
   memory_first,
-  // May wait for another server (an upstream of --mirror): run on a pool of its own, so that
-  // a slow upstream never holds the threads the store's work runs on.
+  // May wait for another server (an upstream of --mirror): tried from memory first, as
+  // memory_first (a mirror hit is a read like any other), then run on a pool of its own, so
+  // that a slow upstream never holds the threads the store's work runs on.
   upstream,
 };
 
