@@ -77,9 +77,10 @@ Result<std::string> checked_key(std::string key) {
 // segment, no control character), and sent to the upstream as it came, so it must not hide a
 // '/' or a '\\' in an escape ("a%2Fb" would name another file there than here).
 bool plain_name(std::string_view name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
+  return !name.empty() && name.size() <= 64 && name != "." && name != ".." &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
 }
 
 // /v1/mirror/NAME/snapshots/SNAPSHOT
@@ -134,7 +135,19 @@ Result<std::pair<std::string, std::string>> mirror_path(std::string_view rest) {
     return bad("mirror path " + std::string(rest) +
                ": an empty or '..' segment, a control character, or over 1 KiB");
   }
-  return std::pair<std::string, std::string>(std::move(raw), std::move(*checked));
+  // The key goes into JSON records and the audit log, which are UTF-8; and a segment that
+  // begins with ".." ("..;" is ".." to Tomcat and Jetty, hence to Artifactory and Nexus)
+  // could climb out of the upstream's base path there.
+  if (!is_utf8(*checked)) {
+    return bad("mirror path is not UTF-8");
+  }
+  if (checked->starts_with("..") || checked->find("/..") != std::string::npos) {
+    return bad("mirror path has a segment that begins with '..'");
+  }
+  // The upstream is asked for one canonical spelling of the key, never the client's own
+  // ('+' against %2B, %2e against '.'): whatever is stored under a key is what that
+  // spelling names upstream.
+  return std::pair<std::string, std::string>(percent_encode_path(*checked), std::move(*checked));
 }
 
 // /v1/mirror/NAME/overrides/PATH

@@ -89,6 +89,11 @@ private:
 
 namespace reapi = build::bazel::remote::execution::v2;
 
+// The pin set that keeps an override's blob.
+std::string override_pin(const std::string& entry) {
+  return "override/" + entry;
+}
+
 // Most files one snapshot takes; a mirror of more is refused rather than cut short.
 constexpr std::size_t k_max_snapshot_files = 1'000'000;
 
@@ -204,6 +209,7 @@ Result<std::optional<MirrorCache::Record>> MirrorCache::load_stored(const std::s
     gone.gone = true;
     gone.url = json.value("url", "");
     gone.fetched_unix_ms = json.value("fetched_unix_ms", std::int64_t{0});
+    gone.record_blob = found->value.hash;
     return std::optional<Record>(std::move(gone));
   }
   auto digest = cas::parse_digest(json.value("sha256", ""), json.value("size", std::uint64_t{0}));
@@ -218,6 +224,7 @@ Result<std::optional<MirrorCache::Record>> MirrorCache::load_stored(const std::s
   record.last_modified = json.value("last_modified", "");
   record.fetched_unix_ms = json.value("fetched_unix_ms", std::int64_t{0});
   record.by = json.value("by", "");
+  record.record_blob = found->value.hash;
   return std::optional<Record>(std::move(record));
 }
 
@@ -235,13 +242,17 @@ Result<void> MirrorCache::save(const std::string& entry, const Record& record) {
     json["etag"] = record.etag;
     json["last_modified"] = record.last_modified;
   }
-  const auto text = json.dump();
+  // Header values from an upstream may hold bytes that are not UTF-8 (obs-text): replaced,
+  // never an exception.
+  const auto text = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   auto stored = m_store.put(as_bytes(text));
   if (!stored) {
     return std::move(stored).error();
   }
   INGOT_TRY(m_store.ns_put(cas::Namespace::kv, entry, *stored));
-  remember(entry, record);
+  Record kept = record;
+  kept.record_blob = stored->hash;
+  remember(entry, kept);
   return {};
 }
 
@@ -267,8 +278,14 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
   if (!prior) {
     return std::move(prior).error();
   }
-  if (*prior && !(*prior)->gone && !m_store.contains((*prior)->digest.hash)) {
-    prior->reset(); // the content was evicted
+  if (*prior) {
+    // Served from memory, the record's own blob would look unused to GC, and its entry go
+    // with it: it is used, as the content is.
+    m_store.touch((*prior)->record_blob);
+  }
+  if (*prior && !(*prior)->gone && !(*prior)->overridden &&
+      !m_store.contains((*prior)->digest.hash)) {
+    prior->reset(); // the content was evicted (an override's is pinned)
   }
   const auto open = [&](const Record& record, std::string_view state) -> Result<BlobResponse> {
     if (record.gone) {
@@ -295,7 +312,9 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
   }
   if (*prior && (!expected || (!(*prior)->gone && *expected == (*prior)->digest.hash))) {
     const auto age = std::chrono::milliseconds(now_unix_ms() - (*prior)->fetched_unix_ms);
-    if (!is_mutable_path(key) || age < m_options.ttl) {
+    // A remembered 404 is asked again after the TTL on any path: a file may be published
+    // later under a name asked for too early.
+    if ((!is_mutable_path(key) && !(*prior)->gone) || age < m_options.ttl) {
       return open(**prior, "hit");
     }
   }
@@ -430,7 +449,10 @@ Result<void> MirrorCache::set_override(std::string_view name, std::string_view k
   record.url = m_options.upstreams->url(name, key);
   record.fetched_unix_ms = now_unix_ms();
   record.by = std::string(who);
-  return save("mirror/" + std::string(name) + "/" + std::string(key), record);
+  const std::string entry = "mirror/" + std::string(name) + "/" + std::string(key);
+  // Pinned: GC must not take the fix away and let the broken upstream file back in.
+  INGOT_TRY(m_store.pin(override_pin(entry), {digest.hash}));
+  return save(entry, record);
 }
 
 Result<void> MirrorCache::remove_override(std::string_view name, std::string_view key) {
@@ -444,11 +466,13 @@ Result<void> MirrorCache::remove_override(std::string_view name, std::string_vie
     return make_error(Errc::not_found,
                       "mirror " + std::string(name) + " has no override for " + std::string(key));
   }
+  // The store first: a read between the two would otherwise put the override back in memory.
+  INGOT_TRY(m_store.ns_remove(cas::Namespace::kv, entry));
   {
     std::lock_guard lock(m_records_mutex);
     m_records.erase(entry);
   }
-  return m_store.ns_remove(cas::Namespace::kv, entry);
+  return m_store.unpin(override_pin(entry));
 }
 
 Result<MirrorCache::Fetched> MirrorCache::fetch(std::string_view name, const std::string& entry,
@@ -474,7 +498,14 @@ Result<MirrorCache::Fetched> MirrorCache::fetch(std::string_view name, const std
     flight->done_cv.wait(lock, [&] { return flight->done; });
     return *flight->outcome;
   }
-  auto outcome = fetch_once(name, entry, raw, prior, expected);
+  // Whatever happens, the followers get an outcome and the flight ends: a flight left
+  // behind would hold every later request for this path.
+  Result<Fetched> outcome = make_error(Errc::io, "the fetch did not finish");
+  try {
+    outcome = fetch_once(name, entry, raw, prior, expected);
+  } catch (const std::exception& e) {
+    outcome = make_error(Errc::io, std::string("fetching ") + entry + ": " + e.what());
+  }
   {
     std::lock_guard lock(m_mutex);
     m_flights.erase(flight_key);
@@ -519,15 +550,21 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
   }
   const auto status = answer->status;
   if (status == 304 && has_bytes) {
+    if (auto now = load_stored(entry); now && *now && (*now)->overridden) {
+      return Fetched{**now, "override"}; // set while this check ran: it wins
+    }
     Record record = *prior;
     record.fetched_unix_ms = now_unix_ms();
     INGOT_TRY(save(entry, record));
     return Fetched{record, "revalidated"};
   }
-  if (status / 100 == 2) {
+  if (status == 200) {
     auto digest = body.commit();
     if (!digest) {
       return std::move(digest).error();
+    }
+    if (auto now = load_stored(entry); now && *now && (*now)->overridden) {
+      return Fetched{**now, "override"}; // set while this fetch ran: it wins
     }
     if (expected && digest->hash != *expected) {
       return make_error(Errc::upstream, "upstream " + url + " sent bytes with sha256 " +

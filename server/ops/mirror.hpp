@@ -116,6 +116,7 @@ private:
     std::string last_modified;
     std::int64_t fetched_unix_ms = 0; // or, for an override, when it was set
     std::string by;                   // an override: the token that set it
+    cas::Hash record_blob{};          // the JSON blob the entry names (touched on hits)
   };
   struct Flight;
   struct Fetched;

@@ -152,7 +152,12 @@ Result<void> Ops::delete_ref(const Caller& caller, std::string_view name) {
   if (name.empty()) {
     return needs_name("DELETE");
   }
-  INGOT_TRY(not_a_snapshot(name));
+  // A snapshot is removed by an admin alone (snapshots pin what they hold: they must go
+  // some day), never replaced.
+  if (name.starts_with("mirror/") && !grants(caller.scopes, k_scope_admin)) {
+    return make_error(Errc::forbidden,
+                      "removing a mirror snapshot needs the 'admin' scope (refs under mirror/)");
+  }
   INGOT_TRY(m_store.ns_remove(cas::Namespace::ref, name));
   return m_store.unpin(ref_pin_name(name));
 }

@@ -534,5 +534,11 @@ expect 200 GET "/mirror/deb/$DEB_A2"
 cmp -s "$BODY" "$UP/$DEB_A2" || fail "after --remove, the path does not serve the upstream's bytes"
 ok "$(cat "$TMP/unover.out"); the upstream's file again"
 
+step "a snapshot is removed by an admin alone"
+expect 403 DELETE /v1/refs/mirror/deb/good -H "Authorization: Bearer $WRITER"
+expect 200 DELETE /v1/refs/mirror/deb/good -H "Authorization: Bearer $ADMIN"
+expect 404 GET /mirror/deb@good/Release
+ok "a write token is refused; the admin's DELETE removes it, and /mirror/deb@good/ is gone"
+
 stop_server
 ok "the server stopped cleanly"

@@ -412,12 +412,17 @@ TEST(RouteTest, MirrorPathsAreCheckedAndDotSegmentsDropped) {
   EXPECT_EQ(r->kind, RouteKind::mirror);
   EXPECT_EQ(r->mirror, "deb");
   EXPECT_EQ(r->key, "pool/main/a_1:2.0_all.deb");   // decoded: the entry's name
-  EXPECT_EQ(r->raw, "pool/main/a_1%3a2.0_all.deb"); // as sent: what the upstream is asked
+  EXPECT_EQ(r->raw, "pool/main/a_1%3A2.0_all.deb"); // what the upstream is asked: one spelling
+  auto plus = parse_route("/mirror/deb/a+b%2Bc%2e");
+  ASSERT_TRUE(plus) << plus.error().message;
+  EXPECT_EQ(plus->key, "a+b+c.");
+  EXPECT_EQ(plus->raw, "a%2Bb%2Bc."); // never the client's own spelling
   EXPECT_EQ(r->query, "sha256=ab");
   for (const char* bad :
        {"/mirror/deb/a/../b", "/mirror/deb/a//b", "/mirror/deb/a%2Fb", "/mirror/deb/a%5cb",
         "/mirror/deb/a\\b", "/mirror/deb/", "/mirror/deb", "/mirror/d%20b/x", "/mirror//x",
-        "/mirror/deb/%2e%2e/x", "/mirror/deb/a%00b"}) {
+        "/mirror/deb/%2e%2e/x", "/mirror/deb/a%00b", "/mirror/deb/\xff.deb", "/mirror/deb/a%FF",
+        "/mirror/deb/..;/etc/passwd", "/mirror/deb/a/..x", "/mirror/./x", "/mirror/deb@../x"}) {
     auto refused = parse_route(bad);
     ASSERT_FALSE(refused) << bad;
     EXPECT_EQ(refused.error().code, Errc::invalid_argument) << bad;
