@@ -3,6 +3,7 @@
 #include "cas/store.hpp"
 #include "server/auth.hpp"
 #include "server/http_handlers.hpp"
+#include "server/mirror_routes.hpp"
 #include "server/nix_routes.hpp"
 #include "server/ops/ops.hpp"
 #include "util/percent.hpp"
@@ -29,8 +30,6 @@ Result<std::string> decode_path(std::string_view in) {
   return std::move(*out);
 }
 
-Result<std::string> checked_key(std::string key);
-
 // kv keys are opaque, of any depth, but every segment must be a plain name: no empty, "."
 // or ".." segments, no control characters, so that no client can name anything but a key.
 Result<std::string> kv_key(std::string_view raw) {
@@ -43,165 +42,6 @@ Result<std::string> kv_key(std::string_view raw) {
     return std::move(key).error();
   }
   return checked_key(std::move(*key));
-}
-
-Result<std::string> checked_key(std::string key) {
-  if (key.empty()) {
-    return bad("kv key is empty");
-  }
-  if (key.size() > cas::k_max_key_size) {
-    return bad("kv key is longer than " + std::to_string(cas::k_max_key_size) + " bytes");
-  }
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t slash = key.find('/', start);
-    const std::string_view segment =
-        std::string_view(key).substr(start, slash == std::string::npos ? slash : slash - start);
-    if (segment.empty() || segment == "." || segment == "..") {
-      return bad("kv key has an empty, '.' or '..' segment");
-    }
-    if (slash == std::string::npos) {
-      break;
-    }
-    start = slash + 1;
-  }
-  for (const char c : key) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return bad("kv key contains a control character");
-    }
-  }
-  return key;
-}
-
-// /mirror/NAME/PATH: NAME a plain name; PATH decoded like a kv key (no empty, "." or ".."
-// segment, no control character), and sent to the upstream as it came, so it must not hide a
-// '/' or a '\\' in an escape ("a%2Fb" would name another file there than here).
-bool plain_name(std::string_view name) {
-  return !name.empty() && name.size() <= 64 && name != "." && name != ".." &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-         });
-}
-
-// /v1/mirror/NAME/snapshots/SNAPSHOT
-Result<Route> parse_mirror_snapshot(std::string_view rest) {
-  const auto slash = rest.find('/');
-  const auto name = rest.substr(0, slash);
-  constexpr std::string_view k_middle = "/snapshots/";
-  if (slash == std::string_view::npos || rest.substr(slash, k_middle.size()) != k_middle) {
-    return make_error(Errc::not_found, "not a snapshot"); // the next row's, or none
-  }
-  const auto snapshot = rest.substr(slash + k_middle.size());
-  if (!plain_name(name) || !plain_name(snapshot)) {
-    return bad("mirror and snapshot names are 1 to 64 letters, digits, '-', '_' or '.'");
-  }
-  Route r;
-  r.kind = RouteKind::mirror_snapshot;
-  r.mirror = std::string(name);
-  r.snapshot = std::string(snapshot);
-  return r;
-}
-
-// A path below a mirror, as sent (raw, for the upstream) and decoded (the entry's key).
-Result<std::pair<std::string, std::string>> mirror_path(std::string_view rest) {
-  // "." segments are dropped: apt asks for /mirror/NAME/./Release with a flat repository.
-  std::string raw;
-  bool first = true;
-  for (std::size_t at = 0; at <= rest.size();) {
-    const auto end = std::min(rest.find('/', at), rest.size());
-    const auto segment = rest.substr(at, end - at);
-    if (segment != ".") {
-      raw += (first ? "" : "/") + std::string(segment);
-      first = false;
-    }
-    at = end + 1;
-  }
-  // Some servers take '\\' for '/': neither it nor an escaped '/' may hide a path.
-  if (raw.find('\\') != std::string::npos) {
-    return bad("mirror path has a '\\'");
-  }
-  for (std::size_t i = 0; i + 2 < raw.size(); ++i) {
-    if (raw[i] == '%' && ((raw[i + 1] == '2' && (raw[i + 2] == 'f' || raw[i + 2] == 'F')) ||
-                          (raw[i + 1] == '5' && (raw[i + 2] == 'c' || raw[i + 2] == 'C')))) {
-      return bad("mirror path has an escaped '/' or '\\' (%2F, %5C)");
-    }
-  }
-  auto key = decode_path(raw);
-  if (!key) {
-    return std::move(key).error();
-  }
-  auto checked = checked_key(std::move(*key));
-  if (!checked) {
-    return bad("mirror path " + std::string(rest) +
-               ": an empty or '..' segment, a control character, or over 1 KiB");
-  }
-  // The key goes into JSON records and the audit log, which are UTF-8; and a segment that
-  // begins with ".." ("..;" is ".." to Tomcat and Jetty, hence to Artifactory and Nexus)
-  // could climb out of the upstream's base path there.
-  if (!is_utf8(*checked)) {
-    return bad("mirror path is not UTF-8");
-  }
-  if (checked->starts_with("..") || checked->find("/..") != std::string::npos) {
-    return bad("mirror path has a segment that begins with '..'");
-  }
-  // The upstream is asked for one canonical spelling of the key, never the client's own
-  // ('+' against %2B, %2e against '.'): whatever is stored under a key is what that
-  // spelling names upstream.
-  return std::pair<std::string, std::string>(percent_encode_path(*checked), std::move(*checked));
-}
-
-// /v1/mirror/NAME/overrides/PATH
-Result<Route> parse_mirror_override(std::string_view rest) {
-  const auto slash = rest.find('/');
-  const auto name = rest.substr(0, slash);
-  constexpr std::string_view k_middle = "/overrides/";
-  if (slash == std::string_view::npos || rest.substr(slash, k_middle.size()) != k_middle) {
-    return bad("expected /v1/mirror/NAME/snapshots/SNAPSHOT or /v1/mirror/NAME/overrides/PATH");
-  }
-  if (!plain_name(name)) {
-    return bad("mirror name must be 1 to 64 letters, digits, '-', '_' or '.'");
-  }
-  auto path = mirror_path(rest.substr(slash + k_middle.size()));
-  if (!path) {
-    return std::move(path).error();
-  }
-  Route r;
-  r.kind = RouteKind::mirror_override;
-  r.mirror = std::string(name);
-  r.key = std::move(path->second);
-  r.raw = std::move(path->first);
-  return r;
-}
-
-Result<Route> parse_mirror(std::string_view rest) {
-  const auto slash = rest.find('/');
-  auto name = rest.substr(0, slash);
-  std::string_view snapshot;
-  if (const auto at = name.find('@'); at != std::string_view::npos) {
-    snapshot = name.substr(at + 1);
-    name = name.substr(0, at);
-    if (!plain_name(snapshot)) {
-      return bad("snapshot name must be 1 to 64 letters, digits, '-', '_' or '.': "
-                 "/mirror/NAME@SNAPSHOT/PATH");
-    }
-  }
-  if (!plain_name(name)) {
-    return bad("mirror name must be 1 to 64 letters, digits, '-', '_' or '.': /mirror/NAME/PATH");
-  }
-  if (slash == std::string_view::npos || slash + 1 == rest.size()) {
-    return bad("no path after /mirror/" + std::string(rest.substr(0, slash)) + "/");
-  }
-  auto path = mirror_path(rest.substr(slash + 1));
-  if (!path) {
-    return std::move(path).error();
-  }
-  Route r;
-  r.kind = RouteKind::mirror;
-  r.mirror = std::string(name);
-  r.snapshot = std::string(snapshot);
-  r.key = std::move(path->second);
-  r.raw = std::move(path->first);
-  return r;
 }
 
 Result<Route> with_hash(RouteKind kind, std::string_view hex, std::string_view what) {
@@ -265,6 +105,34 @@ Result<Route> parse_refs(std::string_view rest) {
 }
 
 } // namespace
+
+Result<std::string> checked_key(std::string key) {
+  if (key.empty()) {
+    return bad("kv key is empty");
+  }
+  if (key.size() > cas::k_max_key_size) {
+    return bad("kv key is longer than " + std::to_string(cas::k_max_key_size) + " bytes");
+  }
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t slash = key.find('/', start);
+    const std::string_view segment =
+        std::string_view(key).substr(start, slash == std::string::npos ? slash : slash - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return bad("kv key has an empty, '.' or '..' segment");
+    }
+    if (slash == std::string::npos) {
+      break;
+    }
+    start = slash + 1;
+  }
+  for (const char c : key) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return bad("kv key contains a control character");
+    }
+  }
+  return key;
+}
 
 Result<std::string> ref_name(std::string_view name) {
   auto checked = checked_key(std::string(name));

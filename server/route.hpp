@@ -135,6 +135,10 @@ inline constexpr std::size_t k_max_target = 2048;
 // routes; each error names what was wrong.
 [[nodiscard]] Result<Route> parse_route(std::string_view target);
 
+// `key` if every '/'-separated segment is a plain name (not empty, "." or ".."), it has no
+// control character and it fits k_max_key_size: kv keys, ref names, mirror paths.
+[[nodiscard]] Result<std::string> checked_key(std::string key);
+
 // The percent-decoded value of `name` in a query string: "" when it is absent, has no value
 // or holds a malformed escape.
 std::string query_param(std::string_view query, std::string_view name);
