@@ -65,6 +65,7 @@ unsigned status_of(const Error& error) {
   case Errc::conflict:
     return 409;
   case Errc::upstream:
+  case Errc::mismatch:
     return 502;
   case Errc::busy:
   case Errc::timeout:

@@ -1,5 +1,6 @@
 #include "server/mirror_routes.hpp"
 
+#include "server/ops/mirror.hpp"
 #include "util/percent.hpp"
 #include "util/utf8.hpp"
 
@@ -144,6 +145,33 @@ Result<Route> parse_mirror(std::string_view rest) {
   r.key = std::move(path->second);
   r.raw = std::move(path->first);
   return r;
+}
+
+Result<std::optional<Route>> MirrorCache::route_for(std::string_view url) const {
+  std::string_view best;
+  std::size_t best_len = 0;
+  for (const auto& name : m_options.names) {
+    const auto prefix = m_options.upstreams->url(name, "");
+    if (url.starts_with(prefix) && prefix.size() > best_len) {
+      best = name;
+      best_len = prefix.size();
+    }
+  }
+  if (best.empty()) {
+    return std::optional<Route>();
+  }
+  const auto path = url.substr(best_len);
+  if (path.find_first_of("?#") != std::string_view::npos) {
+    return make_error(Errc::invalid_argument,
+                      "'" + std::string(url) +
+                          "' has a query or a fragment: the mirror fetches plain paths only");
+  }
+  auto route = parse_mirror(std::string(best) + "/" + std::string(path));
+  if (!route) {
+    return make_error(Errc::invalid_argument,
+                      "'" + std::string(url) + "': " + route.error().message);
+  }
+  return std::optional<Route>(std::move(*route));
 }
 
 } // namespace ingot::server

@@ -30,6 +30,8 @@ std::string_view to_string(Errc code) {
     return "would block";
   case Errc::upstream:
     return "upstream failed";
+  case Errc::mismatch:
+    return "not the expected content";
   }
   return "error";
 }

@@ -21,7 +21,10 @@ enum class Errc {
   busy,      // a resource is held by someone else (a locked data dir)
   too_large, // over a configured size limit
   conflict,  // contradicts what is stored, or depends on what is not (HTTP 409)
-  upstream,  // a server Ingot fetches from (--mirror) failed, or sent other bytes (HTTP 502)
+  upstream,  // a server Ingot fetches from (--mirror) failed (HTTP 502)
+  // A server Ingot fetches from sent a file whose digest is not the one asked for (HTTP 502;
+  // over gRPC FAILED_PRECONDITION, which clients do not retry: the same bytes would come).
+  mismatch,
   // Would have waited for the disk where the caller asked for memory only
   // (cas/read_tier.hpp): a signal to try again where waiting is allowed, never an answer.
   would_block,

@@ -27,6 +27,8 @@ grpc::StatusCode status_code(Errc code) {
   case Errc::too_large:
     // Over --max-blob-size or a batch limit: the request, not the server, must change.
     return grpc::StatusCode::INVALID_ARGUMENT;
+  case Errc::mismatch:
+    return grpc::StatusCode::FAILED_PRECONDITION;
   case Errc::conflict:
     // What was expected is not what is there (a write resumed where no upload stopped):
     // clients retry ABORTED, asking again first.

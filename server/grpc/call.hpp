@@ -66,7 +66,8 @@ struct CallClock {
 };
 
 // Checks the caller may run `op` (and that the server is not draining), then runs `work` on
-// the blocking pool; `work(caller)` returns the call's status, having filled its response.
+// the blocking pool, or on the upstream pool for an op that may wait for an upstream server
+// (Waits::upstream); `work(caller)` returns the call's status, having filled its response.
 template <class Work>
 grpc::ServerUnaryReactor* run_unary(ServerContext& ctx, grpc::CallbackServerContext* call,
                                     GrpcMethod method, Op op, Work work) {
@@ -77,10 +78,14 @@ grpc::ServerUnaryReactor* run_unary(ServerContext& ctx, grpc::CallbackServerCont
     reactor->Finish(clock.ended(ctx.metrics, to_status(caller.error())));
     return reactor;
   }
-  ctx.run_blocking(
-      [&ctx, clock, reactor, caller = std::move(*caller), work = std::move(work)]() mutable {
-        reactor->Finish(clock.ended(ctx.metrics, work(caller)));
-      });
+  auto run = [&ctx, clock, reactor, caller = std::move(*caller), work = std::move(work)]() mutable {
+    reactor->Finish(clock.ended(ctx.metrics, work(caller)));
+  };
+  if (waits_of(op) == Waits::upstream) {
+    ctx.run_upstream(std::move(run));
+  } else {
+    ctx.run_blocking(std::move(run));
+  }
   return reactor;
 }
 

@@ -3,10 +3,16 @@
 // (urn:fdc:buildstream.build:2020:v1:REF) are the ref REF itself, the name ReferenceStorage
 // gives the same artifact, so either protocol finds what the other pushed and
 // `ingot pull-tree --ref REF` fetches it. Any other URI is the ref
-// `remote-asset/<sha256 of the URI and its qualifiers>`. Ingot is a cache, not a fetcher: an
-// association never pushed is NOT_FOUND, and no origin is contacted.
+// `remote-asset/<sha256 of the URI and its qualifiers>`.
+//
+// FetchBlob also answers what was never pushed, in this order: a blob whose SHA-256 the
+// `checksum.sri` qualifier names is the answer for any URI (content addressing); then a URI
+// below a configured upstream (--mirror NAME=URL) is fetched through the mirror, checked
+// against that SHA-256, and served as /mirror/NAME/PATH would be. This is what Bazel's
+// --experimental_remote_downloader asks for. No other origin is ever contacted.
 #include "server/grpc/call.hpp"
 #include "server/grpc/services.hpp"
+#include "util/base64.hpp"
 
 #include <algorithm>
 #include <vector>
@@ -75,6 +81,125 @@ Result<Found> find(Ops& ops, const Caller& caller,
   }
   return make_error(Errc::not_found, "no association is stored for " + std::to_string(uris.size()) +
                                          " URI(s); Ingot only serves what was pushed");
+}
+
+// The SHA-256 that the `checksum.sri` qualifier names (Subresource Integrity: one or more of
+// "sha256-BASE64", "sha384-…", space-separated), if it is given. Only SHA-256 can be checked.
+Result<std::optional<cas::Hash>> sri_sha256(const Qualifiers& qualifiers) {
+  const auto q = std::find_if(qualifiers.begin(), qualifiers.end(),
+                              [](const asset::Qualifier& x) { return x.name() == "checksum.sri"; });
+  if (q == qualifiers.end()) {
+    return std::optional<cas::Hash>();
+  }
+  std::string_view rest = q->value();
+  while (!rest.empty()) {
+    const auto space = rest.find_first_of(" \t");
+    const auto item = rest.substr(0, space);
+    rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    if (!item.starts_with("sha256-")) {
+      continue;
+    }
+    // An SRI hash may carry options after a '?' (none is defined).
+    auto bytes = base64_decode(item.substr(7, item.find('?') - 7));
+    if (!bytes || bytes->size() != cas::Hash{}.size()) {
+      return make_error(Errc::invalid_argument, "checksum.sri '" + q->value() +
+                                                    "': a sha256- hash is 44 characters of "
+                                                    "base64 (32 bytes)");
+    }
+    cas::Hash hash{};
+    std::copy(bytes->begin(), bytes->end(), hash.begin());
+    return std::optional<cas::Hash>(hash);
+  }
+  return make_error(Errc::invalid_argument,
+                    "checksum.sri '" + q->value() +
+                        "' names no sha256- hash, and Ingot checks downloads with SHA-256 only "
+                        "(Bazel: give http_archive a sha256, or an integrity of sha256-...)");
+}
+
+// The URIs' mirror routes, in order (nullopt: not below a configured upstream).
+Result<std::vector<std::optional<Route>>>
+mirror_routes(Ops& ops, const google::protobuf::RepeatedPtrField<std::string>& uris) {
+  std::vector<std::optional<Route>> routes;
+  for (const auto& uri : uris) {
+    auto route = ops.mirror_route_for(uri);
+    if (!route) {
+      return std::move(route).error();
+    }
+    routes.push_back(std::move(*route));
+  }
+  return routes;
+}
+
+// FetchBlob's answer when nothing was pushed under its URIs: the stored blob with the
+// checksum's SHA-256, else the first URI the mirror can fetch (every error of the others
+// tried is in the message).
+Result<std::pair<std::string, cas::Digest>> fetch_unpushed(
+    Ops& ops, const Caller& caller, const google::protobuf::RepeatedPtrField<std::string>& uris,
+    const std::vector<std::optional<Route>>& routes, const std::optional<cas::Hash>& sha256) {
+  if (sha256) {
+    Route cas_route;
+    cas_route.kind = RouteKind::cas;
+    cas_route.hash = *sha256;
+    auto size = ops.stat_blob(caller, cas_route);
+    if (size) {
+      return std::pair{uris[0], cas::Digest{*sha256, *size}};
+    }
+    if (size.error().code != Errc::not_found) {
+      return std::move(size).error();
+    }
+  }
+  // The outcome of the URIs tried: a wrong checksum if one sent other bytes (no retry helps),
+  // NOT_FOUND if every upstream said so, else an upstream failure.
+  std::string failures;
+  std::optional<Errc> worst;
+  for (int i = 0; i < uris.size(); ++i) {
+    if (!routes[i]) {
+      continue;
+    }
+    auto read = ops.read_mirror(caller, *routes[i], ReadRequest{}, sha256);
+    if (read) {
+      return std::pair{uris[i], read->digest};
+    }
+    if (read.error().code == Errc::unauthorized || read.error().code == Errc::forbidden) {
+      return std::move(read).error();
+    }
+    failures += (failures.empty() ? "" : "; ") + uris[i] + ": " + read.error().message;
+    const auto code = read.error().code;
+    if (!worst || code == Errc::mismatch ||
+        (*worst == Errc::not_found && code != Errc::not_found)) {
+      worst = code == Errc::mismatch || code == Errc::not_found ? code : Errc::upstream;
+    }
+  }
+  if (worst) {
+    return make_error(*worst, "no URI could be fetched through the mirror: " + failures);
+  }
+  return make_error(Errc::not_found,
+                    "nothing is stored for " + std::to_string(uris.size()) +
+                        " URI(s), and none is below a configured upstream (ingot serve --mirror "
+                        "NAME=URL fetches those)");
+}
+
+// FetchBlob's answer: the URI it stands for and the blob's digest. A pushed association is
+// found whatever its qualifiers say; what was never pushed is found by its checksum, which
+// must then be one Ingot can check, or fetched through the mirror.
+Result<std::pair<std::string, cas::Digest>>
+fetch_blob(Ops& ops, const Caller& caller, const asset::FetchBlobRequest& request,
+           const Result<std::vector<std::optional<Route>>>& routes) {
+  auto found = find(ops, caller, request.uris(), request.qualifiers());
+  if (found) {
+    return std::pair{found->uri, found->ref.digest};
+  }
+  if (found.error().code != Errc::not_found) {
+    return std::move(found).error();
+  }
+  auto sha256 = sri_sha256(request.qualifiers());
+  if (!sha256) {
+    return std::move(sha256).error();
+  }
+  if (!routes) {
+    return routes.error();
+  }
+  return fetch_unpushed(ops, caller, request.uris(), *routes, *sha256);
 }
 
 // Names every URI with `digest`, which must be stored whole (a blob, or a complete tree).
@@ -149,8 +274,27 @@ grpc::ServerUnaryReactor* fetch(ServerContext& ctx, grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* FetchService::FetchBlob(grpc::CallbackServerContext* call,
                                                   const asset::FetchBlobRequest* request,
                                                   asset::FetchBlobResponse* response) {
-  return fetch(m_ctx, call, GrpcMethod::fetch_blob, request, response,
-               [](asset::FetchBlobResponse& r) { return r.mutable_blob_digest(); });
+  if (auto* refused =
+          refuse_if_no_uri(m_ctx, call, GrpcMethod::fetch_blob, *request, Op::read_ref)) {
+    return refused;
+  }
+  // Parsing the URIs reads nothing: a call that may fetch from an upstream runs where a
+  // slow upstream holds no thread the store needs.
+  auto routes = mirror_routes(m_ctx.ops, request->uris());
+  const bool may_fetch = routes && std::any_of(routes->begin(), routes->end(),
+                                               [](const auto& r) { return r.has_value(); });
+  return run_unary(m_ctx, call, GrpcMethod::fetch_blob, may_fetch ? Op::read_mirror : Op::read_ref,
+                   [this, request, response, routes = std::move(routes)](const Caller& caller) {
+                     auto answer = fetch_blob(m_ctx.ops, caller, *request, routes);
+                     if (!answer) {
+                       return to_status(answer.error());
+                     }
+                     response->mutable_status()->set_code(0);
+                     response->set_uri(answer->first);
+                     *response->mutable_qualifiers() = request->qualifiers();
+                     set_digest(*response->mutable_blob_digest(), answer->second);
+                     return grpc::Status::OK;
+                   });
 }
 
 grpc::ServerUnaryReactor* FetchService::FetchDirectory(grpc::CallbackServerContext* call,

@@ -244,7 +244,7 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
   if (*prior && (*prior)->overridden) {
     // Chosen by an admin: served as it is, whatever the upstream says.
     if (expected && *expected != (*prior)->digest.hash) {
-      return make_error(Errc::upstream, "mirror " + std::string(name) + " serves " +
+      return make_error(Errc::mismatch, "mirror " + std::string(name) + " serves " +
                                             std::string(key) + " as " + (*prior)->digest.hex() +
                                             " (ingot mirror override), not the expected " +
                                             to_hex(*expected));
@@ -406,7 +406,7 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
       return Fetched{**now, "override"}; // set while this fetch ran: it wins
     }
     if (expected && digest->hash != *expected) {
-      return make_error(Errc::upstream, "upstream " + url + " sent bytes with sha256 " +
+      return make_error(Errc::mismatch, "upstream " + url + " sent bytes with sha256 " +
                                             digest->hex() + ", not the expected " +
                                             to_hex(*expected) + "; nothing was recorded");
     }
@@ -484,6 +484,13 @@ Result<void> Ops::remove_mirror_override(const Caller& caller, const Route& rout
         {{"token", caller.name}, {"mirror", route.mirror}, {"path", route.key}}));
   }
   return {};
+}
+
+Result<std::optional<Route>> Ops::mirror_route_for(std::string_view url) const {
+  if (!m_mirror) {
+    return std::optional<Route>();
+  }
+  return m_mirror->route_for(url);
 }
 
 } // namespace ingot::server

@@ -24,6 +24,8 @@
 
 namespace ingot::server {
 
+struct Route;
+
 // One GET of an upstream, conditional when a copy is stored.
 struct UpstreamGet {
   std::string path; // below the mirror's URL, percent-encoded as the client sent it
@@ -102,6 +104,8 @@ public:
                                           const cas::Digest& digest, std::string_view who);
   [[nodiscard]] Result<void> remove_override(std::string_view name, std::string_view key);
   [[nodiscard]] Result<void> check_known(std::string_view name) const;
+  // Ops::mirror_route_for: the longest configured URL that `url` starts with, then a '/'.
+  [[nodiscard]] Result<std::optional<Route>> route_for(std::string_view url) const;
 
 private:
   // What is stored of one fetched path: the kv entry "mirror/NAME/PATH" names a small JSON blob

@@ -210,7 +210,7 @@ public:
 
   // --- the upstream mirror (server/ops/mirror.hpp) ---
   // GET /mirror/NAME/PATH: the upstream's file, from the store or fetched now; with
-  // `expected`, exactly those bytes or Errc::upstream naming both digests.
+  // `expected`, exactly those bytes or Errc::mismatch naming both digests.
   [[nodiscard]] Result<BlobResponse> read_mirror(const Caller& caller, const Route& route,
                                                  const ReadRequest& request,
                                                  const std::optional<cas::Hash>& expected);
@@ -223,6 +223,10 @@ public:
   [[nodiscard]] Result<void> override_mirror(const Caller& caller, const Route& route,
                                              const cas::Digest& digest);
   [[nodiscard]] Result<void> remove_mirror_override(const Caller& caller, const Route& route);
+  // The mirror route of a URL below a configured upstream's (Remote Asset's FetchBlob asks
+  // for URLs): nullopt when no mirror's URL is a prefix of it; Errc::invalid_argument when its
+  // path is not one /mirror/NAME/ accepts. Reads no store.
+  [[nodiscard]] Result<std::optional<Route>> mirror_route_for(std::string_view url) const;
 
   // --- admin ---
   [[nodiscard]] Result<StoreSnapshot> stats(const Caller& caller);

@@ -2,6 +2,7 @@
 #include "cas/digest.hpp"
 #include "grpc_fixture.hpp"
 #include "reapi.pb.h"
+#include "util/base64.hpp"
 
 namespace ingot::server {
 namespace {
@@ -130,6 +131,82 @@ TEST_F(AssetsWithATree, PushesNeedTheWriteScopeAndWholeContent) {
   asset::FetchDirectoryResponse fetched;
   EXPECT_EQ(m_fetch->FetchDirectory(call().get(), fetch, &fetched).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+std::string sri(const cas::Digest& d) {
+  return "sha256-" + base64_encode(d.hash);
+}
+
+// checksum.sri names content: a blob with that SHA-256 is the answer for any URI (Bazel's
+// --experimental_remote_downloader then needs no upstream at all), and a checksum Ingot cannot
+// check is refused, not ignored.
+TEST_F(AssetsWithATree, FetchBlobFindsTheChecksumsContentForAnyUri) {
+  const auto blob = put("an archive someone uploaded before");
+  asset::FetchBlobRequest fetch;
+  fetch.add_uris("https://example.invalid/gone.tar.gz");
+  fetch.add_uris("https://mirror.example.invalid/gone.tar.gz");
+  qualify(*fetch.mutable_qualifiers(),
+          {{"checksum.sri", "sha384-AAAA " + sri(blob)}, {"bazel.canonical_id", "gone"}});
+  asset::FetchBlobResponse fetched;
+  const auto status = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(fetched.blob_digest().hash(), blob.hex());
+  EXPECT_EQ(fetched.blob_digest().size_bytes(), static_cast<std::int64_t>(blob.size));
+  EXPECT_EQ(fetched.uri(), fetch.uris(0));
+
+  // Not stored, and no mirror is configured: nothing to fetch it from.
+  fetch.mutable_qualifiers(0)->set_value(sri(cas::digest_of(std::string_view("never stored"))));
+  const auto missing = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(missing.error_message().find("--mirror"), std::string::npos) << missing.error_message();
+
+  for (const std::string bad : {"sha384-AAAA", "sha256-c2hvcnQ=", "sha256-!!"}) {
+    fetch.mutable_qualifiers(0)->set_value(bad);
+    const auto refused = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(refused.error_message().find("checksum.sri"), std::string::npos)
+        << refused.error_message();
+  }
+}
+
+// A mirror whose upstream refuses connections: which URIs go to it, and what a failed fetch
+// says. tests/integration/bazel.sh fetches through a live one.
+class AssetsThroughAMirror : public AssetsWithATree {
+protected:
+  void configure(ServerOptions& options) override {
+    options.mirrors.push_back({"tools", "http://127.0.0.1:1/files/"});
+  }
+};
+
+TEST_F(AssetsThroughAMirror, FetchBlobAsksTheMirrorForUrisBelowItsUpstream) {
+  asset::FetchBlobRequest fetch;
+  fetch.add_uris("http://127.0.0.1:1/files/tool-1.0.tar.gz");
+  asset::FetchBlobResponse fetched;
+  const auto failed = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(failed.error_message().find("http://127.0.0.1:1/files/tool-1.0.tar.gz"),
+            std::string::npos)
+      << failed.error_message();
+
+  // Not below the upstream's URL: never fetched.
+  fetch.set_uris(0, "http://127.0.0.1:1/other/tool-1.0.tar.gz");
+  EXPECT_EQ(m_fetch->FetchBlob(call().get(), fetch, &fetched).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Below it, but not a path the mirror serves.
+  for (const char* uri : {"http://127.0.0.1:1/files/a/../../etc/passwd",
+                          "http://127.0.0.1:1/files/tool.tar.gz?token=x"}) {
+    fetch.set_uris(0, uri);
+    EXPECT_EQ(m_fetch->FetchBlob(call().get(), fetch, &fetched).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT)
+        << uri;
+  }
+  // The checksum's content is stored: the upstream is not needed.
+  const auto blob = put("tool-1.0.tar.gz, stored before");
+  fetch.set_uris(0, "http://127.0.0.1:1/files/tool-1.0.tar.gz");
+  qualify(*fetch.mutable_qualifiers(), {{"checksum.sri", sri(blob)}});
+  const auto hit = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  ASSERT_TRUE(hit.ok()) << hit.error_message();
+  EXPECT_EQ(fetched.blob_digest().hash(), blob.hex());
 }
 
 } // namespace

@@ -11,7 +11,10 @@
 # network beyond Debian's packages, so the workspace holds genrules only (a cc_binary needs
 # @rules_cc and @rules_java, which Bazel 4.2.3 downloads). Bazel's output base and its server
 # live in $TMP; the server is shut down at the end. Exits 77 (skipped) when bazel or openssl
-# is not installed, and only then.
+# is not installed, and only then. Last, Bazel's --experimental_remote_downloader against a
+# second server mirroring a local nginx: an http_archive comes through Remote Asset's
+# FetchBlob (nginx serves it to ingot once), again with nginx stopped and Bazel's caches wiped,
+# and a wrong sha256 is refused naming both digests.
 source "$(dirname "$0")/lib.sh"
 
 command -v bazel >/dev/null || skip "bazel is not installed (Debian: bazel-bootstrap; scripts/deps.sh test)"
@@ -292,3 +295,133 @@ timeout 30 tail --pid="$bazel_pid" -s 0.05 -f /dev/null ||
   fail "Bazel's server (PID $bazel_pid) still runs 30 s after bazel shutdown"
 stop_server
 ok "Bazel's server (PID $bazel_pid) is gone; ingot serve exited 0"
+
+# --- Bazel's remote downloader through the mirror ---------------------------------------------
+
+step "--experimental_remote_downloader: an http_archive fetched through the mirror of a local nginx"
+command -v nginx >/dev/null || fail "nginx is needed (scripts/deps.sh test installs it)"
+UP="$TMP/upstream" NGX="$TMP/nginx" DWS="$TMP/downloader-ws"
+mkdir -p "$UP/files/tool-1.0" "$NGX" "$DWS"
+printf 'a file from an http_archive\n' >"$UP/files/tool-1.0/greeting.txt"
+printf 'exports_files(["greeting.txt"])\n' >"$UP/files/tool-1.0/BUILD"
+tar -C "$UP/files" -czf "$UP/files/tool-1.0.tar.gz" tool-1.0
+TOOL_SHA=$(sha256sum "$UP/files/tool-1.0.tar.gz" | cut -d' ' -f1)
+cp "$UP/files/tool-1.0.tar.gz" "$UP/files/tool-2.0.tar.gz"
+# start_upstream: one nginx process (master_process off: the exit trap's kill leaves no worker
+# behind) serving $UP on NGINX_PORT (a free one is chosen the first time); its access log is
+# the witness of who downloaded what. Sets NGINX_PID.
+start_upstream() {
+  if [[ -z ${NGINX_PORT:-} ]]; then
+    for _ in 1 2 3 4 5 6 7 8; do
+      NGINX_PORT=$((20000 + RANDOM % 30000))
+      [[ -n $(ss -Htln "sport = :$NGINX_PORT" 2>/dev/null) ]] || break
+    done
+  fi
+  cat >"$NGX/nginx.conf" <<CONF
+daemon off;
+master_process off;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log info;
+events { worker_connections 64; }
+http {
+  access_log $NGX/access.log;
+  client_body_temp_path $NGX/body;
+  proxy_temp_path $NGX/proxy;
+  fastcgi_temp_path $NGX/fastcgi;
+  uwsgi_temp_path $NGX/uwsgi;
+  scgi_temp_path $NGX/scgi;
+  server { listen 127.0.0.1:$NGINX_PORT; root $UP; }
+}
+CONF
+  nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 2>>"$NGX/stderr.log" &
+  NGINX_PID=$!
+  _PIDS+=("$NGINX_PID")
+  local deadline=$((SECONDS + 20))
+  until curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$NGINX_PORT/"; do
+    kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx exited: $(tail -n 5 "$NGX/error.log" "$NGX/stderr.log")"
+    [[ $SECONDS -lt $deadline ]] || fail "nginx did not answer on port $NGINX_PORT within 20 s"
+    sleep 0.05
+  done
+}
+start_upstream
+UPSTREAM="http://127.0.0.1:$NGINX_PORT/files"
+start_server "$TMP/data-mirror" --grpc-listen 127.0.0.1:0 --mirror "files=$UPSTREAM"
+grpc_port
+MIRROR_GRPC="grpc://127.0.0.1:$GRPC_PORT"
+# workspace_for FILE SHA256: a workspace whose //:used copies a file of the http_archive FILE.
+workspace_for() {
+  cat >"$DWS/WORKSPACE" <<CONF
+workspace(name = "ingot_downloader_test")
+load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
+http_archive(
+    name = "tool",
+    urls = ["$UPSTREAM/$1"],
+    sha256 = "$2",
+    strip_prefix = "tool-1.0",
+)
+CONF
+  cat >"$DWS/BUILD" <<'CONF'
+genrule(
+    name = "used",
+    srcs = ["@tool//:greeting.txt"],
+    outs = ["used.txt"],
+    cmd = "cp $< $@",
+)
+CONF
+}
+DOWNLOADER=(build //:used --color=no --curses=no --nosandbox_debug --remote_cache="$MIRROR_GRPC"
+  --experimental_remote_downloader="$MIRROR_GRPC" --noremote_upload_local_results)
+# bzd NAME ARGS...: bazel ARGS in the downloader's workspace, output in $TMP/NAME.log; sets RC.
+bzd() {
+  local name=$1
+  shift
+  RC=0
+  (cd "$DWS" && bazel "${STARTUP[@]}" "$@") >"$TMP/$name.log" 2>&1 || RC=$?
+}
+# upstream_gets FILE: how many times nginx was asked for files/FILE.
+upstream_gets() { grep -c "\"GET /files/$1 " "$NGX/access.log" || true; }
+
+workspace_for tool-1.0.tar.gz "$TOOL_SHA"
+bzd downloader_first "${DOWNLOADER[@]}"
+built downloader_first
+cmp -s "$UP/files/tool-1.0/greeting.txt" "$DWS/bazel-bin/used.txt" ||
+  fail "bazel-bin/used.txt is not the archive's greeting.txt"
+gets=$(upstream_gets tool-1.0.tar.gz)
+[[ $gets -eq 1 ]] || fail "nginx was asked for tool-1.0.tar.gz $gets times, expected once (by ingot): $(cat "$NGX/access.log")"
+if grep -q "Download from" "$TMP/downloader_first.log"; then
+  fail "Bazel downloaded by itself: $(grep -m1 "Download from" "$TMP/downloader_first.log")"
+fi
+fetched=$(grpc_calls Fetch/FetchBlob OK)
+[[ $fetched -eq 1 ]] || fail "ingot answered $fetched FetchBlob calls with OK, expected 1"
+expect 200 GET /kv/mirror/files/tool-1.0.tar.gz >/dev/null
+ok "the http_archive came through FetchBlob: nginx served ingot once; recorded under the mirror"
+
+step "the upstream stopped, Bazel's caches wiped: the archive still comes from ingot"
+kill -TERM "$NGINX_PID"
+wait_exit "$NGINX_PID" 20
+bzd downloader_clean clean --expunge
+[[ $RC -eq 0 ]] || fail "bazel clean --expunge exited $RC: $(tail -n 5 "$TMP/downloader_clean.log")"
+chmod -R u+w "$BAZEL_ROOT/cache" 2>/dev/null || true
+rm -rf "$BAZEL_ROOT/cache/repos"
+bzd downloader_offline "${DOWNLOADER[@]}"
+built downloader_offline
+cmp -s "$UP/files/tool-1.0/greeting.txt" "$DWS/bazel-bin/used.txt" ||
+  fail "without the upstream, bazel-bin/used.txt is not the archive's greeting.txt"
+fetched=$(grpc_calls Fetch/FetchBlob OK)
+[[ $fetched -eq 2 ]] || fail "ingot answered $fetched FetchBlob calls with OK, expected 2"
+ok "built with nginx stopped and Bazel's repository cache empty"
+
+step "a wrong sha256 is refused with both digests, and nothing is recorded under its path"
+start_upstream
+WRONG=$(printf 'not the archive' | sha256sum | cut -d' ' -f1)
+workspace_for tool-2.0.tar.gz "$WRONG"
+bzd downloader_wrong "${DOWNLOADER[@]}"
+[[ $RC -ne 0 ]] || fail "bazel built with a wrong sha256 for tool-2.0.tar.gz"
+if ! grep -q "$WRONG" "$TMP/downloader_wrong.log" || ! grep -q "$TOOL_SHA" "$TMP/downloader_wrong.log"; then
+  fail "Bazel's output does not name both digests: $(grep -i 'error' "$TMP/downloader_wrong.log" | head -c 800)"
+fi
+[[ $(upstream_gets tool-2.0.tar.gz) -eq 1 ]] || fail "nginx was not asked for tool-2.0.tar.gz once: $(cat "$NGX/access.log")"
+expect 404 GET /kv/mirror/files/tool-2.0.tar.gz >/dev/null
+ok "refused (bazel exit $RC), both digests shown; no record for tool-2.0.tar.gz"
+bzd downloader_shutdown shutdown
+stop_server
