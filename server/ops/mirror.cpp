@@ -101,6 +101,63 @@ bool is_mutable_path(std::string_view path) {
          ends_with_any(name, {".db", ".json"});
 }
 
+bool glob_matches(std::string_view glob, std::string_view path) {
+  const auto text = glob.find('/') == std::string_view::npos ? file_name(path) : path;
+  // Iterative, with one backtrack point (the last `*`): linear in practice, never exponential.
+  std::size_t g = 0;
+  std::size_t t = 0;
+  std::size_t star = std::string_view::npos;
+  std::size_t star_text = 0;
+  while (t < text.size()) {
+    if (g < glob.size() && (glob[g] == '?' || (glob[g] != '*' && glob[g] == text[t]))) {
+      ++g;
+      ++t;
+    } else if (g < glob.size() && glob[g] == '*') {
+      star = g++;
+      star_text = t;
+    } else if (star != std::string_view::npos) {
+      g = star + 1;
+      t = ++star_text;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.size() && glob[g] == '*') {
+    ++g;
+  }
+  return g == glob.size();
+}
+
+bool is_mutable_path(std::string_view path, const std::vector<std::string>& globs) {
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& glob) { return glob_matches(glob, path); });
+}
+
+Result<std::vector<std::string>> parse_mutable_globs(std::string_view list) {
+  std::vector<std::string> globs;
+  std::string_view rest = list;
+  while (true) {
+    const auto comma = rest.find(',');
+    const auto glob = rest.substr(0, comma);
+    if (glob.empty()) {
+      return make_error(Errc::invalid_argument,
+                        "an empty glob in '" + std::string(list) +
+                            "': write GLOB[,GLOB...], e.g. 'Release,Packages*,dists/*/InRelease'");
+    }
+    if (glob.starts_with('/')) {
+      return make_error(Errc::invalid_argument,
+                        "glob '" + std::string(glob) +
+                            "' starts with '/': globs are relative to the mirror's URL, as in "
+                            "'dists/*/Release'");
+    }
+    globs.emplace_back(glob);
+    if (comma == std::string_view::npos) {
+      return globs;
+    }
+    rest.remove_prefix(comma + 1);
+  }
+}
+
 MirrorCache::MirrorCache(cas::Store& store, MirrorOptions options, std::uint64_t max_blob_size)
     : m_store(store), m_options(std::move(options)), m_max_blob_size(max_blob_size) {}
 
@@ -210,6 +267,12 @@ Result<void> MirrorCache::check_known(std::string_view name) const {
                                          ")");
 }
 
+bool MirrorCache::is_mutable(std::string_view name, std::string_view key) const {
+  const auto globs = m_options.mutable_globs.find(name);
+  return globs == m_options.mutable_globs.end() ? is_mutable_path(key)
+                                                : is_mutable_path(key, globs->second);
+}
+
 Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view key,
                                        std::string_view raw, const ReadRequest& request,
                                        const std::optional<cas::Hash>& expected) {
@@ -255,7 +318,7 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     const auto age = std::chrono::milliseconds(now_unix_ms() - (*prior)->fetched_unix_ms);
     // A remembered 404 is asked again after the TTL on any path: a file may be published
     // later under a name asked for too early.
-    if ((!is_mutable_path(key) && !(*prior)->gone) || age < m_options.ttl) {
+    if ((!is_mutable(name, key) && !(*prior)->gone) || age < m_options.ttl) {
       return open(**prior, "hit");
     }
   }

@@ -60,6 +60,9 @@ struct MirrorOptions {
   std::vector<std::string> names; // the configured mirrors
   std::chrono::seconds ttl{300};  // how long a mutable path is served before revalidation
   std::shared_ptr<Upstreams> upstreams;
+  // --mirror-mutable NAME=GLOB,...: the paths of NAME that change in place, instead of the
+  // built-in list; a mirror without an entry uses that list.
+  std::map<std::string, std::vector<std::string>, std::less<>> mutable_globs;
 };
 
 // What `ingot mirror snapshot` made: the ref mirror/NAME/SNAPSHOT naming a tree of every file
@@ -80,6 +83,16 @@ inline std::string mirror_snapshot_ref(std::string_view name, std::string_view s
 // Release.gpg, Packages*, Sources*, Contents-*, Translation-*, *.db, *.json, repomd.xml.
 // Every other path is immutable once fetched (a package file never changes under its name).
 bool is_mutable_path(std::string_view path);
+
+// --mirror-mutable's globs: `*` is any run of characters ('/' included), `?` one character,
+// anything else itself. A glob without '/' is matched against the path's last segment
+// (`Packages*`), one with '/' against the whole path below the mirror's URL (`dists/*/Release`).
+bool glob_matches(std::string_view glob, std::string_view path);
+// Whether any of `globs` matches.
+bool is_mutable_path(std::string_view path, const std::vector<std::string>& globs);
+// "GLOB[,GLOB...]" as --mirror-mutable takes it; Errc::invalid_argument for an empty glob or one
+// that starts with '/' (paths are relative to the mirror's URL).
+[[nodiscard]] Result<std::vector<std::string>> parse_mutable_globs(std::string_view list);
 
 class MirrorCache {
 public:
@@ -129,6 +142,7 @@ private:
   [[nodiscard]] Result<Fetched> fetch(std::string_view name, const std::string& entry,
                                       std::string_view raw, const std::optional<Record>& prior,
                                       const std::optional<cas::Hash>& expected);
+  bool is_mutable(std::string_view name, std::string_view key) const;
   [[nodiscard]] Result<Fetched> fetch_once(std::string_view name, const std::string& entry,
                                            std::string_view raw, const std::optional<Record>& prior,
                                            const std::optional<cas::Hash>& expected);

@@ -267,8 +267,9 @@ NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 apt_fetch direct "$NGINX_URL"
 ok "nginx (pid $NGINX_PID) on $NGINX_URL; apt-get update and install --download-only straight from it work"
 
-step "ingot serve --mirror deb=$NGINX_URL --mirror-ttl 1"
-start_server "$DATA" --mirror "deb=$NGINX_URL" --mirror-ttl 1
+step "ingot serve --mirror deb=$NGINX_URL --mirror custom=$NGINX_URL --mirror-mutable custom=... --mirror-ttl 1"
+start_server "$DATA" --mirror "deb=$NGINX_URL" --mirror "custom=$NGINX_URL" \
+  --mirror-mutable 'custom=*.txt,extra/live/*' --mirror-ttl 1
 ok "serving on $URL"
 
 DEB_A=pool/ingot-mirror-demo-a_1.0_all.deb
@@ -364,6 +365,34 @@ done
 gets=$(upstream_gets /extra/concurrent.bin)
 [[ $gets -eq 1 ]] || fail "the upstream logged $gets GETs of /extra/concurrent.bin for 20 concurrent misses, expected 1"
 ok "20 x 200 with the upstream's 4 MiB; one upstream GET"
+
+step "--mirror-mutable custom=*.txt,extra/live/*: its own mutable paths, instead of the built-in list"
+mkdir -p "$UP/extra/live"
+printf 'version 1\n' >"$UP/extra/notes.txt"
+printf 'live data\n' >"$UP/extra/live/data.bin"
+expect_mirror 200 GET /mirror/custom/Release miss
+expect_mirror 200 GET /mirror/custom/extra/notes.txt miss
+expect_body_file "$UP/extra/notes.txt"
+expect_mirror 200 GET /mirror/custom/extra/live/data.bin miss
+# A new size, so that nginx's ETag (mtime and size) changes even within the same second.
+printf 'version 2, longer\n' >"$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/notes.txt miss hit 20
+expect_body_file "$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/live/data.bin revalidated hit 20
+expect_body_file "$UP/extra/live/data.bin"
+# Release is in the built-in list but not in custom's: never asked again, though its TTL passed
+# long ago (the two files above were fetched after it and revalidated since).
+releases=$(upstream_gets /Release)
+expect_mirror 200 GET /mirror/custom/Release hit
+[[ $(upstream_gets /Release) -eq $releases ]] ||
+  fail "GET /mirror/custom/Release asked the upstream: Release is not in custom's --mirror-mutable"
+# For deb, without --mirror-mutable, .txt files stay immutable.
+expect_mirror 200 GET /mirror/deb/extra/notes.txt miss
+printf 'version 3, longer still\n' >"$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/notes.txt miss hit 20
+expect_mirror 200 GET /mirror/deb/extra/notes.txt hit
+grep -qx 'version 2, longer' "$BODY" || fail "deb's extra/notes.txt changed: $(cat "$BODY")"
+ok "custom's *.txt and extra/live/* revalidated after the TTL, its Release never; deb's .txt immutable"
 
 step "an unknown mirror and bad paths"
 expect 404 GET /mirror/nope/x
