@@ -442,13 +442,15 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
     return Fetched{*prior, "stale"};
   };
   if (!answer) {
-    const auto why = answer.error().code == Errc::too_large
-                         ? answer.error().message
-                         : "unreachable: " + answer.error().message;
+    // Unreachable or silent, or an answer that cannot be used (too large, a redirect refused).
+    const bool unreachable =
+        answer.error().code == Errc::io || answer.error().code == Errc::timeout;
+    const auto why =
+        unreachable ? "unreachable: " + answer.error().message : answer.error().message;
     if (usable) {
       return stale(why);
     }
-    return make_error(Errc::upstream, "upstream " + url + " " + why);
+    return make_error(Errc::upstream, "upstream " + url + (unreachable ? " " : ": ") + why);
   }
   const auto status = answer->status;
   if (status == 304 && has_bytes) {

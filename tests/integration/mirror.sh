@@ -29,10 +29,11 @@ NGX="$TMP/nginx"   # nginx's prefix: config, logs, temp dirs
 APT="$TMP/apt"     # apt's whole world
 NGINX_PID=
 NGINX_PORT=
+NGINX_TLS_PORT= # the same files over HTTPS, with a certificate of the test CA in $TMP/tls
 
 # --- nginx ------------------------------------------------------------------------------------
 
-# nginx_conf PORT: nginx.conf for the upstream on 127.0.0.1:PORT. One process (master_process
+# nginx_conf PORT TLS_PORT: nginx.conf for the upstream on 127.0.0.1:PORT (and HTTPS on TLS_PORT). One process (master_process
 # off): the exit trap's SIGKILL then leaves no orphaned worker behind, and the access log is
 # written in the order requests end (upstream_gets relies on it). The log has the normalised
 # path ($uri) beside the request line: apt asks a flat repository for /./Release. Every path nginx would write
@@ -58,18 +59,30 @@ http {
   scgi_temp_path $NGX/scgi;
   server {
     listen 127.0.0.1:$1;
+    listen 127.0.0.1:$2 ssl;
+    ssl_certificate $TMP/tls/nginx.pem;
+    ssl_certificate_key $TMP/tls/nginx.key;
     root $UP;
     autoindex off;
+    # Redirects as upstreams send them (GitHub's assets, CDNs), each Location as written here.
+    absolute_redirect off;
+    location = /redir/hop1 { return 302 /redir/hop2; }
+    location = /redir/hop2 { return 301 http://127.0.0.1:$1/extra/redirected.bin; }
+    location = /redir/deep/rel.bin { return 307 ../../extra/redirected.bin; }
+    location = /redir/index.json { return 302 /extra/redirected-index.json; }
+    location = /redir/loop { return 302 /redir/loop; }
+    location = /redir/ftp { return 302 ftp://127.0.0.1/extra/redirected.bin; }
+    location = /redir/to-http { return 302 http://127.0.0.1:$1/extra/redirected.bin; }
   }
 }
 EOF
 }
 
-# nginx_try PORT: starts nginx on PORT and waits (at most 20 s) until it answers there; returns
-# 1 when it exits first (the port was taken). Sets NGINX_PID.
+# nginx_try PORT TLS_PORT: starts nginx on PORT and TLS_PORT and waits (at most 20 s) until it
+# answers on PORT; returns 1 when it exits first (a port was taken). Sets NGINX_PID.
 nginx_try() {
   local port=$1 deadline=$((SECONDS + 20))
-  nginx_conf "$port"
+  nginx_conf "$port" "$2"
   nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 2>>"$NGX/stderr.log" &
   NGINX_PID=$!
   _PIDS+=("$NGINX_PID")
@@ -87,13 +100,16 @@ nginx_try() {
 # start_nginx: nginx on a free loopback port, chosen as bench/lib.sh does (a random port that
 # ss shows unused; another one if nginx still cannot bind it). Sets NGINX_PID and NGINX_PORT.
 start_nginx() {
-  local port
+  local port tls_port
   mkdir -p "$NGX"
   for _ in 1 2 3 4 5 6 7 8; do
     port=$((20000 + RANDOM % 30000))
-    [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]] || continue
-    if nginx_try "$port"; then
+    tls_port=$((20000 + RANDOM % 30000))
+    [[ $port != "$tls_port" && -z $(ss -Htln "sport = :$port" 2>/dev/null) &&
+      -z $(ss -Htln "sport = :$tls_port" 2>/dev/null) ]] || continue
+    if nginx_try "$port" "$tls_port"; then
       NGINX_PORT=$port
+      NGINX_TLS_PORT=$tls_port
       return 0
     fi
   done
@@ -262,14 +278,18 @@ grep -q ' Packages.gz$' "$UP/Release" || fail "Release does not list Packages.gz
 printf 'never fetched while the upstream is up\n' >"$UP/extra/unfetched.txt"
 random_file "$UP/extra/checked.bin" 65536
 random_file "$UP/extra/concurrent.bin" $((4 * 1024 * 1024))
+test_ca "$TMP/tls"
+test_cert "$TMP/tls" nginx 127.0.0.1
 start_nginx
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 apt_fetch direct "$NGINX_URL"
 ok "nginx (pid $NGINX_PID) on $NGINX_URL; apt-get update and install --download-only straight from it work"
 
 step "ingot serve --mirror deb=$NGINX_URL --mirror custom=$NGINX_URL --mirror-mutable custom=... --mirror-ttl 1"
-start_server "$DATA" --mirror "deb=$NGINX_URL" --mirror "custom=$NGINX_URL" \
-  --mirror-mutable 'custom=*.txt,extra/live/*' --mirror-ttl 1
+# The server's client trusts the test CA (OpenSSL's SSL_CERT_FILE) for the mirror over HTTPS.
+SSL_CERT_FILE="$TMP/tls/ca.pem" start_server "$DATA" --mirror "deb=$NGINX_URL" \
+  --mirror "custom=$NGINX_URL" --mirror-mutable 'custom=*.txt,extra/live/*' \
+  --mirror "tls=https://127.0.0.1:$NGINX_TLS_PORT" --mirror-ttl 1
 ok "serving on $URL"
 
 DEB_A=pool/ingot-mirror-demo-a_1.0_all.deb
@@ -315,7 +335,7 @@ grep -qF "$NGINX_URL" "$BODY" || fail "the 502 does not name the upstream $NGINX
 ok "a path never fetched: $(cat "$BODY")"
 
 step "nginx restarted on port $NGINX_PORT: a mutable path is revalidated"
-nginx_try "$NGINX_PORT" || fail "nginx could not listen on port $NGINX_PORT again: $(tail -n 3 "$NGX/error.log")"
+nginx_try "$NGINX_PORT" "$NGINX_TLS_PORT" || fail "nginx could not listen on ports $NGINX_PORT and $NGINX_TLS_PORT again: $(tail -n 3 "$NGX/error.log")"
 ok "nginx (pid $NGINX_PID) back on $NGINX_URL"
 wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 20
 expect_body_file "$UP/Release"
@@ -393,6 +413,47 @@ wait_mirror_state /mirror/custom/extra/notes.txt miss hit 20
 expect_mirror 200 GET /mirror/deb/extra/notes.txt hit
 grep -qx 'version 2, longer' "$BODY" || fail "deb's extra/notes.txt changed: $(cat "$BODY")"
 ok "custom's *.txt and extra/live/* revalidated after the TTL, its Release never; deb's .txt immutable"
+
+step "redirects from the upstream: followed (5 at most, http(s) only), the record keeps the path's URL"
+random_file "$UP/extra/redirected.bin" 20000
+printf '{"version": 1}\n' >"$UP/extra/redirected-index.json"
+expect_mirror 200 GET /mirror/deb/redir/hop1 miss
+expect_body_file "$UP/extra/redirected.bin"
+[[ $(upstream_gets /redir/hop1) -eq 1 && $(upstream_gets /redir/hop2) -eq 1 && $(upstream_gets /extra/redirected.bin) -eq 1 ]] ||
+  fail "GET /mirror/deb/redir/hop1 did not follow 302 then 301 to /extra/redirected.bin once: $(grep -E ' GET /(redir|extra/redirected)' "$NGX/access.log")"
+expect_mirror 200 GET /mirror/deb/redir/hop1 hit
+expect_body_file "$UP/extra/redirected.bin"
+expect 200 GET /kv/mirror/deb/redir/hop1
+expect_json "$BODY" "j['url'] == '$NGINX_URL/redir/hop1'" "the record of redir/hop1"
+ok "302 then an absolute 301 followed; the record names $NGINX_URL/redir/hop1; then a hit"
+expect_mirror 200 GET /mirror/deb/redir/deep/rel.bin miss
+expect_body_file "$UP/extra/redirected.bin"
+ok "a relative Location (307 ../../extra/redirected.bin) resolved against the path"
+# An index behind a redirect is revalidated through it: the conditional GET reaches the file.
+expect_mirror 200 GET /mirror/deb/redir/index.json miss
+expect_body_file "$UP/extra/redirected-index.json"
+wait_mirror_state /mirror/deb/redir/index.json revalidated hit 20
+expect_body_file "$UP/extra/redirected-index.json"
+grep -qF '304 GET /extra/redirected-index.json "' "$NGX/access.log" ||
+  fail "no conditional GET through the redirect was answered 304: $(grep -F redirected-index "$NGX/access.log")"
+ok "redir/index.json revalidated through its 302: the upstream answered the conditional GET 304"
+loops=$(upstream_gets /redir/loop)
+expect 502 GET /mirror/deb/redir/loop
+grep -qF "more than 5 redirects" "$BODY" || fail "the 502 for a redirect loop does not say so: $(cat "$BODY")"
+[[ $(upstream_gets /redir/loop) -eq $((loops + 6)) ]] ||
+  fail "a redirect loop made $(($(upstream_gets /redir/loop) - loops)) upstream GETs, expected 6 (the first and 5 redirects)"
+ok "a loop: 6 GETs, then $(head -c 200 "$BODY")"
+expect 502 GET /mirror/deb/redir/ftp
+grep -qF "only http:// and https://" "$BODY" || fail "the 502 for a redirect to ftp:// does not say why: $(cat "$BODY")"
+ok "a redirect to ftp://: $(cat "$BODY")"
+expect_mirror 200 GET /mirror/tls/redir/deep/rel.bin miss
+expect_body_file "$UP/extra/redirected.bin"
+ok "over HTTPS (the test CA's certificate, verified), redirects to https://127.0.0.1:$NGINX_TLS_PORT followed"
+plain=$(upstream_gets /extra/redirected.bin)
+expect 502 GET /mirror/tls/redir/to-http
+grep -qF "from https to http" "$BODY" || fail "the 502 for an https -> http redirect does not say so: $(cat "$BODY")"
+[[ $(upstream_gets /extra/redirected.bin) -eq $plain ]] || fail "the https -> http redirect was followed"
+ok "https -> http refused, not followed: $(cat "$BODY")"
 
 step "an unknown mirror and bad paths"
 expect 404 GET /mirror/nope/x
