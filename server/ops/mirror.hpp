@@ -63,6 +63,11 @@ struct MirrorOptions {
   // --mirror-mutable NAME=GLOB,...: the paths of NAME that change in place, instead of the
   // built-in list; a mirror without an entry uses that list.
   std::map<std::string, std::vector<std::string>, std::less<>> mutable_globs;
+  // After an upstream could not be reached (or timed out), it is not asked again for this
+  // long, doubled on each failure after that up to the maximum: stored copies are served at
+  // once rather than after --read-timeout each. An answer of any status resets it.
+  std::chrono::seconds retry_after{10};
+  std::chrono::seconds max_retry_after{60};
 };
 
 // What `ingot mirror snapshot` made: the ref mirror/NAME/SNAPSHOT naming a tree of every file
@@ -133,6 +138,13 @@ private:
   };
   struct Flight;
   struct Fetched;
+  // An upstream that could not be reached: not asked again before `retry_at`.
+  struct Down {
+    std::chrono::steady_clock::time_point failed_at;
+    std::chrono::steady_clock::time_point retry_at;
+    std::chrono::seconds backoff{0};
+    std::string why;
+  };
 
   // The record of an entry: from memory, or read from the store and kept in memory.
   [[nodiscard]] Result<std::optional<Record>> load(const std::string& entry);
@@ -143,6 +155,10 @@ private:
                                       std::string_view raw, const std::optional<Record>& prior,
                                       const std::optional<cas::Hash>& expected);
   bool is_mutable(std::string_view name, std::string_view key) const;
+  // Why the mirror is not asked now, and when it will be, or nothing.
+  std::optional<std::string> down_message(std::string_view name);
+  void upstream_failed(std::string_view name, const std::string& url, const std::string& why);
+  void upstream_answered(std::string_view name);
   [[nodiscard]] Result<Fetched> fetch_once(std::string_view name, const std::string& entry,
                                            std::string_view raw, const std::optional<Record>& prior,
                                            const std::optional<cas::Hash>& expected);
@@ -159,6 +175,9 @@ private:
   static constexpr std::size_t k_max_cached_records = 200'000;
   std::mutex m_records_mutex;
   std::unordered_map<std::string, Record> m_records;
+  // Mirrors whose upstream failed lately, by name.
+  std::mutex m_down_mutex;
+  std::map<std::string, Down, std::less<>> m_down;
 };
 
 } // namespace ingot::server

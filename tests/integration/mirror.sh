@@ -4,8 +4,11 @@
 # its own config, sources, state and cache in the temp dir (the machine's apt is never read or
 # touched). Checks, in order: apt-get update and a --download-only install through the mirror
 # (the .deb a miss, then hits); the same with nginx stopped (stale Release and Packages, the
-# stored .deb; a path never fetched is a 502 naming the upstream); after a restart a mutable
-# path is revalidated by a conditional GET; checked downloads (?sha256=, X-Checksum-Sha256):
+# stored .deb; a path never fetched is a 502 naming the upstream; one failed attempt marks the
+# mirror down, and then nothing asks the upstream until its back-off ends); after a restart a
+# mutable path is revalidated by a conditional GET; --mirror-mutable's own patterns; redirects
+# (a chain, a relative one, revalidation through one, a loop, ftp://, https -> http refused,
+# with nginx also on HTTPS with a certificate of a test CA); checked downloads (?sha256=, X-Checksum-Sha256):
 # a wrong digest is a 502 naming both digests and records nothing; 20 concurrent misses of one
 # path make one upstream request; an unknown mirror and bad paths. Then snapshots: `ingot
 # mirror snapshot deb good --pin` freezes what the mirror has fetched; the upstream publishes a
@@ -150,6 +153,18 @@ upstream_requests() {
 # upstream_since COUNT: the upstream's log lines after the first COUNT, marks aside.
 upstream_since() {
   grep -vF ' GET /mark-' "$NGX/access.log" | tail -n +$(($1 + 1)) | head -n 10
+}
+
+# server_log_barrier: waits (at most 20 s) for the access line of a request made now: every line
+# the server wrote before is then in $SERVER_LOG (drained by a background cat).
+server_log_barrier() {
+  local mark deadline=$((SECONDS + 20))
+  mark="/kv/log-mark-$(date +%s%N)"
+  curl -s -o /dev/null --max-time 10 "$URL$mark" || fail "the server does not answer on $URL"
+  until grep -qF " GET $mark " "$SERVER_LOG"; do
+    [[ $SECONDS -lt $deadline ]] || fail "the server did not log GET $mark within 20 s"
+    sleep 0.05
+  done
 }
 
 # --- apt --------------------------------------------------------------------------------------
@@ -319,6 +334,23 @@ ok "nginx stopped; port $NGINX_PORT refuses connections"
 # Release is mutable and its 1 s TTL passes: first a hit, then stale.
 wait_mirror_state /mirror/deb/Release stale hit 20
 expect_body_file "$UP/Release"
+# That failure marked deb down (10 s, doubling): stale copies at once, and a path never fetched
+# a 502 at once, neither asking the upstream again. The server's log is the witness: one line
+# per failed attempt. (Were this machine to stall 10 s between these requests, deb would
+# rightly be asked again, and the count below be 2.)
+for _ in 1 2 3; do
+  expect_mirror 200 GET /mirror/deb/Release stale
+  expect 502 GET /mirror/deb/extra/unfetched.txt
+  { grep -qF "$NGINX_URL" "$BODY" && grep -qF "not asked: mirror deb failed" "$BODY" &&
+    grep -qE "asked again in [0-9]+ s" "$BODY"; } ||
+    fail "the 502 while deb is down does not say it failed recently and when it is asked again: $(cat "$BODY")"
+done
+ok "a path never fetched: $(cat "$BODY")"
+server_log_barrier
+downs=$(grep -c "ingot: mirror: deb is down" "$SERVER_LOG" || true)
+[[ $downs -eq 1 ]] ||
+  fail "the server logged $downs failed attempts to reach deb's upstream, expected 1 (then it is not asked for 10 s): $(grep -F "mirror: deb" "$SERVER_LOG" | tail -n 5)"
+ok "one attempt to reach the upstream, logged: $(grep -F "ingot: mirror: deb is down" "$SERVER_LOG")"
 # The upstream has no InRelease (nor Release.gpg): apt asked, and the mirror passed on its 404.
 # apt stops an update at a 5xx for InRelease, so with the upstream down that 404 must stand.
 for f in InRelease Release.gpg; do
@@ -337,8 +369,11 @@ ok "a path never fetched: $(cat "$BODY")"
 step "nginx restarted on port $NGINX_PORT: a mutable path is revalidated"
 nginx_try "$NGINX_PORT" "$NGINX_TLS_PORT" || fail "nginx could not listen on ports $NGINX_PORT and $NGINX_TLS_PORT again: $(tail -n 3 "$NGX/error.log")"
 ok "nginx (pid $NGINX_PID) back on $NGINX_URL"
-wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 20
+# Once deb's back-off ends (10 s after its last failure, at most 60 s), it is asked again.
+wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 90
 expect_body_file "$UP/Release"
+server_log_barrier
+grep -qF "ingot: mirror: deb answers again" "$SERVER_LOG" || fail "the server did not log that deb answers again"
 grep -qF '304 GET /Release "' "$NGX/access.log" ||
   fail "the upstream answered no conditional GET of /Release with 304: $(grep -F /Release "$NGX/access.log")"
 [[ $(upstream_gets "/$DEB_A") -eq 2 ]] ||
