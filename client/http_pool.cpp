@@ -258,6 +258,7 @@ struct HttpPool {
     response.content_type = std::string(parser.get()[http::field::content_type]);
     response.etag = std::string(parser.get()[http::field::etag]);
     response.last_modified = std::string(parser.get()[http::field::last_modified]);
+    response.location = std::string(parser.get()[http::field::location]);
     const bool to_sink = sink != nullptr && response.status / 100 == 2;
     if (to_sink) {
       if (auto r = sink->restart(); !r) {

@@ -34,6 +34,7 @@ struct Response {
   std::string content_type;
   std::string etag;          // as sent, quotes included
   std::string last_modified; // as sent
+  std::string location;      // a redirect's target, as sent
   std::string body;          // empty when a sink took it
   // Tries it took, set by the Client: an error after several names them.
   unsigned attempts = 1;

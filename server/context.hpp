@@ -21,14 +21,20 @@ struct ServerContext {
       : options(o), auth(data_dir, o.anonymous), releases(std::move(r)),
         ops(s, metrics, releases.get(),
             OpsOptions{o.max_blob_size, o.nix_priority, o.version,
-                       MirrorOptions{mirror_names(o), o.mirror_ttl, std::move(upstreams)}}) {}
+                       mirror_options(o, std::move(upstreams))}) {}
 
-  static std::vector<std::string> mirror_names(const ServerOptions& o) {
-    std::vector<std::string> names;
+  static MirrorOptions mirror_options(const ServerOptions& o,
+                                      std::shared_ptr<Upstreams> upstreams) {
+    MirrorOptions mirror;
     for (const auto& m : o.mirrors) {
-      names.push_back(m.name);
+      mirror.names.push_back(m.name);
+      if (!m.mutable_globs.empty()) {
+        mirror.mutable_globs[m.name] = m.mutable_globs;
+      }
     }
-    return names;
+    mirror.ttl = o.mirror_ttl;
+    mirror.upstreams = std::move(upstreams);
+    return mirror;
   }
 
   const ServerOptions options;

@@ -26,6 +26,9 @@ struct ListenAddress {
 struct MirrorSpec {
   std::string name;
   std::string url; // http:// or https://, with or without a path
+  // --mirror-mutable NAME=GLOB,...: the paths that change in place (glob_matches); empty: the
+  // built-in list of repository indexes (is_mutable_path).
+  std::vector<std::string> mutable_globs;
 };
 
 struct ServerOptions {

@@ -2,6 +2,7 @@
 // variables or a TOML file (tools/serve_config.hpp).
 #include "cas/store.hpp"
 #include "server/auth.hpp"
+#include "server/ops/mirror.hpp"
 #include "server/server.hpp"
 #include "tools/commands.hpp"
 #include "tools/data_dir.hpp"
@@ -52,6 +53,7 @@ struct ServeArgs {
   std::string grpc_client_ca;
   std::string grpc_client_cert_scopes = "read,write";
   std::vector<std::string> mirrors;
+  std::vector<std::string> mirror_mutable;
   unsigned mirror_ttl_s = 300;
 };
 
@@ -171,7 +173,31 @@ int cmd_serve(const ServeArgs& a) {
                          "--mirror debian=https://deb.debian.org/debian, not '" +
                          m + "'");
     }
-    options.mirrors.push_back({name, m.substr(eq + 1)});
+    server::MirrorSpec spec;
+    spec.name = name;
+    spec.url = m.substr(eq + 1);
+    options.mirrors.push_back(std::move(spec));
+  }
+  for (const auto& m : a.mirror_mutable) {
+    const auto eq = m.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return usage_error("--mirror-mutable wants NAME=GLOB[,GLOB...], e.g. "
+                         "--mirror-mutable debian='Release,InRelease,Packages*', not '" +
+                         m + "'");
+    }
+    const auto name = m.substr(0, eq);
+    const auto mirror =
+        std::find_if(options.mirrors.begin(), options.mirrors.end(),
+                     [&](const server::MirrorSpec& spec) { return spec.name == name; });
+    if (mirror == options.mirrors.end()) {
+      return usage_error("--mirror-mutable " + m + ": no mirror named '" + name +
+                         "'; add --mirror " + name + "=URL");
+    }
+    auto globs = server::parse_mutable_globs(std::string_view(m).substr(eq + 1));
+    if (!globs) {
+      return usage_error("--mirror-mutable " + m + ": " + globs.error().message);
+    }
+    mirror->mutable_globs.insert(mirror->mutable_globs.end(), globs->begin(), globs->end());
   }
   options.mirror_ttl = std::chrono::seconds(a.mirror_ttl_s);
 
@@ -307,11 +333,18 @@ void add_serve_commands(CLI::App& app, std::function<int()>& run) {
                     "NAME=URL: serve the upstream URL at /mirror/NAME/ (repeatable): each file "
                     "is fetched once, then served from the store, and still when the upstream "
                     "fails; e.g. debian=https://deb.debian.org/debian");
+  serve->add_option(
+      "--mirror-mutable", serve_args.mirror_mutable,
+      "NAME=GLOB[,GLOB...]: the paths of mirror NAME that change in place and are checked with "
+      "the upstream after --mirror-ttl, instead of the built-in list (repeatable; it replaces "
+      "the list, so name every index the mirror has). `*` is any run of characters, `?` one; "
+      "a glob without '/' matches the file name, one with '/' the whole path; e.g. "
+      "tools='*.json,latest/*'");
   serve
       ->add_option("--mirror-ttl", serve_args.mirror_ttl_s,
-                   "Seconds a mirrored repository index (Release, Packages*, *.db, *.json, ...) "
-                   "is served before it is checked with its upstream again; other files never "
-                   "change")
+                   "Seconds a mirrored repository index (Release, Packages*, *.db, *.json, ..., "
+                   "or what --mirror-mutable names) is served before it is checked with its "
+                   "upstream again; other files never change")
       ->capture_default_str();
   serve
       ->add_option("--compression", serve_args.compression,

@@ -34,16 +34,6 @@ std::int64_t now_unix_ms() {
       .count();
 }
 
-std::string_view file_name(std::string_view path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-bool ends_with_any(std::string_view name, std::initializer_list<std::string_view> suffixes) {
-  return std::any_of(suffixes.begin(), suffixes.end(),
-                     [&](std::string_view s) { return name.ends_with(s); });
-}
-
 // Bytes of a 2xx answer, streamed into a blob; over the limit is an error, not a truncation.
 class Collector final : public UpstreamBody {
 public:
@@ -52,6 +42,7 @@ public:
   Result<void> restart() override {
     auto writer = m_store.begin_write();
     if (!writer) {
+      m_failed = true;
       return std::move(writer).error();
     }
     m_writer = std::move(*writer);
@@ -65,11 +56,17 @@ public:
     }
     m_size += bytes.size();
     if (m_size > m_max_size) {
+      m_failed = true;
       return make_error(Errc::too_large, "the file is larger than --max-blob-size (" +
                                              std::to_string(m_max_size) + " bytes)");
     }
-    return m_writer->append(bytes);
+    auto appended = m_writer->append(bytes);
+    m_failed = m_failed || !appended;
+    return appended;
   }
+
+  // Whether an error came from here (the store, the size limit), not from the upstream.
+  bool failed() const { return m_failed; }
 
   // The blob, committed: the bytes as they came (also an empty body).
   Result<cas::Digest> commit() {
@@ -84,7 +81,13 @@ private:
   std::uint64_t m_max_size;
   std::unique_ptr<cas::BlobWriter> m_writer;
   std::uint64_t m_size = 0;
+  bool m_failed = false;
 };
+
+// Whole seconds, rounded up: "in 0 s" would read as "now".
+long long seconds_up(std::chrono::steady_clock::duration d) {
+  return std::chrono::ceil<std::chrono::seconds>(d).count();
+}
 
 // The pin set that keeps an override's blob.
 std::string override_pin(const std::string& entry) {
@@ -92,14 +95,6 @@ std::string override_pin(const std::string& entry) {
 }
 
 } // namespace
-
-bool is_mutable_path(std::string_view path) {
-  const auto name = file_name(path);
-  return name == "Release" || name == "InRelease" || name == "Release.gpg" ||
-         name == "repomd.xml" || name.starts_with("Packages") || name.starts_with("Sources") ||
-         name.starts_with("Contents-") || name.starts_with("Translation-") ||
-         ends_with_any(name, {".db", ".json"});
-}
 
 MirrorCache::MirrorCache(cas::Store& store, MirrorOptions options, std::uint64_t max_blob_size)
     : m_store(store), m_options(std::move(options)), m_max_blob_size(max_blob_size) {}
@@ -210,6 +205,57 @@ Result<void> MirrorCache::check_known(std::string_view name) const {
                                          ")");
 }
 
+bool MirrorCache::is_mutable(std::string_view name, std::string_view key) const {
+  const auto globs = m_options.mutable_globs.find(name);
+  return globs == m_options.mutable_globs.end() ? is_mutable_path(key)
+                                                : is_mutable_path(key, globs->second);
+}
+
+std::optional<std::string> MirrorCache::down_message(std::string_view name) {
+  std::lock_guard lock(m_down_mutex);
+  const auto down = m_down.find(name);
+  const auto now = std::chrono::steady_clock::now();
+  if (down == m_down.end() || now >= down->second.retry_at) {
+    return std::nullopt;
+  }
+  return "mirror " + std::string(name) + " failed " +
+         std::to_string(seconds_up(now - down->second.failed_at)) + " s ago (" + down->second.why +
+         "); it is asked again in " + std::to_string(seconds_up(down->second.retry_at - now)) +
+         " s";
+}
+
+void MirrorCache::upstream_failed(std::string_view name, const std::string& url,
+                                  const std::string& why) {
+  const auto now = std::chrono::steady_clock::now();
+  std::chrono::seconds backoff{0};
+  {
+    std::lock_guard lock(m_down_mutex);
+    auto& down = m_down[std::string(name)];
+    if (now < down.retry_at) {
+      return; // a fetch that began before the failure that marked it down: already counted
+    }
+    backoff = down.backoff.count() == 0 ? m_options.retry_after
+                                        : std::min(down.backoff * 2, m_options.max_retry_after);
+    down.failed_at = now;
+    down.retry_at = now + backoff;
+    down.backoff = backoff;
+    down.why = url + ": " + why;
+  }
+  std::fprintf(stderr,
+               "ingot: mirror: %s is down (%s: %s); not asked again for %lld s, stored copies "
+               "are served meanwhile\n",
+               std::string(name).c_str(), url.c_str(), why.c_str(),
+               static_cast<long long>(backoff.count()));
+}
+
+void MirrorCache::upstream_answered(std::string_view name) {
+  std::lock_guard lock(m_down_mutex);
+  if (const auto down = m_down.find(name); down != m_down.end()) {
+    std::fprintf(stderr, "ingot: mirror: %s answers again\n", std::string(name).c_str());
+    m_down.erase(down);
+  }
+}
+
 Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view key,
                                        std::string_view raw, const ReadRequest& request,
                                        const std::optional<cas::Hash>& expected) {
@@ -255,7 +301,7 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     const auto age = std::chrono::milliseconds(now_unix_ms() - (*prior)->fetched_unix_ms);
     // A remembered 404 is asked again after the TTL on any path: a file may be published
     // later under a name asked for too early.
-    if ((!is_mutable_path(key) && !(*prior)->gone) || age < m_options.ttl) {
+    if ((!is_mutable(name, key) && !(*prior)->gone) || age < m_options.ttl) {
       return open(**prior, "hit");
     }
   }
@@ -371,6 +417,13 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
   const bool has_bytes = usable && !prior->gone;
   UpstreamGet get{std::string(raw), has_bytes ? prior->etag : "",
                   has_bytes ? prior->last_modified : ""};
+  if (auto down = down_message(name)) {
+    // Asked lately, in vain: the stored copy at once, not after another --read-timeout.
+    if (usable) {
+      return Fetched{*prior, "stale"};
+    }
+    return make_error(Errc::upstream, "upstream " + url + " not asked: " + *down);
+  }
   Collector body(m_store, m_max_blob_size);
   auto answer = upstreams.get(name, get, body);
   const auto stale = [&](const std::string& why) -> Result<Fetched> {
@@ -379,14 +432,20 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
     return Fetched{*prior, "stale"};
   };
   if (!answer) {
-    const auto why = answer.error().code == Errc::too_large
-                         ? answer.error().message
-                         : "unreachable: " + answer.error().message;
+    // Unreachable or silent, or an answer that cannot be used (too large, a redirect refused).
+    const bool unreachable =
+        !body.failed() && (answer.error().code == Errc::io || answer.error().code == Errc::timeout);
+    if (unreachable) {
+      upstream_failed(name, url, answer.error().message);
+    }
+    const auto why =
+        unreachable ? "unreachable: " + answer.error().message : answer.error().message;
     if (usable) {
       return stale(why);
     }
-    return make_error(Errc::upstream, "upstream " + url + " " + why);
+    return make_error(Errc::upstream, "upstream " + url + (unreachable ? " " : ": ") + why);
   }
+  upstream_answered(name);
   const auto status = answer->status;
   if (status == 304 && has_bytes) {
     if (auto now = load_stored(entry); now && *now && (*now)->overridden) {

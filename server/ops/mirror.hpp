@@ -62,6 +62,14 @@ struct MirrorOptions {
   std::vector<std::string> names; // the configured mirrors
   std::chrono::seconds ttl{300};  // how long a mutable path is served before revalidation
   std::shared_ptr<Upstreams> upstreams;
+  // --mirror-mutable NAME=GLOB,...: the paths of NAME that change in place, instead of the
+  // built-in list; a mirror without an entry uses that list.
+  std::map<std::string, std::vector<std::string>, std::less<>> mutable_globs;
+  // After an upstream could not be reached (or timed out), it is not asked again for this
+  // long, doubled on each failure after that up to the maximum: stored copies are served at
+  // once rather than after --read-timeout each. An answer of any status resets it.
+  std::chrono::seconds retry_after{10};
+  std::chrono::seconds max_retry_after{60};
 };
 
 // What `ingot mirror snapshot` made: the ref mirror/NAME/SNAPSHOT naming a tree of every file
@@ -82,6 +90,16 @@ inline std::string mirror_snapshot_ref(std::string_view name, std::string_view s
 // Release.gpg, Packages*, Sources*, Contents-*, Translation-*, *.db, *.json, repomd.xml.
 // Every other path is immutable once fetched (a package file never changes under its name).
 bool is_mutable_path(std::string_view path);
+
+// --mirror-mutable's globs: `*` is any run of characters ('/' included), `?` one character,
+// anything else itself. A glob without '/' is matched against the path's last segment
+// (`Packages*`), one with '/' against the whole path below the mirror's URL (`dists/*/Release`).
+bool glob_matches(std::string_view glob, std::string_view path);
+// Whether any of `globs` matches.
+bool is_mutable_path(std::string_view path, const std::vector<std::string>& globs);
+// "GLOB[,GLOB...]" as --mirror-mutable takes it; Errc::invalid_argument for an empty glob or one
+// that starts with '/' (paths are relative to the mirror's URL).
+[[nodiscard]] Result<std::vector<std::string>> parse_mutable_globs(std::string_view list);
 
 class MirrorCache {
 public:
@@ -124,6 +142,13 @@ private:
   };
   struct Flight;
   struct Fetched;
+  // An upstream that could not be reached: not asked again before `retry_at`.
+  struct Down {
+    std::chrono::steady_clock::time_point failed_at;
+    std::chrono::steady_clock::time_point retry_at;
+    std::chrono::seconds backoff{0};
+    std::string why;
+  };
 
   // The record of an entry: from memory, or read from the store and kept in memory.
   [[nodiscard]] Result<std::optional<Record>> load(const std::string& entry);
@@ -133,6 +158,11 @@ private:
   [[nodiscard]] Result<Fetched> fetch(std::string_view name, const std::string& entry,
                                       std::string_view raw, const std::optional<Record>& prior,
                                       const std::optional<cas::Hash>& expected);
+  bool is_mutable(std::string_view name, std::string_view key) const;
+  // Why the mirror is not asked now, and when it will be, or nothing.
+  std::optional<std::string> down_message(std::string_view name);
+  void upstream_failed(std::string_view name, const std::string& url, const std::string& why);
+  void upstream_answered(std::string_view name);
   [[nodiscard]] Result<Fetched> fetch_once(std::string_view name, const std::string& entry,
                                            std::string_view raw, const std::optional<Record>& prior,
                                            const std::optional<cas::Hash>& expected);
@@ -149,6 +179,9 @@ private:
   static constexpr std::size_t k_max_cached_records = 200'000;
   std::mutex m_records_mutex;
   std::unordered_map<std::string, Record> m_records;
+  // Mirrors whose upstream failed lately, by name.
+  std::mutex m_down_mutex;
+  std::map<std::string, Down, std::less<>> m_down;
 };
 
 } // namespace ingot::server

@@ -4,8 +4,11 @@
 # its own config, sources, state and cache in the temp dir (the machine's apt is never read or
 # touched). Checks, in order: apt-get update and a --download-only install through the mirror
 # (the .deb a miss, then hits); the same with nginx stopped (stale Release and Packages, the
-# stored .deb; a path never fetched is a 502 naming the upstream); after a restart a mutable
-# path is revalidated by a conditional GET; checked downloads (?sha256=, X-Checksum-Sha256):
+# stored .deb; a path never fetched is a 502 naming the upstream; one failed attempt marks the
+# mirror down, and then nothing asks the upstream until its back-off ends); after a restart a
+# mutable path is revalidated by a conditional GET; --mirror-mutable's own patterns; redirects
+# (a chain, a relative one, revalidation through one, a loop, ftp://, https -> http refused,
+# with nginx also on HTTPS with a certificate of a test CA); checked downloads (?sha256=, X-Checksum-Sha256):
 # a wrong digest is a 502 naming both digests and records nothing; 20 concurrent misses of one
 # path make one upstream request; an unknown mirror and bad paths. Then snapshots: `ingot
 # mirror snapshot deb good --pin` freezes what the mirror has fetched; the upstream publishes a
@@ -29,10 +32,11 @@ NGX="$TMP/nginx"   # nginx's prefix: config, logs, temp dirs
 APT="$TMP/apt"     # apt's whole world
 NGINX_PID=
 NGINX_PORT=
+NGINX_TLS_PORT= # the same files over HTTPS, with a certificate of the test CA in $TMP/tls
 
 # --- nginx ------------------------------------------------------------------------------------
 
-# nginx_conf PORT: nginx.conf for the upstream on 127.0.0.1:PORT. One process (master_process
+# nginx_conf PORT TLS_PORT: nginx.conf for the upstream on 127.0.0.1:PORT (and HTTPS on TLS_PORT). One process (master_process
 # off): the exit trap's SIGKILL then leaves no orphaned worker behind, and the access log is
 # written in the order requests end (upstream_gets relies on it). The log has the normalised
 # path ($uri) beside the request line: apt asks a flat repository for /./Release. Every path nginx would write
@@ -58,18 +62,30 @@ http {
   scgi_temp_path $NGX/scgi;
   server {
     listen 127.0.0.1:$1;
+    listen 127.0.0.1:$2 ssl;
+    ssl_certificate $TMP/tls/nginx.pem;
+    ssl_certificate_key $TMP/tls/nginx.key;
     root $UP;
     autoindex off;
+    # Redirects as upstreams send them (GitHub's assets, CDNs), each Location as written here.
+    absolute_redirect off;
+    location = /redir/hop1 { return 302 /redir/hop2; }
+    location = /redir/hop2 { return 301 http://127.0.0.1:$1/extra/redirected.bin; }
+    location = /redir/deep/rel.bin { return 307 ../../extra/redirected.bin; }
+    location = /redir/index.json { return 302 /extra/redirected-index.json; }
+    location = /redir/loop { return 302 /redir/loop; }
+    location = /redir/ftp { return 302 ftp://127.0.0.1/extra/redirected.bin; }
+    location = /redir/to-http { return 302 http://127.0.0.1:$1/extra/redirected.bin; }
   }
 }
 EOF
 }
 
-# nginx_try PORT: starts nginx on PORT and waits (at most 20 s) until it answers there; returns
-# 1 when it exits first (the port was taken). Sets NGINX_PID.
+# nginx_try PORT TLS_PORT: starts nginx on PORT and TLS_PORT and waits (at most 20 s) until it
+# answers on PORT; returns 1 when it exits first (a port was taken). Sets NGINX_PID.
 nginx_try() {
   local port=$1 deadline=$((SECONDS + 20))
-  nginx_conf "$port"
+  nginx_conf "$port" "$2"
   nginx -p "$NGX" -c "$NGX/nginx.conf" -e "$NGX/error.log" 2>>"$NGX/stderr.log" &
   NGINX_PID=$!
   _PIDS+=("$NGINX_PID")
@@ -87,13 +103,16 @@ nginx_try() {
 # start_nginx: nginx on a free loopback port, chosen as bench/lib.sh does (a random port that
 # ss shows unused; another one if nginx still cannot bind it). Sets NGINX_PID and NGINX_PORT.
 start_nginx() {
-  local port
+  local port tls_port
   mkdir -p "$NGX"
   for _ in 1 2 3 4 5 6 7 8; do
     port=$((20000 + RANDOM % 30000))
-    [[ -z $(ss -Htln "sport = :$port" 2>/dev/null) ]] || continue
-    if nginx_try "$port"; then
+    tls_port=$((20000 + RANDOM % 30000))
+    [[ $port != "$tls_port" && -z $(ss -Htln "sport = :$port" 2>/dev/null) &&
+      -z $(ss -Htln "sport = :$tls_port" 2>/dev/null) ]] || continue
+    if nginx_try "$port" "$tls_port"; then
       NGINX_PORT=$port
+      NGINX_TLS_PORT=$tls_port
       return 0
     fi
   done
@@ -134,6 +153,18 @@ upstream_requests() {
 # upstream_since COUNT: the upstream's log lines after the first COUNT, marks aside.
 upstream_since() {
   grep -vF ' GET /mark-' "$NGX/access.log" | tail -n +$(($1 + 1)) | head -n 10
+}
+
+# server_log_barrier: waits (at most 20 s) for the access line of a request made now: every line
+# the server wrote before is then in $SERVER_LOG (drained by a background cat).
+server_log_barrier() {
+  local mark deadline=$((SECONDS + 20))
+  mark="/kv/log-mark-$(date +%s%N)"
+  curl -s -o /dev/null --max-time 10 "$URL$mark" || fail "the server does not answer on $URL"
+  until grep -qF " GET $mark " "$SERVER_LOG"; do
+    [[ $SECONDS -lt $deadline ]] || fail "the server did not log GET $mark within 20 s"
+    sleep 0.05
+  done
 }
 
 # --- apt --------------------------------------------------------------------------------------
@@ -262,13 +293,18 @@ grep -q ' Packages.gz$' "$UP/Release" || fail "Release does not list Packages.gz
 printf 'never fetched while the upstream is up\n' >"$UP/extra/unfetched.txt"
 random_file "$UP/extra/checked.bin" 65536
 random_file "$UP/extra/concurrent.bin" $((4 * 1024 * 1024))
+test_ca "$TMP/tls"
+test_cert "$TMP/tls" nginx 127.0.0.1
 start_nginx
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"
 apt_fetch direct "$NGINX_URL"
 ok "nginx (pid $NGINX_PID) on $NGINX_URL; apt-get update and install --download-only straight from it work"
 
-step "ingot serve --mirror deb=$NGINX_URL --mirror-ttl 1"
-start_server "$DATA" --mirror "deb=$NGINX_URL" --mirror-ttl 1
+step "ingot serve --mirror deb=$NGINX_URL --mirror custom=$NGINX_URL --mirror-mutable custom=... --mirror-ttl 1"
+# The server's client trusts the test CA (OpenSSL's SSL_CERT_FILE) for the mirror over HTTPS.
+SSL_CERT_FILE="$TMP/tls/ca.pem" start_server "$DATA" --mirror "deb=$NGINX_URL" \
+  --mirror "custom=$NGINX_URL" --mirror-mutable 'custom=*.txt,extra/live/*' \
+  --mirror "tls=https://127.0.0.1:$NGINX_TLS_PORT" --mirror-ttl 1
 ok "serving on $URL"
 
 DEB_A=pool/ingot-mirror-demo-a_1.0_all.deb
@@ -298,6 +334,23 @@ ok "nginx stopped; port $NGINX_PORT refuses connections"
 # Release is mutable and its 1 s TTL passes: first a hit, then stale.
 wait_mirror_state /mirror/deb/Release stale hit 20
 expect_body_file "$UP/Release"
+# That failure marked deb down (10 s, doubling): stale copies at once, and a path never fetched
+# a 502 at once, neither asking the upstream again. The server's log is the witness: one line
+# per failed attempt. (Were this machine to stall 10 s between these requests, deb would
+# rightly be asked again, and the count below be 2.)
+for _ in 1 2 3; do
+  expect_mirror 200 GET /mirror/deb/Release stale
+  expect 502 GET /mirror/deb/extra/unfetched.txt
+  { grep -qF "$NGINX_URL" "$BODY" && grep -qF "not asked: mirror deb failed" "$BODY" &&
+    grep -qE "asked again in [0-9]+ s" "$BODY"; } ||
+    fail "the 502 while deb is down does not say it failed recently and when it is asked again: $(cat "$BODY")"
+done
+ok "a path never fetched: $(cat "$BODY")"
+server_log_barrier
+downs=$(grep -c "ingot: mirror: deb is down" "$SERVER_LOG" || true)
+[[ $downs -eq 1 ]] ||
+  fail "the server logged $downs failed attempts to reach deb's upstream, expected 1 (then it is not asked for 10 s): $(grep -F "mirror: deb" "$SERVER_LOG" | tail -n 5)"
+ok "one attempt to reach the upstream, logged: $(grep -F "ingot: mirror: deb is down" "$SERVER_LOG")"
 # The upstream has no InRelease (nor Release.gpg): apt asked, and the mirror passed on its 404.
 # apt stops an update at a 5xx for InRelease, so with the upstream down that 404 must stand.
 for f in InRelease Release.gpg; do
@@ -314,10 +367,13 @@ grep -qF "$NGINX_URL" "$BODY" || fail "the 502 does not name the upstream $NGINX
 ok "a path never fetched: $(cat "$BODY")"
 
 step "nginx restarted on port $NGINX_PORT: a mutable path is revalidated"
-nginx_try "$NGINX_PORT" || fail "nginx could not listen on port $NGINX_PORT again: $(tail -n 3 "$NGX/error.log")"
+nginx_try "$NGINX_PORT" "$NGINX_TLS_PORT" || fail "nginx could not listen on ports $NGINX_PORT and $NGINX_TLS_PORT again: $(tail -n 3 "$NGX/error.log")"
 ok "nginx (pid $NGINX_PID) back on $NGINX_URL"
-wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 20
+# Once deb's back-off ends (10 s after its last failure, at most 60 s), it is asked again.
+wait_mirror_state /mirror/deb/Release revalidated 'hit|stale' 90
 expect_body_file "$UP/Release"
+server_log_barrier
+grep -qF "ingot: mirror: deb answers again" "$SERVER_LOG" || fail "the server did not log that deb answers again"
 grep -qF '304 GET /Release "' "$NGX/access.log" ||
   fail "the upstream answered no conditional GET of /Release with 304: $(grep -F /Release "$NGX/access.log")"
 [[ $(upstream_gets "/$DEB_A") -eq 2 ]] ||
@@ -364,6 +420,75 @@ done
 gets=$(upstream_gets /extra/concurrent.bin)
 [[ $gets -eq 1 ]] || fail "the upstream logged $gets GETs of /extra/concurrent.bin for 20 concurrent misses, expected 1"
 ok "20 x 200 with the upstream's 4 MiB; one upstream GET"
+
+step "--mirror-mutable custom=*.txt,extra/live/*: its own mutable paths, instead of the built-in list"
+mkdir -p "$UP/extra/live"
+printf 'version 1\n' >"$UP/extra/notes.txt"
+printf 'live data\n' >"$UP/extra/live/data.bin"
+expect_mirror 200 GET /mirror/custom/Release miss
+expect_mirror 200 GET /mirror/custom/extra/notes.txt miss
+expect_body_file "$UP/extra/notes.txt"
+expect_mirror 200 GET /mirror/custom/extra/live/data.bin miss
+# A new size, so that nginx's ETag (mtime and size) changes even within the same second.
+printf 'version 2, longer\n' >"$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/notes.txt miss hit 20
+expect_body_file "$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/live/data.bin revalidated hit 20
+expect_body_file "$UP/extra/live/data.bin"
+# Release is in the built-in list but not in custom's: never asked again, though its TTL passed
+# long ago (the two files above were fetched after it and revalidated since).
+releases=$(upstream_gets /Release)
+expect_mirror 200 GET /mirror/custom/Release hit
+[[ $(upstream_gets /Release) -eq $releases ]] ||
+  fail "GET /mirror/custom/Release asked the upstream: Release is not in custom's --mirror-mutable"
+# For deb, without --mirror-mutable, .txt files stay immutable.
+expect_mirror 200 GET /mirror/deb/extra/notes.txt miss
+printf 'version 3, longer still\n' >"$UP/extra/notes.txt"
+wait_mirror_state /mirror/custom/extra/notes.txt miss hit 20
+expect_mirror 200 GET /mirror/deb/extra/notes.txt hit
+grep -qx 'version 2, longer' "$BODY" || fail "deb's extra/notes.txt changed: $(cat "$BODY")"
+ok "custom's *.txt and extra/live/* revalidated after the TTL, its Release never; deb's .txt immutable"
+
+step "redirects from the upstream: followed (5 at most, http(s) only), the record keeps the path's URL"
+random_file "$UP/extra/redirected.bin" 20000
+printf '{"version": 1}\n' >"$UP/extra/redirected-index.json"
+expect_mirror 200 GET /mirror/deb/redir/hop1 miss
+expect_body_file "$UP/extra/redirected.bin"
+[[ $(upstream_gets /redir/hop1) -eq 1 && $(upstream_gets /redir/hop2) -eq 1 && $(upstream_gets /extra/redirected.bin) -eq 1 ]] ||
+  fail "GET /mirror/deb/redir/hop1 did not follow 302 then 301 to /extra/redirected.bin once: $(grep -E ' GET /(redir|extra/redirected)' "$NGX/access.log")"
+expect_mirror 200 GET /mirror/deb/redir/hop1 hit
+expect_body_file "$UP/extra/redirected.bin"
+expect 200 GET /kv/mirror/deb/redir/hop1
+expect_json "$BODY" "j['url'] == '$NGINX_URL/redir/hop1'" "the record of redir/hop1"
+ok "302 then an absolute 301 followed; the record names $NGINX_URL/redir/hop1; then a hit"
+expect_mirror 200 GET /mirror/deb/redir/deep/rel.bin miss
+expect_body_file "$UP/extra/redirected.bin"
+ok "a relative Location (307 ../../extra/redirected.bin) resolved against the path"
+# An index behind a redirect is revalidated through it: the conditional GET reaches the file.
+expect_mirror 200 GET /mirror/deb/redir/index.json miss
+expect_body_file "$UP/extra/redirected-index.json"
+wait_mirror_state /mirror/deb/redir/index.json revalidated hit 20
+expect_body_file "$UP/extra/redirected-index.json"
+grep -qF '304 GET /extra/redirected-index.json "' "$NGX/access.log" ||
+  fail "no conditional GET through the redirect was answered 304: $(grep -F redirected-index "$NGX/access.log")"
+ok "redir/index.json revalidated through its 302: the upstream answered the conditional GET 304"
+loops=$(upstream_gets /redir/loop)
+expect 502 GET /mirror/deb/redir/loop
+grep -qF "more than 5 redirects" "$BODY" || fail "the 502 for a redirect loop does not say so: $(cat "$BODY")"
+[[ $(upstream_gets /redir/loop) -eq $((loops + 6)) ]] ||
+  fail "a redirect loop made $(($(upstream_gets /redir/loop) - loops)) upstream GETs, expected 6 (the first and 5 redirects)"
+ok "a loop: 6 GETs, then $(head -c 200 "$BODY")"
+expect 502 GET /mirror/deb/redir/ftp
+grep -qF "only http:// and https://" "$BODY" || fail "the 502 for a redirect to ftp:// does not say why: $(cat "$BODY")"
+ok "a redirect to ftp://: $(cat "$BODY")"
+expect_mirror 200 GET /mirror/tls/redir/deep/rel.bin miss
+expect_body_file "$UP/extra/redirected.bin"
+ok "over HTTPS (the test CA's certificate, verified), redirects to https://127.0.0.1:$NGINX_TLS_PORT followed"
+plain=$(upstream_gets /extra/redirected.bin)
+expect 502 GET /mirror/tls/redir/to-http
+grep -qF "from https to http" "$BODY" || fail "the 502 for an https -> http redirect does not say so: $(cat "$BODY")"
+[[ $(upstream_gets /extra/redirected.bin) -eq $plain ]] || fail "the https -> http redirect was followed"
+ok "https -> http refused, not followed: $(cat "$BODY")"
 
 step "an unknown mirror and bad paths"
 expect 404 GET /mirror/nope/x
