@@ -133,6 +133,10 @@ public:
     std::shared_ptr<client::Transport> hop; // keeps a redirect's transport while it is used
     for (unsigned redirects = 0;; ++redirects) {
       auto response = transport->send(request, &sink, fields);
+      if (!response && redirects > 0 && response.error().code != Errc::too_large) {
+        // The configured upstream answered; the host it sent us to did not.
+        return make_error(Errc::upstream, chain + ": " + response.error().message);
+      }
       if (!response) {
         return std::move(response).error();
       }

@@ -76,7 +76,7 @@ public:
   }
 
   // A server that never ran or never drained: the gRPC front end stops (its calls end on the
-  // blocking pool, which still runs here) before the members it needs go.
+  // blocking and upstream pools, which still run here) before the members it needs go.
   ~BeastServer() override {
     if (m_grpc_shutdown.joinable()) {
       m_grpc_shutdown.join();
@@ -158,7 +158,7 @@ public:
       t.join();
     }
     if (m_grpc_shutdown.joinable()) {
-      m_grpc_shutdown.join(); // gRPC calls end on the blocking pool: it still runs
+      m_grpc_shutdown.join(); // gRPC calls end on the blocking and upstream pools: both still run
     }
     m_upstream.join(); // fetches under way finish (each within its timeout)
     m_blocking.join(); // commits under way finish; their replies have nowhere to go now

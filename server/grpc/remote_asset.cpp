@@ -9,7 +9,8 @@
 // `checksum.sri` qualifier names is the answer for any URI (content addressing); then a URI
 // below a configured upstream (--mirror NAME=URL) is fetched through the mirror, checked
 // against that SHA-256, and served as /mirror/NAME/PATH would be. This is what Bazel's
-// --experimental_remote_downloader asks for. No other origin is ever contacted.
+// --experimental_remote_downloader asks for. Nothing else is fetched: only configured
+// upstreams are asked (and the hosts their redirects lead to).
 #include "server/grpc/call.hpp"
 #include "server/grpc/services.hpp"
 #include "util/base64.hpp"
@@ -116,26 +117,40 @@ Result<std::optional<cas::Hash>> sri_sha256(const Qualifiers& qualifiers) {
                         "(Bazel: give http_archive a sha256, or an integrity of sha256-...)");
 }
 
-// The URIs' mirror routes, in order (nullopt: not below a configured upstream).
-Result<std::vector<std::optional<Route>>>
-mirror_routes(Ops& ops, const google::protobuf::RepeatedPtrField<std::string>& uris) {
-  std::vector<std::optional<Route>> routes;
+// The URIs' mirror routes, in order: nullopt for a URI below no configured upstream, an
+// error for one below an upstream but with a path the mirror refuses (that URI alone fails).
+using MirrorRoutes = std::vector<Result<std::optional<Route>>>;
+MirrorRoutes mirror_routes(Ops& ops, const google::protobuf::RepeatedPtrField<std::string>& uris) {
+  MirrorRoutes routes;
   for (const auto& uri : uris) {
-    auto route = ops.mirror_route_for(uri);
-    if (!route) {
-      return std::move(route).error();
-    }
-    routes.push_back(std::move(*route));
+    routes.push_back(ops.mirror_route_for(uri));
   }
   return routes;
 }
 
+// Which failure a FetchBlob of several URIs reports: the one no retry can mend first.
+int severity(Errc code) {
+  switch (code) {
+  case Errc::mismatch:
+    return 4;
+  case Errc::too_large:
+    return 3;
+  case Errc::invalid_argument:
+    return 1;
+  case Errc::not_found:
+    return 0;
+  default:
+    return 2; // reported as Errc::upstream: the origin may answer later
+  }
+}
+
 // FetchBlob's answer when nothing was pushed under its URIs: the stored blob with the
-// checksum's SHA-256, else the first URI the mirror can fetch (every error of the others
-// tried is in the message).
-Result<std::pair<std::string, cas::Digest>> fetch_unpushed(
-    Ops& ops, const Caller& caller, const google::protobuf::RepeatedPtrField<std::string>& uris,
-    const std::vector<std::optional<Route>>& routes, const std::optional<cas::Hash>& sha256) {
+// checksum's SHA-256, else the first URI the mirror can fetch. Every URI is tried in turn;
+// the failures are all in the message, and the code is the most severe one's.
+Result<std::pair<std::string, cas::Digest>>
+fetch_unpushed(Ops& ops, const Caller& caller,
+               const google::protobuf::RepeatedPtrField<std::string>& uris,
+               const MirrorRoutes& routes, const std::optional<cas::Hash>& sha256) {
   if (sha256) {
     Route cas_route;
     cas_route.kind = RouteKind::cas;
@@ -148,27 +163,31 @@ Result<std::pair<std::string, cas::Digest>> fetch_unpushed(
       return std::move(size).error();
     }
   }
-  // The outcome of the URIs tried: a wrong checksum if one sent other bytes (no retry helps),
-  // NOT_FOUND if every upstream said so, else an upstream failure.
   std::string failures;
   std::optional<Errc> worst;
+  const auto failed = [&](const std::string& uri, const Error& error) {
+    failures += (failures.empty() ? "" : "; ") + uri + ": " + error.message;
+    const auto code = severity(error.code) == 2 ? Errc::upstream : error.code;
+    if (!worst || severity(code) > severity(*worst)) {
+      worst = code;
+    }
+  };
   for (int i = 0; i < uris.size(); ++i) {
     if (!routes[i]) {
+      failed(uris[i], routes[i].error());
       continue;
     }
-    auto read = ops.read_mirror(caller, *routes[i], ReadRequest{}, sha256);
+    if (!*routes[i]) {
+      continue;
+    }
+    auto read = ops.read_mirror(caller, **routes[i], ReadRequest{}, sha256);
     if (read) {
       return std::pair{uris[i], read->digest};
     }
     if (read.error().code == Errc::unauthorized || read.error().code == Errc::forbidden) {
       return std::move(read).error();
     }
-    failures += (failures.empty() ? "" : "; ") + uris[i] + ": " + read.error().message;
-    const auto code = read.error().code;
-    if (!worst || code == Errc::mismatch ||
-        (*worst == Errc::not_found && code != Errc::not_found)) {
-      worst = code == Errc::mismatch || code == Errc::not_found ? code : Errc::upstream;
-    }
+    failed(uris[i], read.error());
   }
   if (worst) {
     return make_error(*worst, "no URI could be fetched through the mirror: " + failures);
@@ -182,9 +201,9 @@ Result<std::pair<std::string, cas::Digest>> fetch_unpushed(
 // FetchBlob's answer: the URI it stands for and the blob's digest. A pushed association is
 // found whatever its qualifiers say; what was never pushed is found by its checksum, which
 // must then be one Ingot can check, or fetched through the mirror.
-Result<std::pair<std::string, cas::Digest>>
-fetch_blob(Ops& ops, const Caller& caller, const asset::FetchBlobRequest& request,
-           const Result<std::vector<std::optional<Route>>>& routes) {
+Result<std::pair<std::string, cas::Digest>> fetch_blob(Ops& ops, const Caller& caller,
+                                                       const asset::FetchBlobRequest& request,
+                                                       const MirrorRoutes& routes) {
   auto found = find(ops, caller, request.uris(), request.qualifiers());
   if (found) {
     return std::pair{found->uri, found->ref.digest};
@@ -196,10 +215,7 @@ fetch_blob(Ops& ops, const Caller& caller, const asset::FetchBlobRequest& reques
   if (!sha256) {
     return std::move(sha256).error();
   }
-  if (!routes) {
-    return routes.error();
-  }
-  return fetch_unpushed(ops, caller, request.uris(), *routes, *sha256);
+  return fetch_unpushed(ops, caller, request.uris(), routes, *sha256);
 }
 
 // Names every URI with `digest`, which must be stored whole (a blob, or a complete tree).
@@ -281,8 +297,8 @@ grpc::ServerUnaryReactor* FetchService::FetchBlob(grpc::CallbackServerContext* c
   // Parsing the URIs reads nothing: a call that may fetch from an upstream runs where a
   // slow upstream holds no thread the store needs.
   auto routes = mirror_routes(m_ctx.ops, request->uris());
-  const bool may_fetch = routes && std::any_of(routes->begin(), routes->end(),
-                                               [](const auto& r) { return r.has_value(); });
+  const bool may_fetch =
+      std::any_of(routes.begin(), routes.end(), [](const auto& r) { return r && r->has_value(); });
   return run_unary(m_ctx, call, GrpcMethod::fetch_blob, may_fetch ? Op::read_mirror : Op::read_ref,
                    [this, request, response, routes = std::move(routes)](const Caller& caller) {
                      auto answer = fetch_blob(m_ctx.ops, caller, *request, routes);

@@ -67,6 +67,8 @@ public:
 
   // Whether an error came from here (the store, the size limit), not from the upstream.
   bool failed() const { return m_failed; }
+  // Whether a 2xx body began: the upstream answered, whatever cut it short afterwards.
+  bool began() const { return m_writer != nullptr; }
 
   // The blob, committed: the bytes as they came (also an empty body).
   Result<cas::Digest> commit() {
@@ -215,8 +217,18 @@ std::optional<std::string> MirrorCache::down_message(std::string_view name) {
   std::lock_guard lock(m_down_mutex);
   const auto down = m_down.find(name);
   const auto now = std::chrono::steady_clock::now();
-  if (down == m_down.end() || now >= down->second.retry_at) {
+  if (down == m_down.end()) {
     return std::nullopt;
+  }
+  if (now >= down->second.retry_at && !down->second.probing) {
+    // One request asks again; the others keep being answered at once until it is done.
+    down->second.probing = true;
+    return std::nullopt;
+  }
+  if (now >= down->second.retry_at) {
+    return "mirror " + std::string(name) + " failed " +
+           std::to_string(seconds_up(now - down->second.failed_at)) + " s ago (" +
+           down->second.why + "); it is being asked again now";
   }
   return "mirror " + std::string(name) + " failed " +
          std::to_string(seconds_up(now - down->second.failed_at)) + " s ago (" + down->second.why +
@@ -232,10 +244,12 @@ void MirrorCache::upstream_failed(std::string_view name, const std::string& url,
     std::lock_guard lock(m_down_mutex);
     auto& down = m_down[std::string(name)];
     if (now < down.retry_at) {
-      return; // a fetch that began before the failure that marked it down: already counted
+      return; // a fetch under way when another failure marked it down: already counted
     }
-    backoff = down.backoff.count() == 0 ? m_options.retry_after
-                                        : std::min(down.backoff * 2, m_options.max_retry_after);
+    // Doubled while it keeps failing; a failure long after the last one starts over.
+    const bool again = down.backoff.count() != 0 && now <= down.retry_at + down.backoff;
+    backoff = again ? std::min(down.backoff * 2, m_options.max_retry_after) : m_options.retry_after;
+    down.probing = false;
     down.failed_at = now;
     down.retry_at = now + backoff;
     down.backoff = backoff;
@@ -270,10 +284,6 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     // with it: it is used, as the content is.
     m_store.touch((*prior)->record_blob);
   }
-  if (*prior && !(*prior)->gone && !(*prior)->overridden &&
-      !m_store.contains((*prior)->digest.hash)) {
-    prior->reset(); // the content was evicted (an override's is pinned)
-  }
   const auto open = [&](const Record& record, std::string_view state) -> Result<BlobResponse> {
     if (record.gone) {
       // An unsigned apt repository has no InRelease: apt asks, gets 404, and goes on to
@@ -302,8 +312,18 @@ Result<BlobResponse> MirrorCache::read(std::string_view name, std::string_view k
     // A remembered 404 is asked again after the TTL on any path: a file may be published
     // later under a name asked for too early.
     if ((!is_mutable(name, key) && !(*prior)->gone) || age < m_options.ttl) {
-      return open(**prior, "hit");
+      // One index lookup per hit, the open's, as GET /cas: content that GC evicted is not
+      // found there, and the path is then fetched again.
+      auto hit = open(**prior, "hit");
+      if (hit || hit.error().code != Errc::not_found || (*prior)->gone) {
+        return hit;
+      }
+      prior->reset();
     }
+  }
+  if (*prior && !(*prior)->gone && !(*prior)->overridden &&
+      !m_store.contains((*prior)->digest.hash)) {
+    prior->reset(); // evicted: a conditional GET would only confirm bytes that are gone
   }
   if (cas::memory_only_reads()) {
     // The upstream must be asked: never from a thread that may not wait.
@@ -433,10 +453,15 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
   };
   if (!answer) {
     // Unreachable or silent, or an answer that cannot be used (too large, a redirect refused).
+    // Only a configured upstream that gave no answer at all is marked down: not one whose
+    // body was cut short, nor one whose redirect led to a host that failed (Errc::upstream).
     const bool unreachable =
-        !body.failed() && (answer.error().code == Errc::io || answer.error().code == Errc::timeout);
+        !body.failed() && !body.began() &&
+        (answer.error().code == Errc::io || answer.error().code == Errc::timeout);
     if (unreachable) {
       upstream_failed(name, url, answer.error().message);
+    } else {
+      upstream_answered(name);
     }
     const auto why =
         unreachable ? "unreachable: " + answer.error().message : answer.error().message;
@@ -447,9 +472,25 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
   }
   upstream_answered(name);
   const auto status = answer->status;
+  // An override set while the upstream was asked wins, if it is what is expected.
+  const auto overridden_meanwhile = [&]() -> std::optional<Result<Fetched>> {
+    auto now = load_stored(entry);
+    if (!now || !*now || !(*now)->overridden) {
+      return std::nullopt;
+    }
+    if (expected && *expected != (*now)->digest.hash) {
+      return Result<Fetched>(make_error(Errc::mismatch, "mirror " + std::string(name) +
+                                                            " serves this path as " +
+                                                            (*now)->digest.hex() +
+                                                            " (ingot mirror override), not the "
+                                                            "expected " +
+                                                            to_hex(*expected)));
+    }
+    return Result<Fetched>(Fetched{**now, "override"});
+  };
   if (status == 304 && has_bytes) {
-    if (auto now = load_stored(entry); now && *now && (*now)->overridden) {
-      return Fetched{**now, "override"}; // set while this check ran: it wins
+    if (auto overridden = overridden_meanwhile()) {
+      return std::move(*overridden);
     }
     Record record = *prior;
     record.fetched_unix_ms = now_unix_ms();
@@ -461,8 +502,8 @@ Result<MirrorCache::Fetched> MirrorCache::fetch_once(std::string_view name,
     if (!digest) {
       return std::move(digest).error();
     }
-    if (auto now = load_stored(entry); now && *now && (*now)->overridden) {
-      return Fetched{**now, "override"}; // set while this fetch ran: it wins
+    if (auto overridden = overridden_meanwhile()) {
+      return std::move(*overridden);
     }
     if (expected && digest->hash != *expected) {
       return make_error(Errc::mismatch, "upstream " + url + " sent bytes with sha256 " +

@@ -147,6 +147,7 @@ private:
     std::chrono::steady_clock::time_point failed_at;
     std::chrono::steady_clock::time_point retry_at;
     std::chrono::seconds backoff{0};
+    bool probing = false; // past retry_at, one request is asking the upstream again
     std::string why;
   };
 

@@ -174,7 +174,10 @@ TEST_F(AssetsWithATree, FetchBlobFindsTheChecksumsContentForAnyUri) {
 class AssetsThroughAMirror : public AssetsWithATree {
 protected:
   void configure(ServerOptions& options) override {
-    options.mirrors.push_back({"tools", "http://127.0.0.1:1/files/"});
+    MirrorSpec tools;
+    tools.name = "tools";
+    tools.url = "http://127.0.0.1:1/files/";
+    options.mirrors.push_back(tools);
   }
 };
 
@@ -189,12 +192,21 @@ TEST_F(AssetsThroughAMirror, FetchBlobAsksTheMirrorForUrisBelowItsUpstream) {
       << failed.error_message();
 
   // Not below the upstream's URL: never fetched.
-  fetch.set_uris(0, "http://127.0.0.1:1/other/tool-1.0.tar.gz");
-  EXPECT_EQ(m_fetch->FetchBlob(call().get(), fetch, &fetched).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  for (const char* uri :
+       {"http://127.0.0.1:1/other/tool-1.0.tar.gz", "http://127.0.0.1:1/filesX/tool-1.0.tar.gz",
+        "http://127.0.0.1:1/files@evil.example/tool-1.0.tar.gz",
+        "http://127.0.0.1:10/files/tool-1.0.tar.gz", "HTTP://127.0.0.1:1/files/tool-1.0.tar.gz"}) {
+    fetch.set_uris(0, uri);
+    const auto status = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << uri;
+    EXPECT_NE(status.error_message().find("none is below a configured upstream"), std::string::npos)
+        << uri << ": " << status.error_message();
+  }
   // Below it, but not a path the mirror serves.
-  for (const char* uri : {"http://127.0.0.1:1/files/a/../../etc/passwd",
-                          "http://127.0.0.1:1/files/tool.tar.gz?token=x"}) {
+  for (const char* uri :
+       {"http://127.0.0.1:1/files/a/../../etc/passwd", "http://127.0.0.1:1/files/%2e%2e/x",
+        "http://127.0.0.1:1/files/a//b", "http://127.0.0.1:1/files/tool.tar.gz?token=x",
+        "http://127.0.0.1:1/files/tool.tar.gz#top"}) {
     fetch.set_uris(0, uri);
     EXPECT_EQ(m_fetch->FetchBlob(call().get(), fetch, &fetched).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT)
@@ -207,6 +219,18 @@ TEST_F(AssetsThroughAMirror, FetchBlobAsksTheMirrorForUrisBelowItsUpstream) {
   const auto hit = m_fetch->FetchBlob(call().get(), fetch, &fetched);
   ASSERT_TRUE(hit.ok()) << hit.error_message();
   EXPECT_EQ(fetched.blob_digest().hash(), blob.hex());
+  // One URI the mirror refuses does not fail the others.
+  fetch.set_uris(0, "http://127.0.0.1:1/files/tool-1.0.tar.gz?dl=1");
+  fetch.add_uris("http://127.0.0.1:1/files/tool-1.0.tar.gz");
+  const auto mixed = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  ASSERT_TRUE(mixed.ok()) << mixed.error_message();
+  EXPECT_EQ(fetched.blob_digest().hash(), blob.hex());
+  // Without the checksum both are tried: the refused one and the unreachable upstream are
+  // both named, and the call is UNAVAILABLE (the upstream may come back).
+  fetch.clear_qualifiers();
+  const auto both = m_fetch->FetchBlob(call().get(), fetch, &fetched);
+  EXPECT_EQ(both.error_code(), grpc::StatusCode::UNAVAILABLE) << both.error_message();
+  EXPECT_NE(both.error_message().find("?dl=1"), std::string::npos) << both.error_message();
 }
 
 } // namespace

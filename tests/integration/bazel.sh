@@ -399,6 +399,9 @@ ok "the http_archive came through FetchBlob: nginx served ingot once; recorded u
 step "the upstream stopped, Bazel's caches wiped: the archive still comes from ingot"
 kill -TERM "$NGINX_PID"
 wait_exit "$NGINX_PID" 20
+# Bazel refuses a plain http:// URL without a sha256, so this FetchBlob carries the checksum
+# and is answered by content (the blob the mirror stored); mirror.sh checks the mirror's own
+# stale answers with the upstream down.
 bzd downloader_clean clean --expunge
 [[ $RC -eq 0 ]] || fail "bazel clean --expunge exited $RC: $(tail -n 5 "$TMP/downloader_clean.log")"
 chmod -R u+w "$BAZEL_ROOT/cache" 2>/dev/null || true

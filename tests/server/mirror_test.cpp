@@ -82,7 +82,7 @@ TEST_F(MirrorBackoffTest, AfterAnUnreachableUpstreamStoredCopiesAreServedWithout
     ASSERT_FALSE(never);
     EXPECT_EQ(never.error().code, Errc::upstream);
     EXPECT_NE(never.error().message.find("failed"), std::string::npos) << never.error().message;
-    EXPECT_NE(never.error().message.find("asked again in 600 s"), std::string::npos)
+    EXPECT_NE(never.error().message.find("asked again in "), std::string::npos)
         << never.error().message;
   }
   EXPECT_EQ(m_upstreams->gets, 2);
