@@ -3,8 +3,8 @@
 #include "client/client.hpp"
 
 #include "client/answers.hpp"
-#include "client/http_pool.hpp"
 #include "client/temp_path.hpp"
+#include "net/http_pool.hpp"
 #include "util/base64.hpp"
 #include "util/file_io.hpp"
 
@@ -129,7 +129,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options) {
   if (!address) {
     return std::move(address).error();
   }
-  auto transport = make_http_transport(*address, options.token, options.timeout);
+  auto transport = net::make_http_transport(*address, options.token, options.timeout);
   return create(std::move(options), std::move(transport));
 }
 

@@ -3,6 +3,7 @@
 
 #include "cas/digest.hpp"
 #include "client/options.hpp"
+#include "client/transport.hpp"
 #include "util/result.hpp"
 
 #include <cstdint>
@@ -15,11 +16,6 @@
 #include <vector>
 
 namespace ingot::client {
-
-class Transport;
-struct Request;
-struct Response;
-class BodySink;
 
 // Blobs up to this size travel in batch requests; larger ones stream in a request of their own.
 inline constexpr std::uint64_t k_batch_blob_limit = 64u * 1024;

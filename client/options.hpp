@@ -1,6 +1,7 @@
 // Where the client connects, with which credentials, and how hard it tries.
 #pragma once
 
+#include "net/server_url.hpp"
 #include "util/result.hpp"
 
 #include <chrono>
@@ -37,18 +38,8 @@ struct CredentialFlags {
 [[nodiscard]] Result<ClientOptions> resolve_options(const CredentialFlags& flags,
                                                     ClientOptions defaults = {});
 
-struct ServerAddress {
-  std::string host;
-  std::string port;
-  // Path prefix the routes live under ("" or "/ingot"), for a server behind a proxy.
-  std::string base;
-  // https://: TLS, the server's certificate checked against the system's CAs (or the file
-  // SSL_CERT_FILE names) and the host name.
-  bool tls = false;
-};
-
-// Accepts "http://host[:port][/base]", "https://host[:port][/base]", "host:port" and
-// "[v6addr]:port"; the port defaults to 80, or 443 for https.
-[[nodiscard]] Result<ServerAddress> parse_server_url(std::string_view url);
+// Where a server is (net/server_url.hpp), in the client's own terms.
+using net::parse_server_url;
+using net::ServerAddress;
 
 } // namespace ingot::client

@@ -1,6 +1,6 @@
 #include "server/mirror_upstreams.hpp"
 
-#include "client/http_pool.hpp"
+#include "net/http_pool.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -86,16 +86,6 @@ std::string remove_dot_segments(std::string_view path) {
   return out;
 }
 
-class BodyAdapter final : public client::BodySink {
-public:
-  explicit BodyAdapter(UpstreamBody& body) : m_body(body) {}
-  Result<void> restart() override { return m_body.restart(); }
-  Result<void> write(ByteView data) override { return m_body.write(data); }
-
-private:
-  UpstreamBody& m_body;
-};
-
 bool is_redirect(unsigned status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -104,7 +94,7 @@ class HttpUpstreams final : public Upstreams {
 public:
   struct One {
     std::string url; // as configured, without a trailing '/'
-    std::unique_ptr<client::Transport> transport;
+    std::unique_ptr<net::Transport> transport;
   };
 
   HttpUpstreams(std::map<std::string, One, std::less<>> upstreams,
@@ -114,25 +104,24 @@ public:
   Result<UpstreamAnswer> get(std::string_view mirror, const UpstreamGet& get,
                              UpstreamBody& body) override {
     const auto& one = m_upstreams.find(mirror)->second;
-    client::Request request;
-    request.method = client::Method::get;
+    net::Request request;
+    request.method = net::Method::get;
     request.target = "/" + get.path;
     // The same conditions on every hop: the ETag a 304 answers to is the final server's, the
     // one recorded from its 200.
-    client::Fields fields;
+    net::Fields fields;
     if (!get.if_none_match.empty()) {
       fields.emplace_back("If-None-Match", get.if_none_match);
     }
     if (!get.if_modified_since.empty()) {
       fields.emplace_back("If-Modified-Since", get.if_modified_since);
     }
-    BodyAdapter sink(body);
     std::string current = one.url + "/" + get.path;
     std::string chain = current;
-    client::Transport* transport = one.transport.get();
-    std::shared_ptr<client::Transport> hop; // keeps a redirect's transport while it is used
+    net::Transport* transport = one.transport.get();
+    std::shared_ptr<net::Transport> hop; // keeps a redirect's transport while it is used
     for (unsigned redirects = 0;; ++redirects) {
-      auto response = transport->send(request, &sink, fields);
+      auto response = transport->send(request, &body, fields);
       if (!response && redirects > 0 && response.error().code != Errc::too_large) {
         // The configured upstream answered; the host it sent us to did not.
         return make_error(Errc::upstream, chain + ": " + response.error().message);
@@ -180,20 +169,20 @@ private:
   // A pool per origin a redirect led to, a few kept: GitHub's assets all go to one host.
   static constexpr std::size_t k_max_redirect_origins = 8;
 
-  Result<std::shared_ptr<client::Transport>> transport_for(const std::string& origin) {
+  Result<std::shared_ptr<net::Transport>> transport_for(const std::string& origin) {
     std::lock_guard lock(m_hops_mutex);
     if (const auto found = m_hops.find(origin); found != m_hops.end()) {
       return found->second;
     }
-    auto address = client::parse_server_url(origin);
+    auto address = net::parse_server_url(origin);
     if (!address) {
       return std::move(address).error();
     }
     if (m_hops.size() >= k_max_redirect_origins) {
       m_hops.clear(); // a transport in use lives on in its caller's shared_ptr
     }
-    std::shared_ptr<client::Transport> transport =
-        client::make_http_transport(std::move(*address), {}, m_timeout);
+    std::shared_ptr<net::Transport> transport =
+        net::make_http_transport(std::move(*address), {}, m_timeout);
     m_hops.emplace(origin, transport);
     return transport;
   }
@@ -201,7 +190,7 @@ private:
   std::map<std::string, One, std::less<>> m_upstreams;
   std::chrono::milliseconds m_timeout;
   std::mutex m_hops_mutex;
-  std::map<std::string, std::shared_ptr<client::Transport>> m_hops;
+  std::map<std::string, std::shared_ptr<net::Transport>> m_hops;
 };
 
 } // namespace
@@ -273,7 +262,7 @@ Result<std::shared_ptr<Upstreams>> make_upstreams(const std::vector<MirrorSpec>&
                         "--mirror " + m.name + "=" + m.url +
                             ": the URL must start with http:// or https://");
     }
-    auto address = client::parse_server_url(m.url);
+    auto address = net::parse_server_url(m.url);
     if (!address) {
       return make_error(Errc::invalid_argument,
                         "--mirror " + m.name + "=" + m.url + ": " + address.error().message);
@@ -285,8 +274,8 @@ Result<std::shared_ptr<Upstreams>> make_upstreams(const std::vector<MirrorSpec>&
     while (url.ends_with('/')) {
       url.pop_back();
     }
-    upstreams.emplace(m.name, HttpUpstreams::One{url, client::make_http_transport(
-                                                          std::move(*address), {}, timeout)});
+    upstreams.emplace(m.name, HttpUpstreams::One{
+                                  url, net::make_http_transport(std::move(*address), {}, timeout)});
   }
   return std::shared_ptr<Upstreams>(std::make_shared<HttpUpstreams>(std::move(upstreams), timeout));
 }

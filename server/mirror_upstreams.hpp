@@ -1,5 +1,5 @@
-// The HTTP client the mirror reaches its upstreams with (--mirror NAME=URL): the `ingot`
-// client's transport (client/http_pool.hpp), one pool of keep-alive connections per upstream,
+// The HTTP client the mirror reaches its upstreams with (--mirror NAME=URL): the shared HTTP
+// transport (net/http_pool.hpp), one pool of keep-alive connections per upstream,
 // TLS checked against the system's CAs. Redirects (301, 302, 303, 307, 308) are followed, up
 // to k_max_redirects, to http(s) only and never from https to http; a host a redirect leads to
 // gets a pool of its own (a few are kept).

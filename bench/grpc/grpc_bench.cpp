@@ -10,7 +10,7 @@
 // wrong bytes.
 #include "bytestream.grpc.pb.h"
 #include "cas/digest.hpp"
-#include "client/http_pool.hpp"
+#include "net/http_pool.hpp"
 #include "reapi_cache.grpc.pb.h"
 
 #include <algorithm>
@@ -170,11 +170,11 @@ public:
     m_channel = grpc::CreateCustomChannel(o.grpc_target, grpc::InsecureChannelCredentials(), args);
     m_cas = reapi::ContentAddressableStorage::NewStub(m_channel);
     m_bytestream = bs::ByteStream::NewStub(m_channel);
-    auto server = ingot::client::parse_server_url(o.http_url);
+    auto server = ingot::net::parse_server_url(o.http_url);
     if (!server) {
       die("--http " + o.http_url + ": " + server.error().message);
     }
-    m_http = ingot::client::make_http_transport(*server, o.token, std::chrono::seconds(60));
+    m_http = ingot::net::make_http_transport(*server, o.token, std::chrono::seconds(60));
   }
 
   void upload_small(const std::vector<Blob>& blobs) {
@@ -201,8 +201,8 @@ public:
   }
 
   void upload_large(const Blob& blob) {
-    ingot::client::Request request;
-    request.method = ingot::client::Method::put;
+    ingot::net::Request request;
+    request.method = ingot::net::Method::put;
     request.target = "/cas/" + blob.digest.hex();
     request.body = blob.bytes;
     auto response = m_http->send(request, nullptr);
@@ -238,7 +238,7 @@ public:
 
   std::string http_read(const Digest& d, bool keep) {
     CountingSink sink;
-    ingot::client::Request request;
+    ingot::net::Request request;
     request.target = "/cas/" + d.hex();
     auto response = m_http->send(request, keep ? nullptr : &sink);
     if (!response || response->status != 200) {
@@ -271,7 +271,7 @@ public:
   }
 
 private:
-  struct CountingSink : ingot::client::BodySink {
+  struct CountingSink : ingot::net::BodySink {
     std::uint64_t bytes = 0;
     ingot::Result<void> restart() override {
       bytes = 0;
@@ -287,7 +287,7 @@ private:
   std::shared_ptr<grpc::Channel> m_channel;
   std::unique_ptr<reapi::ContentAddressableStorage::Stub> m_cas;
   std::unique_ptr<bs::ByteStream::Stub> m_bytestream;
-  std::unique_ptr<ingot::client::Transport> m_http;
+  std::unique_ptr<ingot::net::Transport> m_http;
 };
 
 // Runs work(i) for i in [0, count) on `threads` threads, each taking the next i.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cas/store.hpp"
+#include "net/transport.hpp"
 #include "server/blob_read.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
@@ -39,13 +40,9 @@ struct UpstreamAnswer {
   std::string last_modified;
 };
 
-// Takes a 2xx body as it arrives; restarted if the transport tries again.
-class UpstreamBody {
-public:
-  virtual ~UpstreamBody() = default;
-  [[nodiscard]] virtual Result<void> restart() = 0;
-  [[nodiscard]] virtual Result<void> write(ByteView bytes) = 0;
-};
+// Takes a 2xx body as it arrives; restarted if the transport tries again. The HTTP
+// transport's own interface (no Beast in it), so the transport writes straight into the store.
+using UpstreamBody = net::BodySink;
 
 class Upstreams {
 public:

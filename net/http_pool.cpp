@@ -1,4 +1,4 @@
-#include "client/http_pool.hpp"
+#include "net/http_pool.hpp"
 
 #include "net/conn_stream.hpp"
 
@@ -16,7 +16,7 @@
 #include <boost/beast/http.hpp>
 #include <openssl/ssl.h>
 
-namespace ingot::client {
+namespace ingot::net {
 
 namespace {
 
@@ -351,4 +351,4 @@ std::unique_ptr<Transport> make_http_transport(ServerAddress server, std::string
   return std::make_unique<HttpTransport>(std::move(server), std::move(token), timeout);
 }
 
-} // namespace ingot::client
+} // namespace ingot::net
